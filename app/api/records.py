@@ -1,0 +1,246 @@
+"""The records API, generic over the entity registry: each collection gets its own typed routes."""
+
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
+from app.core.pagination import MAX_LIMIT
+from app.entities import ENTITY_TYPES, EntityType
+from app.entities.canonical import stored_payload
+from app.entities.common import PosId
+from app.models import Record, RunTrigger
+from app.observability import metrics
+from app.records import service
+from app.records.schemas import (
+    AttemptPage,
+    BatchItemResult,
+    BatchResult,
+    RecordPublic,
+    RunRef,
+    StatusItem,
+    StatusList,
+    SyncNowAccepted,
+    SyncPanel,
+)
+from app.sync.ingest import upsert_records
+from app.sync.sync_now import request_sync_now
+
+MAX_BATCH = 1000
+MAX_STATUS_IDS = 200
+PosIdPath = Annotated[PosId, Path(description="The record's id in the POS.")]
+
+
+class SyncNowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connection_id: uuid.UUID | None = Field(default=None, description="Only this connection; default: every one.")
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+    for entity_type in ENTITY_TYPES.values():
+        _add_collection(router, entity_type)
+    return router
+
+
+async def _ring(deps, connection_ids) -> None:
+    for connection_id in connection_ids:
+        await deps.bell.ring(connection_id, trigger=RunTrigger.INGEST)
+
+
+async def _require(session, store, et: EntityType, pos_id: str) -> Record:
+    record = await service.get_record(session=session, store_id=store.id, entity_type=et.name, pos_id=pos_id)
+    if record is None:
+        raise Problem(404, f"No {et.title.lower()} with id '{pos_id}'.")
+    return record
+
+
+async def _public(session, record: Record) -> RecordPublic:
+    return RecordPublic(
+        id=record.pos_id,
+        entity_type=record.entity_type,
+        payload=record.payload,
+        content_hash=record.content_hash,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        sync=await service.panel(session=session, record_id=record.id),
+    )
+
+
+def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - one closure per route
+    schema = et.schema
+    path = f"/{et.collection}"
+    tag = et.title + "s"
+    noun = et.title.lower()
+    batch_example = {"items": [et.example]}
+
+    async def put_record(
+        pos_id: PosIdPath,
+        body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example}})],
+        store: StoreDep,
+        session: SessionDep,
+        deps: DepsDep,
+        response: Response,
+    ) -> RecordPublic:
+        if body.id is not None and body.id != pos_id:
+            raise Problem(
+                422,
+                f"The body's id '{body.id}' differs from the URL's '{pos_id}'.",
+                errors=[{"path": "body.id", "message": "must equal the id in the URL", "type": "id_mismatch"}],
+            )
+        payload = stored_payload(body, pos_id)
+        async with session.begin():
+            (result,), rung = await upsert_records(
+                session, store_id=store.id, entity_type=et.name, payloads={pos_id: payload},
+                connectors=deps.connectors,
+            )
+        await _ring(deps, rung)
+        metrics.RECORDS_INGESTED.labels(et.name, "created" if result.created else "updated").inc()
+        response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        record = await session.get(Record, result.record_id, populate_existing=True)
+        return await _public(session, record)
+
+    async def batch_upsert(
+        store: StoreDep,
+        session: SessionDep,
+        deps: DepsDep,
+        body: Annotated[dict[str, Any], Body(openapi_examples={"example": {"summary": f"{noun}s", "value": batch_example}})],
+    ) -> BatchResult:
+        items = body.get("items")
+        if not isinstance(items, list) or not items:
+            raise Problem(422, "The body must be {\"items\": [...]} with at least one item.",
+                          errors=[{"path": "body.items", "message": "a non-empty list is required", "type": "missing"}])
+        if len(items) > MAX_BATCH:
+            raise Problem(422, f"At most {MAX_BATCH} items per batch; got {len(items)}.",
+                          errors=[{"path": "body.items", "message": f"at most {MAX_BATCH} items", "type": "too_long"}])
+        results: list[BatchItemResult] = []
+        payloads: dict[str, dict[str, Any]] = {}
+        for item in items:
+            results.append(_validate_item(schema, item, payloads))
+        ingested = {}
+        if payloads:
+            async with session.begin():
+                done, rung = await upsert_records(
+                    session, store_id=store.id, entity_type=et.name, payloads=payloads, connectors=deps.connectors
+                )
+            await _ring(deps, rung)
+            ingested = {i.pos_id: i for i in done}
+        for r in results:
+            if r.status == 0:
+                i = ingested[r.id]
+                r.status, r.changed = (201 if i.created else 200), i.changed
+                metrics.RECORDS_INGESTED.labels(et.name, "created" if i.created else "updated").inc()
+        refused = sum(1 for r in results if r.status == 422)
+        return BatchResult(accepted=len(results) - refused, refused=refused, items=results)
+
+    async def get_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> RecordPublic:
+        return await _public(session, await _require(session, store, et, pos_id))
+
+    async def sync_status(
+        store: StoreDep,
+        session: SessionDep,
+        ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.")],
+    ) -> StatusList:
+        wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
+        if not wanted or len(wanted) > MAX_STATUS_IDS:
+            raise Problem(422, f"Give between 1 and {MAX_STATUS_IDS} ids; got {len(wanted)}.",
+                          errors=[{"path": "query.ids", "message": f"1 to {MAX_STATUS_IDS} ids", "type": "length"}])
+        found = await service.symbols(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
+        return StatusList(items=[StatusItem(id=i, symbol=found[i]) for i in wanted])
+
+    async def sync_panel(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> SyncPanel:
+        record = await _require(session, store, et, pos_id)
+        return await service.panel(session=session, record_id=record.id)
+
+    async def sync_now(
+        pos_id: PosIdPath,
+        store: StoreDep,
+        session: SessionDep,
+        deps: DepsDep,
+        body: Annotated[SyncNowRequest | None, Body()] = None,
+    ) -> SyncNowAccepted:
+        connection_id = body.connection_id if body else None
+        async with session.begin():
+            record = await _require(session, store, et, pos_id)
+            runs = await request_sync_now(session, record=record, connectors=deps.connectors,
+                                          connection_id=connection_id)
+            if not runs:
+                which = f"connection {connection_id}" if connection_id else "connection"
+                raise Problem(409, f"No active {which} of this store syncs {noun}s.")
+        for run in runs:
+            await deps.bell.ring(run.connection_id, trigger=RunTrigger.SYNC_NOW, run_id=run.id)
+        refs = [RunRef(run_id=r.id, connection_id=r.connection_id) for r in runs]
+        return SyncNowAccepted(run_id=refs[0].run_id, runs=refs)
+
+    async def sync_logs(
+        pos_id: PosIdPath,
+        store: StoreDep,
+        session: SessionDep,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    ) -> AttemptPage:
+        record = await _require(session, store, et, pos_id)
+        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit)
+
+    name = et.name
+    router.add_api_route(f"{path}/batch", batch_upsert, methods=["POST"], tags=[tag], response_model=BatchResult,
+                         name=f"batch_upsert_{name}", summary=f"Upsert up to {MAX_BATCH} {noun}s",
+                         openapi_extra=_batch_schema(schema))
+    router.add_api_route(f"{path}/sync-status", sync_status, methods=["GET"], tags=[tag],
+                         name=f"sync_status_{name}", summary=f"Sync symbols of many {noun}s")
+    router.add_api_route(f"{path}/{{pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
+                         summary=f"Create or update a {noun}",
+                         responses={200: {"description": "Updated (or unchanged)"}, 201: {"description": "Created"}})
+    router.add_api_route(f"{path}/{{pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
+                         summary=f"The {noun} as stored")
+    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
+                         name=f"sync_panel_{name}", summary="Sync panel")
+    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,
+                         name=f"sync_now_{name}", summary="SYNC NOW",
+                         responses={409: PROBLEM_RESPONSES[422] | {"description": "Nothing syncs this record"}})
+    router.add_api_route(f"{path}/{{pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
+                         name=f"sync_logs_{name}", summary="REFRESH LOGS: attempts, newest first")
+
+
+def _validate_item(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult:
+    item_id = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(item_id, str) or not item_id:
+        return BatchItemResult(id=None, status=422, errors=[
+            {"path": "id", "message": "each item needs its POS id in 'id'", "type": "missing"}])
+    if item_id in payloads:
+        return BatchItemResult(id=item_id, status=422, errors=[
+            {"path": "id", "message": "this id appears more than once in the batch", "type": "duplicate"}])
+    try:
+        model = schema.model_validate(item)
+    except ValidationError as exc:
+        return BatchItemResult(id=item_id, status=422, errors=field_errors(exc.errors()))
+    payloads[item_id] = stored_payload(model, item_id)
+    return BatchItemResult(id=item_id, status=0)
+
+
+def _batch_schema(schema) -> dict:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_BATCH,
+                                "items": {"$ref": f"#/components/schemas/{schema.__name__}"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    }

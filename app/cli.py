@@ -1,0 +1,86 @@
+"""`possync`: serve, worker, migrate, store create."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+cli = typer.Typer(help="possync: keeps POS records in step with Xero, QuickBooks Online and more.",
+                  no_args_is_help=True, add_completion=False)
+store_cli = typer.Typer(help="Stores (tenants) and their API keys.", no_args_is_help=True)
+cli.add_typer(store_cli, name="store")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            typer.echo(f"configuration error: {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from app.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API (and, with no REDIS_URL, the sync jobs in the same process)."""
+    import uvicorn
+
+    from app.main import create_app
+    from app.migrate import upgrade
+
+    settings = _settings()
+    if settings.embedded_database:
+        upgrade(settings.database_url)  # embedded mode is one command from nothing to running
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@cli.command()
+def worker(burst: bool = typer.Option(False, help="Exit once the queue is empty.")) -> None:
+    """Run an arq worker (needs REDIS_URL). Start as many as you like, on any machine."""
+    from arq.worker import run_worker
+
+    from app.workers.arq_worker import worker_settings
+
+    _settings()
+    run_worker(worker_settings(), burst=burst)
+
+
+@store_cli.command("create")
+def store_create(name: str) -> None:
+    """Create a store; its API key is printed on the last line (shown once, stored hashed)."""
+    from app.db import make_engine, make_session_factory, transaction
+    from app.stores.service import create_store
+
+    settings = _settings()
+
+    async def _create() -> tuple[str, str]:
+        engine = make_engine(settings)
+        try:
+            async with transaction(make_session_factory(engine)) as session:
+                store, key = await create_store(session=session, name=name)
+                return str(store.id), key
+        finally:
+            await engine.dispose()
+
+    store_id, key = asyncio.run(_create())
+    typer.echo(f"store {store_id} created: {name}")
+    typer.echo(key)
+
+
+def main() -> None:
+    cli()

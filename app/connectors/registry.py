@@ -1,0 +1,13 @@
+"""Connector name → class: an explicit dict, no discovery magic."""
+
+from __future__ import annotations
+
+from app.connectors.base import Connector
+from app.connectors.sandbox import SandboxConnector
+from app.settings import Settings
+
+
+def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
+    """One instance per connector for this process; each pools its own HTTP connections."""
+    connectors: dict[str, Connector] = {"sandbox": SandboxConnector(sandbox_program)}
+    return connectors

@@ -1,0 +1,125 @@
+"""The sandbox connector: a translator to the built-in fake program (see app.sandbox.program)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from app.connectors import rules
+from app.connectors.base import Credentials, PushContext, PushItem, PushResult
+from app.connectors.errors import PermanentError, TransientError
+from app.sync.limiter import RateLimits
+from app.sandbox.program import REFUSED_EMAIL_DOMAIN, SandboxProgram, SandboxWrite
+
+
+class SandboxSettings(rules.CommonSettings):
+    pass
+
+
+KINDS = {
+    "customer": "contact",
+    "supplier": "vendor",
+    "product": "item",
+    "purchase_order": "purchase_order",
+    "sale": "sales_receipt",
+    "shift_report": "summary_receipt",
+}
+
+
+def to_sandbox(item: PushItem) -> dict[str, Any]:
+    """The pure mapping: POS payload + resolved references → what the sandbox keeps."""
+    data = dict(item.payload)
+    name = rules.display_name(item.entity_type, item.payload)
+    if name:
+        data["name"] = name
+    data["references"] = {f"{t}:{pos_id}": ext for (t, pos_id), ext in item.references.items()}
+    return data
+
+
+class SandboxConnector:
+    name: ClassVar[str] = "sandbox"
+    title: ClassVar[str] = "Sandbox (built-in demo program)"
+    settings_model: ClassVar[type[SandboxSettings]] = SandboxSettings
+    batch_size: ClassVar[int] = 50
+    needs_oauth: ClassVar[bool] = False
+    rate_limits: ClassVar[RateLimits | None] = None
+
+    def __init__(self, program: SandboxProgram) -> None:
+        self._program = program
+
+    def syncs(self, entity_type: str, settings: SandboxSettings) -> bool:
+        return rules.syncs(entity_type, settings)
+
+    def skip_reason(self, entity_type: str, payload: dict[str, Any], settings: SandboxSettings) -> str | None:
+        return rules.common_skip_reason(entity_type, payload, settings)
+
+    async def push(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        results: dict[int, PushResult] = {}
+        writes: list[tuple[PushItem, SandboxWrite]] = []
+        for item in items:
+            problem = _precheck(item)
+            if problem:
+                results[item.key] = PushResult(item.key, error=problem)
+                continue
+            writes.append(
+                (
+                    item,
+                    SandboxWrite(
+                        kind=KINDS[entity_type],
+                        reference=item.pos_id,
+                        data=to_sandbox(item),
+                        object_id=item.external_id,
+                        idempotency_key=item.idempotency_key,
+                    ),
+                )
+            )
+        outcomes = await self._program.write_many(uuid.UUID(ctx.connection_id), [w for _, w in writes])
+        for (item, _), outcome in zip(writes, outcomes, strict=True):
+            results[item.key] = _result(item, outcome)
+        return [results[i.key] for i in items]
+
+    async def refresh_credentials(self, credentials: Credentials) -> Credentials:
+        return credentials
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _precheck(item: PushItem) -> PermanentError | None:
+    if item.entity_type == "customer" and not rules.display_name("customer", item.payload):
+        return PermanentError(
+            "Customer has no name.",
+            code="missing_name",
+            advice="Give the customer a first name, last name or company name in the POS.",
+        )
+    if item.entity_type == "shift_report":
+        negative = rules.negative_payment_totals(item.payload)
+        if negative:
+            return PermanentError(
+                f"Negative shift total for payment type(s): {', '.join(negative)}.",
+                code="negative_payment_total",
+                advice="A negative total per payment type cannot be sent through the API; "
+                "record it by hand in the program.",
+            )
+    return None
+
+
+def _result(item: PushItem, outcome) -> PushResult:
+    if outcome.unavailable:
+        return PushResult(
+            item.key,
+            error=TransientError("Sandbox is temporarily unavailable (503).", http_status=503, retry_after_s=1),
+        )
+    if outcome.refused:
+        return PushResult(
+            item.key,
+            error=PermanentError(
+                outcome.refused,
+                code="invalid_email",
+                http_status=400,
+                advice=f"Correct the email address in the POS: the sandbox refuses addresses ending "
+                f"in {REFUSED_EMAIL_DOMAIN}.",
+            ),
+        )
+    action = "created" if outcome.created and not item.external_id else "updated"
+    return PushResult(item.key, action=action, external_id=outcome.object_id)

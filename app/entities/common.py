@@ -1,0 +1,39 @@
+"""Field types shared by the entity schemas."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+PosId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+Money = Annotated[Decimal, Field(max_digits=16, decimal_places=4)]
+Quantity = Annotated[Decimal, Field(max_digits=16, decimal_places=4)]
+ShortText = Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class EntitySchema(BaseModel):
+    """Base of every entity payload: unknown fields are refused so typos surface as 422s."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: PosId | None = Field(default=None, description="The POS id; optional in the body, the URL's id wins.")
+
+
+class Part(BaseModel):
+    """Base of the parts inside a payload (lines, payments, addresses)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Address(Part):
+    kind: Annotated[str, StringConstraints(pattern=r"^(billing|shipping|postal|street)$")] = "billing"
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    region: ShortText | None = None
+    postcode: Annotated[str, StringConstraints(max_length=32)] | None = None
+    country: ShortText | None = None

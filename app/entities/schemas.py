@@ -1,0 +1,204 @@
+"""What a POS sends for each entity type. Examples refer to each other so they form a tour."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from app.entities.common import (
+    Address,
+    Part,
+    CurrencyCode,
+    EntitySchema,
+    LongText,
+    Money,
+    PosId,
+    Quantity,
+    ShortText,
+)
+
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, StringConstraints(max_length=50)]
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+
+
+class Customer(EntitySchema):
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    company_name: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    mobile: Phone | None = None
+    tax_number: ShortText | None = None
+    addresses: list[Address] = Field(default_factory=list, max_length=10)
+    note: LongText | None = None
+
+
+class Supplier(EntitySchema):
+    name: ShortText | None = None
+    contact_first_name: ShortText | None = None
+    contact_last_name: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    tax_number: ShortText | None = None
+    account_number: ShortText | None = None
+    addresses: list[Address] = Field(default_factory=list, max_length=10)
+    note: LongText | None = None
+
+
+class Product(EntitySchema):
+    sku: Sku
+    name: ShortText
+    description: LongText | None = None
+    price: Money | None = Field(default=None, description="Retail price per unit.")
+    cost: Money | None = Field(default=None, description="Supply price per unit.")
+    tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
+    prices_include_tax: bool = True
+    tracked: bool = Field(default=False, description="Stock is counted for this product (inventory).")
+    service: bool = Field(default=False, description="A service, not a good (no stock).")
+    quantity: Quantity | None = Field(default=None, description="Stock on hand when tracked.")
+    active: bool = True
+
+
+class PurchaseOrderLine(Part):
+    id: PosId | None = None
+    product_id: PosId
+    description: LongText | None = None
+    quantity: Quantity = Field(gt=0)
+    unit_cost: Money
+    tax_rate: ShortText | None = None
+
+
+class PurchaseOrder(EntitySchema):
+    number: ShortText
+    supplier_id: PosId
+    status: Literal["draft", "ordered", "received"] = "draft"
+    ordered_at: datetime | None = None
+    expected_at: datetime | None = None
+    received_at: datetime | None = None
+    currency: CurrencyCode | None = None
+    prices_include_tax: bool = False
+    lines: list[PurchaseOrderLine] = Field(min_length=1, max_length=500)
+    note: LongText | None = None
+
+
+class SaleLine(Part):
+    id: PosId | None = None
+    product_id: PosId
+    description: LongText | None = None
+    quantity: Quantity = Field(gt=0)
+    unit_price: Money
+    discount: Money = Field(default=0, ge=0, description="Discount amount for the whole line.")
+    tax_rate: ShortText | None = None
+
+
+class SalePayment(Part):
+    id: PosId | None = None
+    payment_type: ShortText
+    amount: Money
+    paid_at: datetime | None = None
+
+
+class Sale(EntitySchema):
+    number: ShortText
+    date: datetime
+    status: Literal["completed", "parked", "voided", "refund"] = "completed"
+    customer_id: PosId | None = Field(default=None, description="Absent for a walk-in sale.")
+    register_id: PosId | None = None
+    shift_id: PosId | None = Field(default=None, description="The register shift (shift report) it belongs to.")
+    currency: CurrencyCode | None = None
+    prices_include_tax: bool = True
+    lines: list[SaleLine] = Field(min_length=1, max_length=500)
+    payments: list[SalePayment] = Field(default_factory=list, max_length=50)
+    note: LongText | None = None
+
+
+class PaymentTotal(Part):
+    payment_type: ShortText
+    amount: Money
+
+
+class TaxTotal(Part):
+    tax_rate: ShortText
+    net: Money
+    tax: Money
+
+
+class ShiftReport(EntitySchema):
+    register_id: PosId
+    register_name: ShortText | None = None
+    number: ShortText | None = None
+    opened_at: datetime
+    closed_at: datetime | None = None
+    currency: CurrencyCode | None = None
+    sales_total: Money
+    refunds_total: Money = 0
+    discounts_total: Money = 0
+    totals_by_payment_type: list[PaymentTotal] = Field(default_factory=list, max_length=50)
+    totals_by_tax_rate: list[TaxTotal] = Field(default_factory=list, max_length=50)
+    note: LongText | None = None
+
+
+CUSTOMER_EXAMPLE = {
+    "id": "C-1001",
+    "first_name": "Ana",
+    "last_name": "Lopez",
+    "company_name": None,
+    "email": "ana.lopez@example.com",
+    "phone": "+44 20 7946 0001",
+    "addresses": [{"kind": "billing", "line1": "12 High Street", "city": "London", "postcode": "N1 9GU", "country": "GB"}],
+}
+SUPPLIER_EXAMPLE = {
+    "id": "S-2001",
+    "name": "Harbour Coffee Roasters",
+    "contact_first_name": "Tom",
+    "contact_last_name": "Reid",
+    "email": "orders@harbourcoffee.example.com",
+    "phone": "+44 20 7946 0100",
+    "account_number": "HCR-77",
+}
+PRODUCT_EXAMPLE = {
+    "id": "P-3001",
+    "sku": "BEANS-HOUSE-1KG",
+    "name": "House blend beans 1 kg",
+    "price": "24.00",
+    "cost": "11.50",
+    "tax_rate": "VAT 20%",
+    "tracked": True,
+    "quantity": "40",
+}
+PURCHASE_ORDER_EXAMPLE = {
+    "id": "PO-4001",
+    "number": "PO-4001",
+    "supplier_id": "S-2001",
+    "status": "received",
+    "ordered_at": "2026-11-20T09:00:00Z",
+    "received_at": "2026-11-25T14:30:00Z",
+    "lines": [{"product_id": "P-3001", "quantity": "20", "unit_cost": "11.50", "tax_rate": "VAT 20%"}],
+}
+SALE_EXAMPLE = {
+    "id": "SALE-5001",
+    "number": "5001",
+    "date": "2026-11-27T10:15:00Z",
+    "status": "completed",
+    "customer_id": "C-1001",
+    "register_id": "REG-1",
+    "shift_id": "SHIFT-6001",
+    "lines": [{"product_id": "P-3001", "quantity": "2", "unit_price": "24.00", "discount": "4.00", "tax_rate": "VAT 20%"}],
+    "payments": [{"payment_type": "Card", "amount": "44.00", "paid_at": "2026-11-27T10:15:30Z"}],
+}
+SHIFT_REPORT_EXAMPLE = {
+    "id": "SHIFT-6001",
+    "register_id": "REG-1",
+    "register_name": "Front counter",
+    "number": "6001",
+    "opened_at": "2026-11-27T08:00:00Z",
+    "closed_at": "2026-11-27T18:00:00Z",
+    "sales_total": "44.00",
+    "refunds_total": "0",
+    "discounts_total": "4.00",
+    "totals_by_payment_type": [{"payment_type": "Card", "amount": "44.00"}],
+    "totals_by_tax_rate": [{"tax_rate": "VAT 20%", "net": "36.67", "tax": "7.33"}],
+}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Json, UtcDateTime, new_uuid, utcnow
+
+
+class ConnectionStatus:
+    AUTHORIZING = "authorizing"  # OAuth started, not finished
+    CHOOSE_ORGANISATION = "choose_organisation"  # several organisations offered
+    ACTIVE = "active"
+    PAUSED = "paused"  # resumes by itself at paused_until (day limit)
+    RECONNECT_REQUIRED = "reconnect_required"
+    DISCONNECTED = "disconnected"
+
+
+class Connection(Base):
+    """One store linked to one organisation of one program."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    connector: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.ACTIVE)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    tenant_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    tenant_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    return_url: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,135 @@
+"""Links (the sync symbol), attempts (REFRESH LOGS, Error log) and runs (Sync process log)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigId, UtcDateTime, new_uuid, utcnow
+
+
+class LinkState:
+    PENDING = "pending"
+    SYNCED = "synced"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Link(Base):
+    """Record × connection. A pending link is the durable work item."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "record_id"),
+        # The worker's claim: due pending links of one connection.
+        Index(
+            "ix_links_due",
+            "connection_id",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index(
+            "uq_links_connection_id_external_id",
+            "connection_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    entity_type: Mapped[str] = mapped_column(String(32))  # copied from the record: claim order, filters
+    state: Mapped[str] = mapped_column(String(16), default=LinkState.PENDING)
+    action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated
+    external_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    advice: Mapped[str | None] = mapped_column(Text, default=None)
+    # The content last tried; differs from the record's hash when the POS changed it meanwhile.
+    attempted_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    retries: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    claim_token: Mapped[str | None] = mapped_column(String(36), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AttemptOutcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    FAILED = "failed"  # permanent: waits for a change
+    RETRY = "retry"  # transient: stays pending
+    SKIPPED = "skipped"
+
+
+class Attempt(Base):
+    """One try to push one record through one connection."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_link_id_id", "link_id", "id"),
+        Index("ix_attempts_errors", "connection_id", "id", postgresql_where=text("outcome IN ('failed', 'retry')"),
+              sqlite_where=text("outcome IN ('failed', 'retry')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    entity_type: Mapped[str] = mapped_column(String(32))
+    pos_id: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    advice: Mapped[str | None] = mapped_column(Text, default=None)
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RunTrigger:
+    SCHEDULE = "schedule"
+    SYNC_NOW = "sync_now"
+    WEBHOOK = "webhook"
+    MANUAL = "manual"
+    INGEST = "ingest"
+
+
+class RunStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class Run(Base):
+    """One sync pass of one connection, with its counts."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_connection_id_created_at", "connection_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    retried: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)  # push calls made to the program
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -1,0 +1,114 @@
+"""A fake accounting program kept in possync's own database, so every worker sees the same.
+
+It behaves like the real ones where it matters to the engine: its own ids, create-then-update,
+idempotency keys remembered, and two documented triggers:
+
+- an email ending in `@invalid.example` is refused (a permanent validation error);
+- a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import transaction
+from app.models import SandboxObject, SandboxRequest
+from app.models.base import utcnow
+
+FLAKY_MARK = "[flaky]"
+FLAKY_FAILURES = 2
+REFUSED_EMAIL_DOMAIN = "@invalid.example"
+
+
+@dataclass(frozen=True)
+class SandboxWrite:
+    kind: str
+    reference: str
+    data: dict[str, Any]
+    object_id: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SandboxOutcome:
+    object_id: str | None = None
+    created: bool = False
+    refused: str | None = None  # validation message
+    unavailable: bool = False  # the [flaky] 503
+
+
+class SandboxProgram:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def write_many(self, organisation_id: uuid.UUID, writes: list[SandboxWrite]) -> list[SandboxOutcome]:
+        try:
+            async with transaction(self._sessions) as session:
+                return [await self._write(session, organisation_id, w) for w in writes]
+        except IntegrityError:
+            # Two requests with one idempotency key at once: like a real program's 409, try later.
+            return [SandboxOutcome(unavailable=True) for _ in writes]
+
+    async def objects(self, organisation_id: uuid.UUID) -> list[SandboxObject]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(SandboxObject).where(SandboxObject.organisation_id == organisation_id))
+            return list(rows)
+
+    async def _write(self, session: AsyncSession, org: uuid.UUID, w: SandboxWrite) -> SandboxOutcome:
+        request = await session.get(SandboxRequest, (org, w.idempotency_key))
+        if request is None:
+            request = SandboxRequest(organisation_id=org, idempotency_key=w.idempotency_key, tries=0)
+            session.add(request)
+        request.tries += 1
+        if request.object_id is not None:
+            # A repeated request: answer what the first one did, create nothing.
+            return SandboxOutcome(object_id=request.object_id, created=request.created_object)
+        if _is_flaky(w.data) and request.tries <= FLAKY_FAILURES:
+            return SandboxOutcome(unavailable=True)
+        refusal = _refusal(w.data)
+        if refusal:
+            return SandboxOutcome(refused=refusal)
+
+        existing = None
+        if w.object_id:
+            existing = await session.get(SandboxObject, w.object_id)
+        if existing is None:
+            existing = await session.scalar(
+                select(SandboxObject).where(
+                    SandboxObject.organisation_id == org,
+                    SandboxObject.kind == w.kind,
+                    SandboxObject.reference == w.reference,
+                )
+            )
+        now = utcnow()
+        if existing is not None:
+            existing.data = w.data
+            existing.version += 1
+            existing.updated_at = now
+            request.object_id = existing.id
+            return SandboxOutcome(object_id=existing.id, created=False)
+        obj = SandboxObject(
+            id=str(uuid.uuid4()), organisation_id=org, kind=w.kind, reference=w.reference, data=w.data,
+            created_at=now, updated_at=now,
+        )
+        session.add(obj)
+        request.object_id = obj.id
+        request.created_object = True
+        return SandboxOutcome(object_id=obj.id, created=True)
+
+
+def _is_flaky(data: dict[str, Any]) -> bool:
+    return any(FLAKY_MARK in str(data.get(f) or "") for f in ("name", "first_name", "last_name", "company_name"))
+
+
+def _refusal(data: dict[str, Any]) -> str | None:
+    email = str(data.get("email") or "")
+    if email.lower().endswith(REFUSED_EMAIL_DOMAIN):
+        return f"Email address '{email}' is not accepted."
+    return None

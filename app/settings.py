@@ -1,0 +1,102 @@
+"""Configuration from the environment (twelve-factor), read once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_FILE = "possync.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default=f"sqlite+aiosqlite:///./{DEFAULT_SQLITE_FILE}", alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    encryption_keys: str | None = Field(default=None, alias="POSSYNC_ENCRYPTION_KEYS")
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="POSSYNC_PUBLIC_URL")
+    log_level: str = Field(default="INFO", alias="POSSYNC_LOG_LEVEL")
+    log_json: bool = Field(default=True, alias="POSSYNC_LOG_JSON")
+
+    # Sync engine tuning.
+    batch_size: int = Field(default=50, ge=1, le=1000, alias="POSSYNC_BATCH_SIZE")
+    claim_lease_s: int = Field(default=300, ge=10, alias="POSSYNC_CLAIM_LEASE_S")
+    sweep_interval_s: int = Field(default=30, ge=1, alias="POSSYNC_SWEEP_INTERVAL_S")
+    jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
+
+    xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
+    xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")
+    xero_webhook_keys: str | None = Field(default=None, alias="XERO_WEBHOOK_KEYS")
+    xero_api_url: str = Field(default="https://api.xero.com", alias="XERO_API_URL")
+    xero_identity_url: str = Field(default="https://identity.xero.com", alias="XERO_IDENTITY_URL")
+    xero_login_url: str = Field(default="https://login.xero.com", alias="XERO_LOGIN_URL")
+
+    quickbooks_client_id: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_ID")
+    quickbooks_client_secret: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_SECRET")
+    quickbooks_webhook_tokens: str | None = Field(default=None, alias="QUICKBOOKS_WEBHOOK_TOKENS")
+    quickbooks_api_url: str = Field(default="https://quickbooks.api.intuit.com", alias="QUICKBOOKS_API_URL")
+    quickbooks_oauth_url: str = Field(
+        default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", alias="QUICKBOOKS_OAUTH_URL"
+    )
+    quickbooks_authorize_url: str = Field(
+        default="https://appcenter.intuit.com/connect/oauth2", alias="QUICKBOOKS_AUTHORIZE_URL"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "DATABASE_URL must start with postgresql+asyncpg:// or sqlite+aiosqlite:// "
+                f"(got {value.split('://', 1)[0]}://…)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("POSSYNC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _keys_outside_embedded_mode(self) -> "Settings":
+        # Outside embedded mode there is no safe place to invent a key: a generated one would
+        # differ per process and make every stored token unreadable.
+        if not self.embedded_database and not self.encryption_keys:
+            raise ValueError("POSSYNC_ENCRYPTION_KEYS is required when DATABASE_URL is not SQLite")
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded_jobs(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.embedded_database:
+            return None
+        raw = self.database_url.split(":///", 1)[-1]
+        return None if raw in ("", ":memory:") else Path(raw)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

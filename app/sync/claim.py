@@ -1,0 +1,77 @@
+"""Claiming pending links: a short transaction that leases them to one job.
+
+The lease (claimed_until, claim_token) outlives the transaction, so the HTTP calls happen with no
+database lock held; a job that dies leaves a lease that simply runs out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import transaction
+from app.entities import ENTITY_TYPES
+from app.models import Link, LinkState, Record
+from app.models.base import utcnow
+
+# Registry order is dependency order: contacts and products before what refers to them.
+DEPENDENCY_ORDER = case({name: rank for rank, name in enumerate(ENTITY_TYPES)}, value=Link.entity_type, else_=99)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    link_id: int
+    record_id: int
+    entity_type: str
+    pos_id: str
+    payload: dict[str, Any]
+    content_hash: str
+    external_id: str | None
+    retries: int
+    claim_token: str  # proves the lease when the outcome is written
+
+
+async def claim(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    connection_id: uuid.UUID,
+    limit: int,
+    lease_s: int,
+    link_ids: list[int] | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` due pending links, dependencies first; or exactly `link_ids` if free."""
+    token = str(uuid.uuid4())
+    now = utcnow()
+    free = or_(Link.claimed_until.is_(None), Link.claimed_until < now)
+    candidates = select(Link.id).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING, free)
+    if link_ids is None:
+        candidates = candidates.where(Link.next_attempt_at <= now).order_by(
+            DEPENDENCY_ORDER, Link.next_attempt_at, Link.id
+        )
+    else:
+        candidates = candidates.where(Link.id.in_(link_ids))
+    candidates = candidates.limit(limit).with_for_update(skip_locked=True)
+    # One UPDATE … WHERE id IN (SELECT … SKIP LOCKED): atomic on PostgreSQL and on SQLite alike
+    # (SQLite has no row locks, but a single write statement cannot interleave with another).
+    async with transaction(sessions) as session:
+        await session.execute(
+            update(Link)
+            .where(Link.id.in_(candidates.scalar_subquery()))
+            .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
+            .execution_options(synchronize_session=False)
+        )
+        rows = await session.execute(
+            select(
+                Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
+                Link.external_id, Link.retries, Link.claim_token,
+            )
+            .join(Record, Record.id == Link.record_id)
+            .where(Link.claim_token == token, Link.state == LinkState.PENDING)
+            .order_by(DEPENDENCY_ORDER, Link.id)
+        )
+        return [Claimed(*row) for row in rows.all()]

@@ -1,0 +1,65 @@
+"""Tokens for a push: decrypted, and refreshed once across all workers when about to expire.
+
+Refresh tokens rotate on every use, so two workers refreshing at once would leave one of them
+holding a dead token. Refreshes are serialized per connection; the new pair is stored before it
+is used, and a worker that waited on the lock re-reads what the other one stored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+
+from sqlalchemy import select
+
+from app.connectors.base import Connector, Credentials
+from app.connectors.errors import ConnectionBroken
+from app.db import transaction
+from app.models import Connection
+from app.sync.deps import SyncDeps
+
+REFRESH_MARGIN_S = 300
+
+
+def load_credentials(deps: SyncDeps, connection: Connection) -> Credentials:
+    if not connection.credentials_encrypted:
+        return Credentials(tenant_id=connection.tenant_id)
+    data = deps.secrets.open(connection.credentials_encrypted)
+    data["tenant_id"] = connection.tenant_id
+    return Credentials(**data)
+
+
+def seal_credentials(deps: SyncDeps, credentials: Credentials) -> str:
+    data = asdict(credentials)
+    data.pop("tenant_id")  # kept in its own column: it is not a secret and the API shows it
+    return deps.secrets.seal(data)
+
+
+def _expiring(credentials: Credentials) -> bool:
+    return credentials.expires_at is not None and credentials.expires_at - REFRESH_MARGIN_S <= time.time()
+
+
+async def usable_credentials(deps: SyncDeps, connector: Connector, connection: Connection) -> Credentials:
+    credentials = load_credentials(deps, connection)
+    if not connector.needs_oauth or not _expiring(credentials):
+        return credentials
+    async with deps.locks.hold(f"refresh:{connection.id}"):
+        async with transaction(deps.sessions) as session:
+            fresh = await session.scalar(select(Connection).where(Connection.id == connection.id).with_for_update())
+            credentials = load_credentials(deps, fresh)
+            if not _expiring(credentials):
+                return credentials  # another worker refreshed while this one waited
+            try:
+                credentials = await connector.refresh_credentials(credentials)
+            except ConnectionBroken:
+                raise
+            fresh.credentials_encrypted = seal_credentials(deps, credentials)
+        return credentials
+
+
+async def store_connection_credentials(deps: SyncDeps, connection_id: uuid.UUID, credentials: Credentials) -> None:
+    async with transaction(deps.sessions) as session:
+        connection = await session.get(Connection, connection_id)
+        connection.credentials_encrypted = seal_credentials(deps, credentials)
+        connection.tenant_id = credentials.tenant_id

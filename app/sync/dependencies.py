@@ -1,0 +1,93 @@
+"""Resolving what a batch refers to: external ids known, dependencies to push first, or blockers."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.connectors.base import Connector
+from app.connectors.errors import TransientError
+from app.entities import ENTITY_TYPES, unique_references
+from app.models import Link, LinkState, Record
+from app.sync.claim import Claimed
+
+Ref = tuple[str, str]
+
+
+@dataclass
+class Resolution:
+    external_ids: dict[Ref, str] = field(default_factory=dict)
+    to_push_first: list[int] = field(default_factory=list)  # link ids of pending dependencies
+    blockers: dict[Ref, TransientError] = field(default_factory=dict)
+
+
+async def resolve(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    store_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    connector: Connector,
+    settings,
+    items: list[Claimed],
+    final: bool = False,
+) -> Resolution:
+    """`final`: dependencies were already given their chance this batch; pending ones now block."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        for ref_type, pos_id in unique_references(item.entity_type, item.payload):
+            # A type this connection does not sync is the connector's to cope with (walk-in contact…).
+            if connector.syncs(ref_type, settings):
+                wanted[ref_type].add(pos_id)
+    found: dict[Ref, tuple] = {}
+    if wanted:
+        async with sessions() as session:
+            for ref_type, pos_ids in wanted.items():
+                rows = await session.execute(
+                    select(Record.pos_id, Link.id, Link.state, Link.external_id, Link.error)
+                    .outerjoin(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
+                    .where(Record.store_id == store_id, Record.entity_type == ref_type, Record.pos_id.in_(pos_ids))
+                )
+                for pos_id, link_id, state, external_id, error in rows.all():
+                    found[(ref_type, pos_id)] = (link_id, state, external_id, error)
+    resolution = Resolution()
+    for ref_type, pos_ids in wanted.items():
+        title = ENTITY_TYPES[ref_type].title.lower()
+        for pos_id in pos_ids:
+            ref = (ref_type, pos_id)
+            if ref not in found:
+                resolution.blockers[ref] = TransientError(
+                    f"Waiting for {title} {pos_id}, which possync has not received.",
+                    code="missing_dependency",
+                    advice=f"Send {title} {pos_id} from the POS; this record then syncs by itself.",
+                )
+                continue
+            link_id, state, external_id, error = found[ref]
+            if external_id:
+                resolution.external_ids[ref] = external_id
+            elif state == LinkState.PENDING and not final:
+                resolution.to_push_first.append(link_id)
+            elif state == LinkState.PENDING:
+                resolution.blockers[ref] = TransientError(
+                    f"Waiting for {title} {pos_id}, which is still being synced.",
+                    code="dependency_pending",
+                    advice=f"Nothing to do: this record follows once {title} {pos_id} is synced.",
+                )
+            elif state == LinkState.FAILED:
+                resolution.blockers[ref] = TransientError(
+                    f"Waiting for {title} {pos_id}, which failed to sync: {error}",
+                    code="dependency_failed",
+                    advice=f"Fix {title} {pos_id} first (see its sync panel); this record then follows.",
+                )
+            # skipped or no link: the program does not get it, so there is nothing to refer to.
+    return resolution
+
+
+def blocker_for(item: Claimed, resolution: Resolution) -> TransientError | None:
+    for ref in unique_references(item.entity_type, item.payload):
+        if ref in resolution.blockers:
+            return resolution.blockers[ref]
+    return None

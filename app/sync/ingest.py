@@ -1,0 +1,165 @@
+"""Storing what the POS sends, and turning changes into pending links (the durable work)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connectors.base import Connector
+from app.entities.canonical import content_hash
+from app.models import Connection, Link, LinkState, Record
+from app.models.base import UtcDateTime, utcnow
+from app.sync.connections import collecting_connections, syncing
+
+
+@dataclass(frozen=True)
+class Ingested:
+    pos_id: str
+    record_id: int
+    created: bool
+    changed: bool
+
+
+def _upsert(session: AsyncSession, table):
+    return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+async def upsert_records(
+    session: AsyncSession,
+    *,
+    store_id: uuid.UUID,
+    entity_type: str,
+    payloads: dict[str, dict[str, Any]],
+    connectors: dict[str, Connector],
+) -> tuple[list[Ingested], set[uuid.UUID]]:
+    """Store the payloads (keyed by POS id); return what happened and which connections got work.
+
+    An unchanged payload causes no write and no work.
+    """
+    hashes = {pos_id: content_hash(p) for pos_id, p in payloads.items()}
+    existing = dict(
+        (
+            await session.execute(
+                select(Record.pos_id, Record.content_hash).where(
+                    Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
+                )
+            )
+        ).all()
+    )
+    changed = [pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id]]
+    now = utcnow()
+    ids: dict[str, int] = {}
+    if changed:
+        rows = [
+            {
+                "store_id": store_id,
+                "entity_type": entity_type,
+                "pos_id": pos_id,
+                "payload": payloads[pos_id],
+                "content_hash": hashes[pos_id],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for pos_id in changed
+        ]
+        stmt = _upsert(session, Record).values(rows)
+        # ON CONFLICT makes two concurrent first PUTs of one id an update, not a 500.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["store_id", "entity_type", "pos_id"],
+            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now},
+        ).returning(Record.pos_id, Record.id)
+        ids.update(dict((await session.execute(stmt)).all()))
+    unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
+    if unchanged:
+        ids.update(
+            dict(
+                (
+                    await session.execute(
+                        select(Record.pos_id, Record.id).where(
+                            Record.store_id == store_id,
+                            Record.entity_type == entity_type,
+                            Record.pos_id.in_(unchanged),
+                        )
+                    )
+                ).all()
+            )
+        )
+    rung: set[uuid.UUID] = set()
+    if changed:
+        connections = syncing(connectors, await collecting_connections(session, store_id), entity_type)
+        await mark_pending(session, connections, entity_type, [ids[p] for p in changed])
+        rung = {c.id for c in connections}
+    changed_set = set(changed)
+    results = [
+        Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
+    ]
+    return results, rung
+
+
+async def mark_pending(
+    session: AsyncSession, connections: list[Connection], entity_type: str, record_ids: list[int]
+) -> None:
+    """Make (or re-make) the links of these records pending, due now, with no old error."""
+    if not connections or not record_ids:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "connection_id": c.id,
+            "record_id": rid,
+            "entity_type": entity_type,
+            "state": LinkState.PENDING,
+            "next_attempt_at": now,
+            "retries": 0,
+            "updated_at": now,
+        }
+        for c in connections
+        for rid in record_ids
+    ]
+    stmt = _upsert(session, Link).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["connection_id", "record_id"],
+        set_={
+            "state": LinkState.PENDING,
+            "next_attempt_at": now,
+            "retries": 0,
+            "error_code": None,
+            "error": None,
+            "advice": None,
+            "updated_at": now,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def backfill_links(session: AsyncSession, connection: Connection, entity_types: list[str]) -> int:
+    """Give a new (or newly widened) connection a pending link for every existing record it syncs."""
+    if not entity_types:
+        return 0
+    now = utcnow()
+    missing = (
+        select(
+            literal(connection.id, Uuid).label("connection_id"),
+            Record.id,
+            Record.entity_type,
+            literal(LinkState.PENDING, String),
+            literal(now, UtcDateTime),
+            literal(0, Integer),
+            literal(now, UtcDateTime),
+        )
+        .outerjoin(Link, and_(Link.record_id == Record.id, Link.connection_id == connection.id))
+        .where(Record.store_id == connection.store_id, Record.entity_type.in_(entity_types), Link.id.is_(None))
+    )
+    stmt = insert(Link).from_select(
+        ["connection_id", "record_id", "entity_type", "state", "next_attempt_at", "retries", "updated_at"], missing
+    )
+    result = await session.execute(stmt)
+    return result.rowcount or 0
+
+
+

@@ -1,0 +1,113 @@
+"""Per-organisation call limits, shared by every worker through Redis (in memory when embedded).
+
+A connector declares its program's limits; the engine hands it a limiter keyed by the remote
+organisation, and the connector's HTTP adapter wraps every call in `async with limiter.slot():`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    per_minute: int | None = None
+    concurrent: int | None = None
+    slot_timeout_s: float = 120.0  # an in-flight slot held longer than this is presumed lost
+
+
+class CallLimiter:
+    """Limits for one remote organisation."""
+
+    def __init__(self, key: str, limits: RateLimits, window: "SharedLimits") -> None:
+        self._key = key
+        self._limits = limits
+        self._shared = window
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        token = await self._shared.acquire_in_flight(self._key, self._limits)
+        try:
+            await self._shared.wait_for_minute_window(self._key, self._limits)
+            yield
+        finally:
+            await self._shared.release_in_flight(self._key, token)
+
+
+class NoLimits:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        yield
+
+
+# Counting semaphore in a sorted set: members are slot tokens scored by their expiry time, so a
+# worker killed mid-call frees its slot after slot_timeout_s instead of blocking the tenant.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  return 1
+end
+return 0
+"""
+
+
+class SharedLimits:
+    """Owns the storage; hands out CallLimiters. One per process."""
+
+    def __init__(self, redis: Redis | None, redis_url: str | None) -> None:
+        self._redis = redis
+        storage: Storage = RedisStorage(f"async+{redis_url}") if redis_url else MemoryStorage()
+        self._window = MovingWindowRateLimiter(storage)
+        self._local: dict[str, asyncio.Semaphore] = {}
+        self._acquire = redis.register_script(_ACQUIRE) if redis is not None else None
+
+    def for_organisation(self, key: str, limits: RateLimits | None) -> CallLimiter | NoLimits:
+        return CallLimiter(key, limits, self) if limits else NoLimits()
+
+    async def wait_for_minute_window(self, key: str, limits: RateLimits) -> None:
+        if not limits.per_minute:
+            return
+        item = RateLimitItemPerMinute(limits.per_minute)
+        while not await self._window.hit(item, "possync", key):
+            stats = await self._window.get_window_stats(item, "possync", key)
+            await asyncio.sleep(max(0.05, min(5.0, stats.reset_time - time.time())))
+
+    async def acquire_in_flight(self, key: str, limits: RateLimits) -> str | None:
+        if not limits.concurrent:
+            return None
+        token = uuid.uuid4().hex
+        if self._acquire is None:
+            semaphore = self._local.setdefault(key, asyncio.Semaphore(limits.concurrent))
+            await semaphore.acquire()
+            return token
+        delay = 0.02
+        while True:
+            now = time.time()
+            got = await self._acquire(
+                keys=[f"possync:inflight:{key}"],
+                args=[now, limits.concurrent, now + limits.slot_timeout_s, token, int(limits.slot_timeout_s) + 60],
+            )
+            if got == 1:
+                return token
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def release_in_flight(self, key: str, token: str | None) -> None:
+        if token is None:
+            return
+        if self._redis is None:
+            self._local[key].release()
+        else:
+            await self._redis.zrem(f"possync:inflight:{key}", token)

@@ -1,0 +1,46 @@
+"""What happened to one claimed link in one attempt: the engine's single currency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.connectors.base import PushResult
+from app.connectors.errors import PermanentError, SyncError, TransientError
+from app.models import AttemptOutcome
+from app.sync.claim import Claimed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claimed: Claimed
+    kind: str  # an AttemptOutcome
+    external_id: str | None = None
+    error: SyncError | None = None
+    skipped_reason: str | None = None
+    duration_ms: int = 0
+
+
+def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:
+    if result.skipped is not None:
+        return Outcome(claimed, AttemptOutcome.SKIPPED, skipped_reason=result.skipped, duration_ms=duration_ms)
+    if result.error is not None:
+        return from_error(claimed, result.error, duration_ms)
+    return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
+                   duration_ms=duration_ms)
+
+
+def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outcome:
+    if isinstance(error, TransientError):
+        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms)
+    if isinstance(error, SyncError) and not isinstance(error, PermanentError):
+        # ConnectionBroken reaches here only for the items of a call that was cut short: retry later.
+        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms)
+    if isinstance(error, SyncError):
+        return Outcome(claimed, AttemptOutcome.FAILED, error=error, duration_ms=duration_ms)
+    # A bug of ours, not the program's refusal: fail visibly instead of retrying in a hot loop.
+    internal = PermanentError(
+        f"possync could not push this record ({type(error).__name__}).",
+        code="internal_error",
+        advice="This is possync's fault, not your data's. Operators have the details; press SYNC NOW to try again.",
+    )
+    return Outcome(claimed, AttemptOutcome.FAILED, error=internal, duration_ms=duration_ms)

@@ -1,0 +1,176 @@
+"""One batch through one connection: skip, resolve dependencies, call the connector, write down."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from itertools import groupby
+
+import structlog
+from pydantic import BaseModel
+
+from app.connectors.base import Connector, Credentials, PushContext, PushItem
+from app.connectors.errors import ConnectionBroken, SyncError
+from app.entities import unique_references
+from app.models import AttemptOutcome
+from app.sync.claim import Claimed, claim
+from app.sync.dependencies import blocker_for, resolve
+from app.sync.deps import SyncDeps
+from app.sync.keys import idempotency_key
+from app.sync.outcomes import Outcome, from_error, from_result
+from app.sync.results import record_outcomes
+
+log = structlog.get_logger(__name__)
+
+
+class ConnectionStopped(Exception):
+    """The connection cannot push now; the run ends and the links stay pending."""
+
+    def __init__(self, cause: ConnectionBroken) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+@dataclass
+class BatchScope:
+    """What every batch of one job shares."""
+
+    deps: SyncDeps
+    connection_id: uuid.UUID
+    store_id: uuid.UUID
+    connector: Connector
+    settings: BaseModel
+    credentials: Credentials
+    tenant_key: str
+    run_id: uuid.UUID
+
+    def context(self) -> PushContext:
+        limiter = self.deps.limits.for_organisation(self.tenant_key, self.connector.rate_limits)
+        return PushContext(str(self.connection_id), self.settings, self.credentials, limiter)
+
+
+async def process(scope: BatchScope, claimed: list[Claimed], *, depth: int = 0) -> Counter:
+    """Push claimed links (any mix of entity types, dependency order kept) and record the outcomes."""
+    counts: Counter = Counter()
+    for entity_type, group in groupby(claimed, key=lambda c: c.entity_type):
+        counts += await _process_type(scope, entity_type, list(group), depth)
+    return counts
+
+
+async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed], depth: int) -> Counter:
+    outcomes: list[Outcome] = []
+    ready: list[Claimed] = []
+    for item in items:
+        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings)
+        if reason:
+            outcomes.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=reason))
+        else:
+            ready.append(item)
+
+    counts: Counter = Counter()
+    resolution = await _resolve(scope, ready, final=False)
+    if resolution.to_push_first and depth == 0:
+        counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
+        resolution = await _resolve(scope, ready, final=True)
+
+    pushable: list[PushItem] = []
+    by_key = {item.link_id: item for item in ready}
+    for item in ready:
+        blocker = blocker_for(item, resolution)
+        if blocker:
+            outcomes.append(from_error(item, blocker))
+            continue
+        pushable.append(_push_item(scope, item, resolution.external_ids))
+
+    calls = 0
+    try:
+        for start in range(0, len(pushable), scope.connector.batch_size):
+            chunk = pushable[start : start + scope.connector.batch_size]
+            calls += 1
+            outcomes += await _call_connector(scope, entity_type, chunk, by_key)
+    except ConnectionStopped as stop:
+        done = {o.claimed.link_id for o in outcomes}
+        outcomes += [from_error(i, stop.cause) for i in ready if i.link_id not in done]
+        counts += await _record(scope, outcomes, calls)
+        raise
+    counts += await _record(scope, outcomes, calls)
+    return counts
+
+
+async def _call_connector(scope: BatchScope, entity_type: str, chunk: list[PushItem], by_key) -> list[Outcome]:
+    started = time.perf_counter()
+    try:
+        results = await scope.connector.push(scope.context(), entity_type, chunk)
+    except ConnectionBroken as broken:
+        raise ConnectionStopped(broken) from broken
+    except Exception as exc:  # noqa: BLE001 - classified by from_error; unexpected ones are logged
+        if not isinstance(exc, SyncError):
+            log.exception("connector_crashed", connector=scope.connector.name, entity_type=entity_type)
+        elapsed = _ms(started)
+        return [from_error(by_key[i.key], exc, elapsed) for i in chunk]
+    elapsed = _ms(started) // max(1, len(chunk))
+    returned = {r.key: r for r in results}
+    outcomes = []
+    for item in chunk:
+        result = returned.get(item.key)
+        if result is None:
+            missing = RuntimeError("connector returned no result for this record")
+            outcomes.append(from_error(by_key[item.key], missing, elapsed))
+        else:
+            outcomes.append(from_result(by_key[item.key], result, elapsed))
+    return outcomes
+
+
+async def _push_dependencies_first(scope: BatchScope, link_ids: list[int], depth: int) -> Counter:
+    deps = scope.deps
+    claimed = await claim(
+        deps.sessions,
+        connection_id=scope.connection_id,
+        limit=len(link_ids),
+        lease_s=deps.settings.claim_lease_s,
+        link_ids=link_ids,
+    )
+    # What another job holds is on its way; the final resolution reports it as pending.
+    return await process(scope, claimed, depth=depth + 1) if claimed else Counter()
+
+
+async def _resolve(scope: BatchScope, items: list[Claimed], *, final: bool):
+    return await resolve(
+        scope.deps.sessions,
+        store_id=scope.store_id,
+        connection_id=scope.connection_id,
+        connector=scope.connector,
+        settings=scope.settings,
+        items=items,
+        final=final,
+    )
+
+
+def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem:
+    refs = unique_references(item.entity_type, item.payload)
+    return PushItem(
+        key=item.link_id,
+        entity_type=item.entity_type,
+        pos_id=item.pos_id,
+        payload=item.payload,
+        content_hash=item.content_hash,
+        external_id=item.external_id,
+        idempotency_key=idempotency_key(str(scope.connection_id), item.entity_type, item.pos_id, item.content_hash),
+        references={ref: external_ids[ref] for ref in refs if ref in external_ids},
+    )
+
+
+async def _record(scope: BatchScope, outcomes: list[Outcome], calls: int) -> Counter:
+    return await record_outcomes(
+        scope.deps.sessions,
+        outcomes=outcomes,
+        connection_id=scope.connection_id,
+        run_id=scope.run_id,
+        calls=calls,
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

@@ -1,0 +1,160 @@
+"""Writing down outcomes: attempts, links and the run's counts, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import String, and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.connectors.errors import TransientError
+from app.db import transaction
+from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
+from app.models.base import UtcDateTime, utcnow
+from app.sync.backoff import next_attempt
+from app.sync.outcomes import Outcome
+
+RUN_COUNTER = {
+    AttemptOutcome.CREATED: "created",
+    AttemptOutcome.UPDATED: "updated",
+    AttemptOutcome.FAILED: "failed",
+    AttemptOutcome.RETRY: "retried",
+    AttemptOutcome.SKIPPED: "skipped",
+}
+
+
+def _link_values(outcome: Outcome, now: datetime) -> dict:
+    c = outcome.claimed
+    values = {
+        "link_id": c.link_id,
+        "claim_token": c.claim_token,
+        "state": LinkState.PENDING,
+        "action": None,
+        "external_id": c.external_id,
+        "error_code": None,
+        "error": None,
+        "advice": None,
+        "attempted_hash": c.content_hash,
+        "next_attempt_at": now,
+        "retries": 0,
+        "synced": False,
+    }
+    kind, error = outcome.kind, outcome.error
+    if kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
+        values.update(state=LinkState.SYNCED, action=kind, external_id=outcome.external_id or c.external_id,
+                      synced=True)
+    elif kind == AttemptOutcome.SKIPPED:
+        values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")
+    elif kind == AttemptOutcome.FAILED:
+        values.update(state=LinkState.FAILED, error_code=error.code, error=error.message, advice=error.advice)
+    else:
+        retry_after = error.retry_after_s if isinstance(error, TransientError) else None
+        values.update(error_code=error.code, error=error.message, advice=error.advice,
+                      next_attempt_at=next_attempt(now, c.retries, retry_after), retries=c.retries + 1)
+    return values
+
+
+async def record_outcomes(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    outcomes: list[Outcome],
+    connection_id: uuid.UUID,
+    run_id: uuid.UUID,
+    calls: int,
+) -> Counter:
+    """Persist one batch's outcomes and release the claims; return the counts added to the run."""
+    if not outcomes:
+        return Counter()
+    now = utcnow()
+    async with transaction(sessions) as session:
+        await _insert_attempts(session, outcomes, connection_id, run_id, now)
+        await _update_links(session, outcomes, now)
+        await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
+        counts = Counter(RUN_COUNTER[o.kind] for o in outcomes)
+        await session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(**{name: getattr(Run, name) + n for name, n in counts.items()}, calls=Run.calls + calls)
+        )
+    return counts
+
+
+async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], connection_id, run_id, now) -> None:
+    rows = []
+    for o in outcomes:
+        c, e = o.claimed, o.error
+        rows.append(
+            {
+                "link_id": c.link_id,
+                "connection_id": connection_id,
+                "run_id": run_id,
+                "entity_type": c.entity_type,
+                "pos_id": c.pos_id,
+                "outcome": o.kind,
+                "external_id": o.external_id or c.external_id,
+                "error_code": e.code if e else ("skipped" if o.skipped_reason else None),
+                "error": e.message if e else None,
+                "advice": e.advice if e else o.skipped_reason,
+                "http_status": e.http_status if e else None,
+                "request_id": e.request_id if e else None,
+                "content_hash": c.content_hash,
+                "duration_ms": o.duration_ms,
+                "created_at": now,
+            }
+        )
+    await session.execute(insert(Attempt), rows)
+
+
+async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: datetime) -> None:
+    links = Link.__table__
+    rows = [_link_values(o, now) for o in outcomes]
+    columns = ["state", "external_id", "error_code", "error", "advice", "attempted_hash", "next_attempt_at", "retries"]
+    # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
+    # overwrite the newer job's result.
+    stmt = (
+        update(links)
+        .where(and_(links.c.id == bindparam("b_link_id"), links.c.claim_token == bindparam("b_token")))
+        .values(
+            {
+                **{name: bindparam(f"b_{name}") for name in columns},
+                # Status and last sync change only on success; a failure keeps what the last success said.
+                "action": func.coalesce(bindparam("b_action", type_=String), links.c.action),
+                "last_synced_at": func.coalesce(
+                    bindparam("b_last_synced_at", type_=UtcDateTime), links.c.last_synced_at
+                ),
+                "claimed_until": None,
+                "claim_token": None,
+                "updated_at": now,
+            }
+        )
+    )
+    conn = await session.connection()
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_link_id": r["link_id"],
+                "b_token": r["claim_token"],
+                "b_action": r["action"],
+                "b_last_synced_at": now if r["synced"] else None,
+                **{f"b_{n}": r[n] for n in columns},
+            }
+            for r in rows
+        ],
+    )
+
+
+async def _repend_changed(session: AsyncSession, link_ids: list[int], now: datetime) -> None:
+    """A record the POS changed while it was being pushed goes straight back to pending."""
+    changed = (
+        select(Link.id)
+        .join(Record, Record.id == Link.record_id)
+        .where(Link.id.in_(link_ids), Link.state != LinkState.PENDING, Link.attempted_hash != Record.content_hash)
+    )
+    ids = list((await session.scalars(changed)).all())
+    if ids:
+        await session.execute(
+            update(Link).where(Link.id.in_(ids)).values(state=LinkState.PENDING, next_attempt_at=now, retries=0)
+        )

@@ -1,0 +1,30 @@
+"""SYNC NOW: the record's links pending and due at once, with a run per connection to report on."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connectors.base import Connector
+from app.models import Record, Run, RunStatus, RunTrigger
+from app.sync.connections import collecting_connections, syncing
+from app.sync.ingest import mark_pending
+
+
+async def request_sync_now(
+    session: AsyncSession,
+    *,
+    record: Record,
+    connectors: dict[str, Connector],
+    connection_id: uuid.UUID | None,
+) -> list[Run]:
+    """Flush the returned runs, then commit and ring each with its run id. Empty: nothing syncs it."""
+    connections = syncing(connectors, await collecting_connections(session, record.store_id), record.entity_type)
+    if connection_id is not None:
+        connections = [c for c in connections if c.id == connection_id]
+    await mark_pending(session, connections, record.entity_type, [record.id])
+    runs = [Run(connection_id=c.id, trigger=RunTrigger.SYNC_NOW, status=RunStatus.QUEUED) for c in connections]
+    session.add_all(runs)
+    await session.flush()
+    return runs

@@ -1,0 +1,147 @@
+"""Test services: PostgreSQL and Redis when DATABASE_URL / REDIS_URL say so, else SQLite and in-process jobs.
+
+In CI (CI=true) both services are required: a test that needs one fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from app.db import transaction
+from app.main import create_app
+from app.migrate import downgrade, upgrade
+from app.models import Base
+from app.settings import Settings
+from app.stores.service import create_store
+from app.sync.bell import InProcessBell
+from app.sync.deps import SyncDeps, build_deps
+from app.workers.jobs import run_sync
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgresql") else None
+REDIS_URL = os.environ.get("REDIS_URL") or None
+ENCRYPTION_KEY = os.environ.get("POSSYNC_ENCRYPTION_KEYS") or Fernet.generate_key().decode()
+os.environ["POSSYNC_ENCRYPTION_KEYS"] = ENCRYPTION_KEY
+
+
+def pytest_configure(config):
+    if IN_CI and (not PG_URL or not REDIS_URL):
+        raise pytest.UsageError("CI=true but DATABASE_URL (PostgreSQL) or REDIS_URL is missing: refusing to skip tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Outside CI a developer without the services still runs everything else, and is told why not.
+    for item in items:
+        for marker, present, name in (("postgres", PG_URL, "DATABASE_URL (PostgreSQL)"), ("redis", REDIS_URL, "REDIS_URL")):
+            if item.get_closest_marker(marker) and not present:
+                item.add_marker(pytest.mark.skip(reason=f"needs {name}; set it to run this test"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    if PG_URL:
+        return PG_URL
+    folder = Path(tempfile.mkdtemp(prefix="possync-test-"))
+    return f"sqlite+aiosqlite:///{folder / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> str:
+    # Down then up: every run proves the migrations apply from nothing and revert cleanly.
+    downgrade(database_url, "base")
+    upgrade(database_url)
+    return database_url
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": None,
+        "POSSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "POSSYNC_LOG_JSON": False,
+        "POSSYNC_SWEEP_INTERVAL_S": 3600,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(migrated: str) -> Settings:
+    return make_settings(migrated)
+
+
+async def wipe(deps: SyncDeps) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    async with transaction(deps.sessions) as session:
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                await session.execute(table.delete())
+
+
+@pytest.fixture
+async def deps(settings: Settings) -> AsyncIterator[SyncDeps]:
+    deps = build_deps(settings)
+    await wipe(deps)
+    deps.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), settings.jobs_per_connection)
+    yield deps
+    await deps.bell.close()
+    await deps.aclose()
+
+
+class Api:
+    """An HTTP client for one store, plus a way to wait for the in-process jobs."""
+
+    def __init__(self, client: httpx.AsyncClient, deps: SyncDeps, key: str) -> None:
+        self.client, self.deps, self.key = client, deps, key
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        return await self.client.request(method, url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    async def put(self, url: str, json) -> httpx.Response:
+        return await self.request("PUT", url, json=json)
+
+    async def get(self, url: str, **kwargs) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, json=None) -> httpx.Response:
+        return await self.request("POST", url, json=json)
+
+    async def settle(self) -> None:
+        await self.deps.bell.drain()
+
+    async def connect_sandbox(self, settings: dict | None = None) -> str:
+        response = await self.post("/v1/connections", {"connector": "sandbox", "settings": settings})
+        assert response.status_code == 201, response.text
+        await self.settle()
+        return response.json()["id"]
+
+
+async def new_store_key(deps: SyncDeps, name: str = "Test shop") -> str:
+    async with transaction(deps.sessions) as session:
+        _store, key = await create_store(session=session, name=name)
+    return key
+
+
+@pytest.fixture
+async def client(settings: Settings, deps: SyncDeps) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, deps)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://possync.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient, deps: SyncDeps) -> Api:
+    return Api(client, deps, await new_store_key(deps))
