@@ -84,3 +84,7 @@ def store_create(name: str) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

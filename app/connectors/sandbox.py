@@ -16,6 +16,8 @@ class SandboxSettings(rules.CommonSettings):
     pass
 
 
+RETRY_AFTER_S = 1.0
+
 KINDS = {
     "customer": "contact",
     "supplier": "vendor",
@@ -108,7 +110,7 @@ def _result(item: PushItem, outcome) -> PushResult:
     if outcome.unavailable:
         return PushResult(
             item.key,
-            error=TransientError("Sandbox is temporarily unavailable (503).", http_status=503, retry_after_s=1),
+            error=TransientError("Sandbox is temporarily unavailable (503).", http_status=503, retry_after_s=RETRY_AFTER_S),
         )
     if outcome.refused:
         return PushResult(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -90,7 +91,7 @@ class SaleLine(Part):
     description: LongText | None = None
     quantity: Quantity = Field(gt=0)
     unit_price: Money
-    discount: Money = Field(default=0, ge=0, description="Discount amount for the whole line.")
+    discount: Money = Field(default=Decimal("0"), ge=0, description="Discount amount for the whole line.")
     tax_rate: ShortText | None = None
 
 
@@ -134,8 +135,8 @@ class ShiftReport(EntitySchema):
     closed_at: datetime | None = None
     currency: CurrencyCode | None = None
     sales_total: Money
-    refunds_total: Money = 0
-    discounts_total: Money = 0
+    refunds_total: Money = Decimal("0")
+    discounts_total: Money = Decimal("0")
     totals_by_payment_type: list[PaymentTotal] = Field(default_factory=list, max_length=50)
     totals_by_tax_rate: list[TaxTotal] = Field(default_factory=list, max_length=50)
     note: LongText | None = None

@@ -68,7 +68,11 @@ class SharedLimits:
 
     def __init__(self, redis: Redis | None, redis_url: str | None) -> None:
         self._redis = redis
-        storage: Storage = RedisStorage(f"async+{redis_url}") if redis_url else MemoryStorage()
+        storage: Storage = (
+            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="possync:limits")
+            if redis_url
+            else MemoryStorage()
+        )
         self._window = MovingWindowRateLimiter(storage)
         self._local: dict[str, asyncio.Semaphore] = {}
         self._acquire = redis.register_script(_ACQUIRE) if redis is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -23,6 +24,7 @@ from app.sync.outcomes import Outcome, from_error, from_result
 from app.sync.results import record_outcomes
 
 log = structlog.get_logger(__name__)
+DEPENDENCY_WAIT_S = 15.0
 
 
 class ConnectionStopped(Exception):
@@ -73,7 +75,7 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
     resolution = await _resolve(scope, ready, final=False)
     if resolution.to_push_first and depth == 0:
         counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
-        resolution = await _resolve(scope, ready, final=True)
+        resolution = await _wait_for_dependencies_in_flight(scope, ready)
 
     pushable: list[PushItem] = []
     by_key = {item.link_id: item for item in ready}
@@ -134,6 +136,17 @@ async def _push_dependencies_first(scope: BatchScope, link_ids: list[int], depth
     )
     # What another job holds is on its way; the final resolution reports it as pending.
     return await process(scope, claimed, depth=depth + 1) if claimed else Counter()
+
+
+async def _wait_for_dependencies_in_flight(scope: BatchScope, items: list[Claimed]):
+    """Another job is pushing a dependency right now: give it a moment rather than a back-off."""
+    deadline = time.monotonic() + DEPENDENCY_WAIT_S
+    while True:
+        resolution = await _resolve(scope, items, final=True)
+        in_flight = any(b.code == "dependency_pending" for b in resolution.blockers.values())
+        if not in_flight or time.monotonic() >= deadline:
+            return resolution
+        await asyncio.sleep(0.1)
 
 
 async def _resolve(scope: BatchScope, items: list[Claimed], *, final: bool):
