@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, health, problems, records
+from app.api import connections, health, oauth, problems, records
 from app.api.middleware import LimitsAndIds
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     problems.install(app)
     app.include_router(records.build_router())
     app.include_router(connections.router)
+    app.include_router(oauth.router)
     app.include_router(health.router)
     app.add_middleware(LimitsAndIds, max_body_bytes=settings.max_body_bytes)
     return app

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
+import structlog
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import DepsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import service
+from app.connections import oauth
 from app.connections.schemas import (
     ConnectionCreate,
+    ConnectionUpdate,
+    OrganisationPublic,
     ConnectionList,
     ConnectionPublic,
     RunPage,
@@ -22,11 +27,17 @@ from app.core.pagination import MAX_LIMIT
 from app.entities import ENTITY_TYPES
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
 from app.records.schemas import AttemptPage, AttemptPublic
+from app.sync.credentials import load_credentials
+from app.sync.settings_change import apply_settings, retry_failed
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["Integrated Apps"], responses=PROBLEM_RESPONSES)
 
 
 def public(connection: Connection, **extra) -> ConnectionPublic:
+    offered = connection.offered_organisations
+    extra.setdefault("organisations", [OrganisationPublic(**o) for o in offered] if offered else None)
     return ConnectionPublic.model_validate(connection, from_attributes=True).model_copy(update=extra)
 
 
@@ -43,19 +54,41 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
         raise Problem(422, f"Unknown or unconfigured connector '{body.connector}'; this service offers: {offered}.",
                       errors=[{"path": "body.connector", "message": f"one of: {offered}", "type": "enum"}])
     settings = service.validated_settings(connector, body.settings)
-    if connector.needs_oauth:
-        raise Problem(422, f"Connecting '{body.connector}' needs OAuth, which this build does not offer yet.")
     async with session.begin():
         connection = Connection(store_id=store.id, connector=connector.name, settings=settings,
                                 status=ConnectionStatus.AUTHORIZING,
                                 return_url=str(body.return_url) if body.return_url else None)
         session.add(connection)
         await session.flush()
-        typed = connector.settings_model.model_validate(settings)
-        await service.activate(session=session, connection=connection,
-                               entity_types=[t for t in ENTITY_TYPES if connector.syncs(t, typed)])
+        if connector.needs_oauth:
+            authorize_url = oauth.start(deps, connection, connector)
+        else:
+            typed = connector.settings_model.model_validate(settings)
+            await service.activate(session=session, connection=connection,
+                                   entity_types=[t for t in ENTITY_TYPES if connector.syncs(t, typed)])
+    if connector.needs_oauth:
+        return public(connection, authorize_url=authorize_url)
     await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
     return public(connection)
+
+
+@router.post("/connections/{connection_id}/authorize", summary="Sign in to the program again (reconnect)")
+async def reauthorize(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> ConnectionPublic:
+    async with session.begin():
+        connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
+        connector = deps.connectors.get(connection.connector)
+        if connector is None or not connector.needs_oauth:
+            raise Problem(409, f"Connector '{connection.connector}' does not sign in with OAuth.")
+        authorize_url = oauth.start(deps, connection, connector)
+    return public(connection, authorize_url=authorize_url)
+
+
+@router.patch("/connections/{connection_id}", summary="Choose the organisation")
+async def choose_organisation(
+    connection_id: uuid.UUID, body: ConnectionUpdate, store: StoreDep, session: SessionDep, deps: DepsDep
+) -> ConnectionPublic:
+    connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
+    return public(await oauth.choose_organisation(deps, connection, body.tenant_id))
 
 
 @router.get("/connections/{connection_id}", summary="One connection")
@@ -64,11 +97,20 @@ async def get_connection(connection_id: uuid.UUID, store: StoreDep, session: Ses
 
 
 @router.delete("/connections/{connection_id}", status_code=204, summary="Disconnect")
-async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep) -> None:
+async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> None:
     async with session.begin():
         connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
+        credentials = load_credentials(deps, connection) if connection.credentials_encrypted else None
         connection.status = ConnectionStatus.DISCONNECTED
         connection.credentials_encrypted = None
+        connection.oauth_nonce = None
+    connector = deps.connectors.get(connection.connector)
+    if credentials is not None and connector is not None and connector.needs_oauth:
+        # Best effort: the tokens are already gone from our side whatever the program answers.
+        try:
+            await connector.revoke(credentials)
+        except Exception as exc:  # noqa: BLE001 - logged, the disconnect stands
+            log.warning("revoke_failed", connector=connection.connector, error=type(exc).__name__)
 
 
 @router.get("/connections/{connection_id}/runs", summary="Sync process log")
@@ -117,3 +159,59 @@ async def list_errors(
                                                   limit=limit)
     return AttemptPage(items=[AttemptPublic.model_validate(a, from_attributes=True) for a in rows],
                        next_cursor=next_cursor)
+
+
+async def _owned(session, store, connection_id, deps):
+    connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
+    connector = deps.connectors.get(connection.connector)
+    if connector is None:
+        raise Problem(409, f"Connector '{connection.connector}' is not configured on this service.")
+    return connection, connector
+
+
+@router.get("/connections/{connection_id}/settings", summary="Sync settings")
+async def get_settings(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> dict:
+    connection, connector = await _owned(session, store, connection_id, deps)
+    return connector.settings_model.model_validate(connection.settings or {}).model_dump(mode="json")
+
+
+async def _change_settings(connection_id, store, session, deps, raw: dict, *, merge: bool) -> dict:
+    async with session.begin():
+        connection, connector = await _owned(session, store, connection_id, deps)
+        wanted = {**(connection.settings or {}), **raw} if merge else raw
+        service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
+        await apply_settings(session, connection, connector, wanted)
+        settings = connection.settings
+    await deps.bell.ring(connection_id, trigger=RunTrigger.MANUAL)
+    return settings
+
+
+@router.put("/connections/{connection_id}/settings", summary="Replace the sync settings")
+async def put_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+                       deps: DepsDep) -> dict:
+    return await _change_settings(connection_id, store, session, deps, body, merge=False)
+
+
+@router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (top-level keys)")
+async def patch_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+                         deps: DepsDep) -> dict:
+    return await _change_settings(connection_id, store, session, deps, body, merge=True)
+
+
+class RetryFailed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entity_type: Literal["customer", "supplier", "product", "purchase_order", "sale", "shift_report"] | None = None
+
+
+class RetryQueued(BaseModel):
+    queued: int
+
+
+@router.post("/connections/{connection_id}/retry-failed", status_code=202, summary="Re-queue every failed record")
+async def retry_failed_links(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep,
+                             body: RetryFailed | None = None) -> RetryQueued:
+    async with session.begin():
+        connection, _connector = await _owned(session, store, connection_id, deps)
+        queued = await retry_failed(session, connection, body.entity_type if body else None)
+    await deps.bell.ring(connection_id, trigger=RunTrigger.MANUAL)
+    return RetryQueued(queued=queued)

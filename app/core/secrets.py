@@ -24,10 +24,11 @@ class SecretBox:
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data).encode()).decode()
 
-    def open(self, token: str) -> dict[str, Any]:
+    def open(self, token: str, *, ttl_s: int | None = None) -> dict[str, Any]:
+        """Decrypt; with `ttl_s`, refuse a token sealed longer ago than that."""
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
-        except InvalidToken as exc:
+            return json.loads(self._fernet.decrypt(token.encode(), ttl=ttl_s))
+        except (InvalidToken, ValueError, TypeError) as exc:
             raise ValueError("stored secret cannot be decrypted with the configured keys") from exc
 
     def rotate(self, token: str) -> str:

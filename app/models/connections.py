@@ -35,5 +35,9 @@ class Connection(Base):
     tenant_id: Mapped[str | None] = mapped_column(String(100), default=None)
     tenant_name: Mapped[str | None] = mapped_column(String(255), default=None)
     return_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # The OAuth state is single-use: the callback must present this nonce, which it then clears.
+    oauth_nonce: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Organisations the program offered when there was more than one to choose from.
+    offered_organisations: Mapped[list[dict[str, str]] | None] = mapped_column(Json, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,124 @@
+"""HTTP to Xero's Accounting API, and nothing else: no mapping, no decisions about records.
+
+Every call goes through `ctx.limiter.slot()` so the organisation's limits (60/min, 5 in flight)
+hold across all workers, and every failure leaves as one of the engine's SyncError classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from app.connectors.base import PushContext
+from app.connectors.errors import ConnectionBroken, PermanentError, TransientError
+from app.connectors.xero import errors
+
+API_ROOT = "/api.xro/2.0"
+MAX_ELEMENTS = 50  # Xero's advice for one POST; keeps a refused batch cheap to retry
+IDEMPOTENCY_KEY_MAX = 128
+# unitdp=4 lets unit prices keep four decimals; Xero documents it only on these endpoints.
+UNITDP_COLLECTIONS = {"Items", "Invoices", "CreditNotes"}
+
+
+def idempotency_key(scope: str, item_keys: Iterable[str]) -> str:
+    """Same items (in any order) → same key, so a retried batch is recognised by Xero."""
+    digest = hashlib.sha256("\n".join([scope, *sorted(item_keys)]).encode()).hexdigest()
+    key = f"possync-{digest}"
+    assert len(key) <= IDEMPOTENCY_KEY_MAX
+    return key
+
+
+class XeroApi:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "possync"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def save(
+        self,
+        ctx: PushContext,
+        collection: str,
+        elements: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+        method: str = "POST",
+    ) -> list[dict[str, Any]]:
+        """Create or update up to 50 elements; returns Xero's elements (with ValidationErrors).
+
+        Whole-call failures raise: RateLimited, TransientError, ConnectionBroken, PermanentError.
+        """
+        if not 0 < len(elements) <= MAX_ELEMENTS:
+            raise ValueError(f"send 1 to {MAX_ELEMENTS} elements per call, not {len(elements)}")
+        params: dict[str, str] = {"summarizeErrors": "false"}
+        if collection in UNITDP_COLLECTIONS:
+            params["unitdp"] = "4"
+        response = await self._request(
+            ctx,
+            method,
+            f"{API_ROOT}/{collection}",
+            params=params,
+            json={collection: elements},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        body = _body(response)
+        returned = body.get(collection)
+        if returned is None:
+            returned = body.get("Elements")  # a 400 ValidationException still names each element
+        if not isinstance(returned, list):
+            raise PermanentError(
+                f"Xero answered {response.status_code} without {collection}.", http_status=response.status_code
+            )
+        return returned
+
+    async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
+        """Every item of the organisation (Xero does not page Items)."""
+        response = await self._request(ctx, "GET", f"{API_ROOT}/Items")
+        items = _body(response).get("Items")
+        return items if isinstance(items, list) else []
+
+    async def _request(self, ctx: PushContext, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**_auth_headers(ctx), **kwargs.pop("headers", {})}
+        try:
+            async with ctx.limiter.slot():
+                response = await self._client.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise errors.from_transport(exc) from exc
+        problem = errors.from_response(response)
+        if problem is not None:
+            raise problem
+        return response
+
+
+def _auth_headers(ctx: PushContext) -> dict[str, str]:
+    creds = ctx.credentials
+    if not creds.access_token or not creds.tenant_id:
+        raise ConnectionBroken(
+            "The Xero connection has no access token or organisation.",
+            advice="Finish connecting Xero under Integrated Apps and choose the organisation.",
+        )
+    return {"Authorization": f"Bearer {creds.access_token}", "xero-tenant-id": creds.tenant_id}
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise TransientError(
+            f"Xero answered {response.status_code} with a body that is not JSON.", http_status=response.status_code
+        ) from exc
+    return body if isinstance(body, dict) else {}

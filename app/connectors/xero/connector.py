@@ -1,0 +1,290 @@
+"""The Xero connector: mapping.py translates, adapter.py carries, this module sequences.
+
+One push = (optionally) one item-code look-up, the documents in chunks of ≤ 50, then the
+payments of the invoices and credit notes Xero accepted. Whole-call failures raise only while
+nothing has reached Xero in this push; after that they are reported per item, so the engine
+never loses the external id of a document that was created.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from app.connectors import rules
+from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
+from app.connectors.errors import PermanentError, SyncError, TransientError
+from app.connectors.xero import errors, mapping
+from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi, idempotency_key
+from app.connectors.xero.oauth import XeroOAuth
+from app.connectors.xero.settings import XeroSettings, coerce
+from app.settings import Settings
+from app.sync.limiter import RateLimits
+
+ITEM_CODES_TTL_S = 300.0
+
+# What identifies an element when Xero's answer cannot be matched by position.
+NATURAL_KEY = {
+    "Contacts": "ContactNumber",
+    "Items": "Code",
+    "Invoices": "InvoiceNumber",
+    "CreditNotes": "CreditNoteNumber",
+    "PurchaseOrders": "PurchaseOrderNumber",
+    "Payments": "Reference",
+}
+
+
+@dataclass
+class _Push:
+    """The state of one push call."""
+
+    ctx: PushContext
+    settings: XeroSettings
+    results: dict[int, PushResult] = field(default_factory=dict)
+    reached_xero: bool = False  # a call has succeeded: from now on failures are reported per item
+
+
+class XeroConnector:
+    name: ClassVar[str] = "xero"
+    title: ClassVar[str] = "Xero"
+    settings_model: ClassVar[type[XeroSettings]] = XeroSettings
+    batch_size: ClassVar[int] = MAX_ELEMENTS
+    needs_oauth: ClassVar[bool] = True
+    rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        """`transport` lets tests and benchmarks route every call to a fake Xero in-process."""
+        self._api = XeroApi(settings.xero_api_url, timeout_s=timeout_s, transport=transport)
+        self._oauth = XeroOAuth(settings, transport=transport)
+        self._item_codes: dict[str, dict[str, tuple[str, float]]] = {}  # tenant → ItemID → (Code, learned at)
+
+    # --- Connector protocol ---------------------------------------------------------------------
+
+    def syncs(self, entity_type: str, settings: Any) -> bool:
+        return rules.syncs(entity_type, coerce(settings))
+
+    def skip_reason(self, entity_type: str, payload: dict[str, Any], settings: Any) -> str | None:
+        return rules.common_skip_reason(entity_type, payload, coerce(settings))
+
+    async def push(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        state = _Push(ctx, coerce(ctx.settings))
+        codes = await self._codes_for(ctx, entity_type, items)
+        documents: list[tuple[PushItem, mapping.Document]] = []
+        for item in items:
+            try:
+                documents.append((item, mapping.build(item, state.settings, codes)))
+            except SyncError as exc:
+                state.results[item.key] = PushResult(item.key, error=exc)
+        accepted = await self._send_documents(state, documents)
+        if entity_type == "product":
+            self._remember_codes(ctx, accepted)
+        await self._send_payments(state, accepted)
+        return [state.results[item.key] for item in items]
+
+    async def refresh_credentials(self, credentials: Credentials) -> Credentials:
+        return await self._oauth.refresh(credentials)
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._oauth.aclose()
+
+    # --- OAuthConnector protocol ----------------------------------------------------------------
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        return self._oauth.authorization_url(state=state, redirect_uri=redirect_uri)
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, callback_params: dict[str, str]) -> Credentials:
+        return await self._oauth.exchange_code(code=code, redirect_uri=redirect_uri)
+
+    async def organisations(self, credentials: Credentials) -> list[Organisation]:
+        return await self._oauth.organisations(credentials)
+
+    async def revoke(self, credentials: Credentials) -> None:
+        await self._oauth.revoke(credentials)
+
+    # --- documents ------------------------------------------------------------------------------
+
+    async def _send_documents(
+        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]], *, renamed: bool = False
+    ) -> list[tuple[PushItem, mapping.Document, dict[str, Any]]]:
+        accepted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
+        clashes: list[tuple[PushItem, mapping.Document]] = []
+        by_collection: dict[str, list[tuple[PushItem, mapping.Document]]] = {}
+        for pair in documents:
+            by_collection.setdefault(pair[1].collection, []).append(pair)
+        for collection, group in by_collection.items():
+            # Sorted so the same set of records always forms the same chunks, hence the same keys.
+            group.sort(key=lambda pair: pair[0].idempotency_key)
+            for start in range(0, len(group), MAX_ELEMENTS):
+                chunk = group[start : start + MAX_ELEMENTS]
+                scope = f"{collection}:renamed" if renamed else collection
+                returned = await self._call(
+                    state,
+                    [item for item, _ in chunk],
+                    collection,
+                    [doc.element for _, doc in chunk],
+                    idempotency_key(scope, [item.idempotency_key for item, _ in chunk]),
+                )
+                if returned is None:
+                    continue
+                for (item, doc), element in zip(chunk, returned, strict=True):
+                    outcome = self._document_outcome(state, item, doc, element, renamed=renamed)
+                    if outcome == "clash":
+                        clashes.append((item, doc))
+                    elif outcome is not None:
+                        accepted.append((item, doc, outcome))
+        if clashes:
+            accepted += await self._send_documents(state, [_renamed(item, doc) for item, doc in clashes], renamed=True)
+        return accepted
+
+    def _document_outcome(
+        self, state: _Push, item: PushItem, doc: mapping.Document, element: dict[str, Any] | None, *, renamed: bool
+    ) -> dict[str, Any] | str | None:
+        if element is None:
+            state.results[item.key] = PushResult(
+                item.key, error=TransientError("Xero's answer did not mention this record.", code="unmatched")
+            )
+            return None
+        messages = errors.validation_messages(element)
+        if messages:
+            error = errors.element_error(messages)
+            if (
+                error.code == "duplicate_contact_name"
+                and not renamed
+                and doc.collection == "Contacts"
+                and state.settings.duplicate_contact_names == "add_pos_id"
+            ):
+                return "clash"
+            state.results[item.key] = PushResult(item.key, error=error)
+            return None
+        state.results[item.key] = PushResult(
+            item.key,
+            action="created" if item.external_id is None else "updated",
+            external_id=element.get(doc.id_field),
+        )
+        return element
+
+    # --- payments -------------------------------------------------------------------------------
+
+    async def _send_payments(
+        self, state: _Push, accepted: list[tuple[PushItem, mapping.Document, dict[str, Any]]]
+    ) -> None:
+        planned: list[tuple[PushItem, str, dict[str, Any]]] = []  # (item, document id, payment element)
+        for item, doc, element in accepted:
+            document_id = element.get(doc.id_field)
+            for plan in _missing_payments(doc, element):
+                planned.append((item, document_id, mapping.payment_element(plan, doc.collection, document_id)))
+        planned.sort(key=lambda p: (p[0].idempotency_key, p[2]["Reference"]))
+        for start in range(0, len(planned), MAX_ELEMENTS):
+            chunk = planned[start : start + MAX_ELEMENTS]
+            key = idempotency_key("Payments", [f"{item.idempotency_key}|{pay['Reference']}" for item, _, pay in chunk])
+            # Xero's spec documents the batch of payments on PUT (POST takes a single payment).
+            returned = await self._call(
+                state, [item for item, _, _ in chunk], "Payments", [p for _, _, p in chunk], key, method="PUT"
+            )
+            if returned is None:
+                for item, document_id, _ in chunk:
+                    state.results[item.key] = _with_external_id(state.results[item.key], document_id)
+                continue
+            for (item, document_id, _), element in zip(chunk, returned, strict=True):
+                messages = errors.validation_messages(element) if element else ["Xero did not answer for a payment."]
+                if messages:
+                    state.results[item.key] = PushResult(
+                        item.key, external_id=document_id, error=errors.element_error(messages)
+                    )
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        state: _Push,
+        items: list[PushItem],
+        collection: str,
+        elements: list[dict[str, Any]],
+        key: str,
+        *,
+        method: str = "POST",
+    ) -> list[dict[str, Any] | None] | None:
+        """Send one chunk; Xero's elements aligned with `elements`, or None when the call failed."""
+        try:
+            returned = await self._api.save(state.ctx, collection, elements, idempotency_key=key, method=method)
+        except SyncError as exc:
+            # A refusal of the request itself is about these records: report it on each of them.
+            if not state.reached_xero and not isinstance(exc, PermanentError):
+                raise
+            for item in items:
+                state.results[item.key] = PushResult(item.key, error=exc)
+            return None
+        state.reached_xero = True
+        return align(elements, returned, NATURAL_KEY[collection])
+
+    async def _codes_for(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[str, str]:
+        """ItemID → item code for the products these records' lines refer to.
+
+        Codes learned in the last few minutes (from a product push or a look-up) are trusted; any
+        other makes one GET /Items for the whole organisation (Xero does not page items).
+        """
+        if entity_type not in ("sale", "purchase_order"):
+            return {}
+        needed = {ref for item in items for ref in mapping.product_references(item)}
+        known = self._item_codes.setdefault(ctx.credentials.tenant_id or "", {})
+        fresh_after = time.monotonic() - ITEM_CODES_TTL_S
+        if any(ref not in known or known[ref][1] < fresh_after for ref in needed):
+            now = time.monotonic()
+            known.clear()
+            for i in await self._api.items(ctx):
+                if i.get("ItemID") and i.get("Code"):
+                    known[i["ItemID"]] = (i["Code"], now)
+        return {item_id: code for item_id, (code, _) in known.items()}
+
+    def _remember_codes(self, ctx: PushContext, accepted: list[tuple[PushItem, mapping.Document, dict]]) -> None:
+        known = self._item_codes.setdefault(ctx.credentials.tenant_id or "", {})
+        now = time.monotonic()
+        for _, _, element in accepted:
+            if element.get("ItemID") and element.get("Code"):
+                known[element["ItemID"]] = (element["Code"], now)
+
+
+def align(sent: list[dict[str, Any]], returned: list[dict[str, Any]], natural_key: str) -> list[dict[str, Any] | None]:
+    """Xero's answer element for each sent element.
+
+    With summarizeErrors=false Xero returns every element in the order sent; position is used when
+    the counts agree and no natural key contradicts it, else elements are matched by natural key.
+    """
+    if len(returned) == len(sent) and all(
+        not s.get(natural_key) or not r.get(natural_key) or s[natural_key] == r[natural_key]
+        for s, r in zip(sent, returned)
+    ):
+        return list(returned)
+    index = {r[natural_key]: r for r in returned if r.get(natural_key)}
+    return [index.get(s.get(natural_key)) for s in sent]
+
+
+def _missing_payments(doc: mapping.Document, element: dict[str, Any]) -> list[mapping.PaymentPlan]:
+    # A retried sale (external id known, or an idempotent replay) may already carry some payments:
+    # each payment's Reference names its sale and payment type, so only the missing ones are sent.
+    if not doc.payments:
+        return []
+    outstanding = element.get("AmountDue", element.get("RemainingCredit"))
+    if outstanding is not None and float(outstanding) <= 0:
+        return []
+    present = {p.get("Reference") for p in element.get("Payments") or []}
+    return [plan for plan in doc.payments if plan.reference not in present]
+
+
+def _renamed(item: PushItem, doc: mapping.Document) -> tuple[PushItem, mapping.Document]:
+    element = {**doc.element, "Name": mapping.name_with_pos_id(doc.element["Name"], item.pos_id)}
+    return item, mapping.Document(doc.collection, element, doc.payments)
+
+
+def _with_external_id(result: PushResult, external_id: str | None) -> PushResult:
+    return PushResult(result.key, error=result.error, external_id=external_id)

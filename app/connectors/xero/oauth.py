@@ -1,0 +1,176 @@
+"""Xero's OAuth2 (authorization code flow) through Authlib's httpx client.
+
+Xero rotates the refresh token on every use: the Credentials returned by `refresh` replace the
+old ones at once (the engine stores them before anything else), or the connection is lost.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import httpx
+
+from app.connectors.base import Credentials, Organisation
+from app.connectors.errors import ConnectionBroken, PermanentError, TransientError
+from app.connectors.xero import errors
+from app.settings import Settings
+
+import authlib.deprecate  # noqa: F401  (installs Authlib's own warning filter first, so ours can override it)
+
+with warnings.catch_warnings():
+    # Authlib nudges towards its httpx2 fork; the project pins httpx, which it still supports.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+
+# Apps created since 2 March 2026 get granular scopes only: accounting.invoices covers invoices,
+# credit notes and purchase orders, accounting.payments the payments; items live under
+# accounting.settings and contacts under accounting.contacts. offline_access yields refresh tokens.
+SCOPES = (
+    "offline_access",
+    "accounting.contacts",
+    "accounting.settings",
+    "accounting.invoices",
+    "accounting.payments",
+)
+
+# Errors of the token endpoint after which only the shop can help (reconnect).
+_DEAD_GRANT = {"invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type"}
+
+
+class XeroOAuth:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 20.0,
+    ) -> None:
+        self._client_id = settings.xero_client_id
+        self._client_secret = settings.xero_client_secret
+        self._authorize_url = f"{settings.xero_login_url.rstrip('/')}/identity/connect/authorize"
+        self._token_url = f"{settings.xero_identity_url.rstrip('/')}/connect/token"
+        self._revoke_url = f"{settings.xero_identity_url.rstrip('/')}/connect/revocation"
+        self._connections_url = f"{settings.xero_api_url.rstrip('/')}/connections"
+        self._transport = transport
+        self._timeout_s = timeout_s
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout_s)
+
+    def _client(self, **kwargs: Any) -> AsyncOAuth2Client:
+        if not self._client_id or not self._client_secret:
+            raise ConnectionBroken(
+                "Xero is not configured on this server (XERO_CLIENT_ID / XERO_CLIENT_SECRET).",
+                code="not_configured",
+                advice="Ask the operator to set the Xero app credentials.",
+            )
+        client = AsyncOAuth2Client(
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+            scope=" ".join(SCOPES),
+            transport=self._transport,
+            timeout=self._timeout_s,
+            **kwargs,
+        )
+        client.register_compliance_hook("access_token_response", _raise_for_server_error)
+        client.register_compliance_hook("refresh_token_response", _raise_for_server_error)
+        return client
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        client = self._client(redirect_uri=redirect_uri)
+        url, _ = client.create_authorization_url(self._authorize_url, state=state)
+        return url
+
+    async def exchange_code(self, *, code: str, redirect_uri: str) -> Credentials:
+        async with self._client(redirect_uri=redirect_uri) as client:
+            token = await _token_call(client.fetch_token(self._token_url, code=code, grant_type="authorization_code"))
+        return _credentials(token)
+
+    async def refresh(self, credentials: Credentials) -> Credentials:
+        if not credentials.refresh_token:
+            raise ConnectionBroken("No Xero refresh token is stored.", advice="Reconnect Xero under Integrated Apps.")
+        async with self._client() as client:
+            token = await _token_call(client.refresh_token(self._token_url, refresh_token=credentials.refresh_token))
+        fresh = _credentials(token)
+        fresh.tenant_id = credentials.tenant_id
+        fresh.extra = {**credentials.extra, **fresh.extra}
+        return fresh
+
+    async def organisations(self, credentials: Credentials) -> list[Organisation]:
+        try:
+            response = await self._http.get(
+                self._connections_url,
+                headers={"Authorization": f"Bearer {credentials.access_token}", "Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise errors.from_transport(exc) from exc
+        problem = errors.from_response(response)
+        if problem is not None:
+            raise problem
+        return [
+            Organisation(id=c["tenantId"], name=c.get("tenantName") or c["tenantId"])
+            for c in response.json()
+            if c.get("tenantType", "ORGANISATION") == "ORGANISATION"
+        ]
+
+    async def revoke(self, credentials: Credentials) -> None:
+        # Revoking the refresh token ends every connection these tokens opened.
+        token = credentials.refresh_token or credentials.access_token
+        if not token:
+            return
+        try:
+            response = await self._http.post(
+                self._revoke_url,
+                data={"token": token},
+                auth=(self._client_id or "", self._client_secret or ""),
+            )
+        except httpx.HTTPError as exc:
+            raise errors.from_transport(exc) from exc
+        if response.status_code >= 500:
+            raise TransientError(f"Xero's revocation endpoint answered {response.status_code}.")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class _ServerError(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+
+def _raise_for_server_error(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 500 or response.status_code == 429:
+        raise _ServerError(response)
+    return response
+
+
+async def _token_call(call) -> dict[str, Any]:
+    try:
+        return dict(await call)
+    except _ServerError as exc:
+        status = exc.response.status_code
+        raise TransientError(f"Xero's token endpoint answered {status}.", http_status=status) from exc
+    except OAuthError as exc:
+        if exc.error in _DEAD_GRANT:
+            raise ConnectionBroken(
+                f"Xero refused the tokens: {exc.error}.",
+                advice="Reconnect Xero under Integrated Apps (the refresh token expired, was revoked or "
+                "was already used).",
+            ) from exc
+        raise PermanentError(f"Xero's token endpoint refused the request: {exc.error}.") from exc
+    except httpx.HTTPError as exc:
+        raise errors.from_transport(exc) from exc
+    except (ValueError, KeyError) as exc:
+        raise TransientError("Xero's token endpoint gave an unreadable answer.") from exc
+
+
+def _credentials(token: dict[str, Any]) -> Credentials:
+    expires_at = token.get("expires_at")
+    if expires_at is None and token.get("expires_in"):
+        expires_at = time.time() + float(token["expires_in"])
+    return Credentials(
+        access_token=token.get("access_token"),
+        refresh_token=token.get("refresh_token"),
+        expires_at=float(expires_at) if expires_at is not None else None,
+        extra={"scope": token.get("scope", " ".join(SCOPES))},
+    )
