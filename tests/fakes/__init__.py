@@ -1,0 +1,1 @@
+"""Fake third-party programs for tests and benchmarks."""

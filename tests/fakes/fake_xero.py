@@ -1,0 +1,530 @@
+"""A fake Xero that behaves like the real one where the connector can tell the difference.
+
+It speaks the Accounting API endpoints the connector uses (POST/PUT Contacts, Items, Invoices,
+CreditNotes, PurchaseOrders, Payments; GET Items), the identity endpoints (`/connect/token`
+with rotating refresh tokens, `/connect/revocation`, a login page that redirects with a code)
+and `GET /connections`, all on one host: point XERO_API_URL, XERO_IDENTITY_URL and
+XERO_LOGIN_URL at it.
+
+Per organisation it enforces Xero's limits (calls per window, calls in flight, calls per day)
+with 429 + Retry-After + X-Rate-Limit-Problem, reports X-DayLimit-Remaining and
+X-MinLimit-Remaining, and replays the first answer for a repeated Idempotency-Key. Failures can
+be injected: 5xx answers, delays (client time-outs) and "killed" requests whose work is done
+but whose answer is lost.
+
+In-process:   fake = FakeXero(); tenant = fake.add_tenant(); transport = fake.transport()
+              XeroConnector(settings, transport=transport)
+Over TCP:     with fake.serve() as base_url: ...   (uvicorn in a thread)
+Standalone:   python -m tests.fakes.fake_xero --port 8765
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.xero_books import DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books
+
+API = "/api.xro/2.0"
+WRITABLE = set(KINDS)
+
+
+class ResponseLost(Exception):
+    """Raised by the app after doing the work, to simulate an answer that never arrives."""
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    tenant_id: str | None
+    status: int
+    idempotency_key: str | None = None
+    elements: int = 0
+    replayed: bool = False
+
+
+@dataclass
+class _Injection:
+    kind: str  # "fail", "delay", "kill"
+    remaining: int
+    status: int = 503
+    seconds: float = 0.0
+    retry_after_s: float | None = None
+    path_prefix: str = API
+    skip: int = 0  # matching calls to let through untouched first
+
+
+@dataclass
+class _Limits:
+    window: deque[float] = field(default_factory=deque)
+    in_flight: int = 0
+    day_used: int = 0
+
+
+class FakeXero:
+    """An ASGI app (the instance itself) plus the knobs and counters tests need."""
+
+    def __init__(
+        self,
+        *,
+        per_minute: int = 60,
+        concurrent: int = 5,
+        per_day: int = 5000,
+        window_s: float = 60.0,
+        day_retry_after_s: float = 3600.0,
+        idempotency_ttl_s: float = 360.0,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        check_tokens: bool = False,
+    ) -> None:
+        self.per_minute, self.concurrent, self.per_day = per_minute, concurrent, per_day
+        self.window_s = window_s
+        self.day_retry_after_s = day_retry_after_s
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self.client_id, self.client_secret = client_id, client_secret
+        self.check_tokens = check_tokens  # when True, only tokens this fake issued are accepted
+        self.books: dict[str, Books] = {}
+        self.calls: list[Call] = []
+        self.access_tokens: set[str] = set()
+        self.live_refresh_tokens: set[str] = set()
+        self.used_refresh_tokens: set[str] = set()
+        self.revoked_tokens: list[str] = []
+        self.refresh_count = 0
+        self._limits: dict[str, _Limits] = {}
+        self._idempotent: dict[tuple[str, str], tuple[float, int, Any] | None] = {}
+        self._injections: list[_Injection] = []
+        self._app = Starlette(
+            routes=[
+                Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
+                Route(f"{API}/{{collection}}", self._list, methods=["GET"]),
+                Route("/connections", self._connections, methods=["GET"]),
+                Route("/connections/{connection_id}", self._disconnect, methods=["DELETE"]),
+                Route("/connect/token", self._token, methods=["POST"]),
+                Route("/connect/revocation", self._revoke, methods=["POST"]),
+                Route("/identity/connect/authorize", self._authorize, methods=["GET"]),
+            ]
+        )
+
+    # --- setting up -----------------------------------------------------------------------------
+
+    def add_tenant(
+        self,
+        name: str = "Demo Company (UK)",
+        *,
+        tenant_id: str | None = None,
+        account_codes: set[str] | None = None,
+        tax_rates: dict[str, Decimal] | None = None,
+        demo_chart: bool = False,
+    ) -> str:
+        """A new organisation; `demo_chart` refuses codes and tax types the UK demo company lacks."""
+        books = Books(
+            name=name,
+            tenant_id=tenant_id or str(uuid.uuid4()),
+            account_codes=set(DEMO_ACCOUNT_CODES) if demo_chart and account_codes is None else account_codes,
+            tax_rates=dict(DEMO_TAX_RATES) if demo_chart and tax_rates is None else tax_rates,
+        )
+        self.books[books.tenant_id] = books
+        return books.tenant_id
+
+    def issue_tokens(self) -> dict[str, Any]:
+        """A token set as /connect/token would give (for tests that skip the OAuth dance)."""
+        access, refresh = f"at-{secrets.token_hex(16)}", f"rt-{secrets.token_hex(16)}"
+        self.access_tokens.add(access)
+        self.live_refresh_tokens.add(refresh)
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": 1800,
+            "token_type": "Bearer",
+            "scope": "offline_access accounting.contacts accounting.settings accounting.invoices accounting.payments",
+        }
+
+    # --- failure injection ----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        status: int = 503,
+        retry_after_s: float | None = None,
+        path_prefix: str = API,
+        after: int = 0,
+    ) -> None:
+        """The next n accepted calls (after letting `after` through) answer `status` and do nothing."""
+        self._injections.append(
+            _Injection("fail", n, status=status, retry_after_s=retry_after_s, path_prefix=path_prefix, skip=after)
+        )
+
+    def delay_next(self, n: int = 1, *, seconds: float = 5.0, path_prefix: str = API) -> None:
+        """The next n calls wait before working; a client that gave up meanwhile changes nothing."""
+        self._injections.append(_Injection("delay", n, seconds=seconds, path_prefix=path_prefix))
+
+    def kill_next(self, n: int = 1, *, path_prefix: str = API) -> None:
+        """The next n calls do their work, then the connection drops before the answer."""
+        self._injections.append(_Injection("kill", n, path_prefix=path_prefix))
+
+    def use_up_day(self, tenant_id: str) -> None:
+        self._limits_of(tenant_id).day_used = self.per_day
+
+    # --- looking inside -------------------------------------------------------------------------
+
+    def count(self, method: str | None = None, path: str | None = None, *, status: int | None = None) -> int:
+        return sum(
+            1
+            for c in self.calls
+            if (method is None or c.method == method)
+            and (path is None or c.path.endswith(path))
+            and (status is None or c.status == status)
+        )
+
+    def in_flight(self, tenant_id: str) -> int:
+        return self._limits_of(tenant_id).in_flight
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """In-process transport that honours client read time-outs and loses killed answers."""
+        return _InProcessTransport(self)
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport(), base_url="http://fake-xero", **kwargs)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve over TCP with uvicorn in a background thread; yields the base URL."""
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(self, host=host, port=port, log_level="critical", lifespan="off"))
+        thread = threading.Thread(target=server.run, name="fake-xero", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("fake Xero did not start")
+            time.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield f"http://{host}:{bound}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+    # --- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self._app(scope, receive, send)
+        state = scope.setdefault("state", {})
+
+        async def send_or_lose(message):
+            if message["type"] == "http.response.start" and state.get("lose_response"):
+                # Start an answer that never completes: a real server's connection drops here.
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                await send({**message, "headers": [*headers, (b"content-length", b"100000")]})
+                raise ResponseLost()
+            await send(message)
+
+        await self._app(scope, receive, send_or_lose)
+
+    # --- API endpoints --------------------------------------------------------------------------
+
+    async def _save(self, request: Request) -> Response:
+        collection = request.path_params["collection"]
+        return await self._api_call(request, lambda books: self._apply(request, books, collection))
+
+    async def _apply(self, request: Request, books: Books, collection: str) -> tuple[int, Any, int]:
+        if collection not in WRITABLE:
+            return 404, {"Title": "Not Found", "Status": 404}, 0
+        body = await request.json()
+        elements = body.get(collection) if isinstance(body, dict) else None
+        if elements is None and collection == "Payments" and isinstance(body, dict) and "Amount" in body:
+            elements = [body]  # POST /Payments takes a single payment
+        if not isinstance(elements, list) or not elements:
+            return 400, {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": "No elements"}, 0
+        summarize = request.query_params.get("summarizeErrors", "true").lower() != "false"
+        answer, refused = books.save(collection, elements, all_or_nothing=summarize)
+        if refused and summarize:
+            return 400, {
+                "ErrorNumber": 10,
+                "Type": "ValidationException",
+                "Message": "A validation exception occurred",
+                "Elements": [a for a in answer if a.get("ValidationErrors")],
+            }, len(elements)
+        return 200, {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "possync", collection: answer}, len(elements)
+
+    async def _list(self, request: Request) -> Response:
+        collection = request.path_params["collection"]
+
+        async def read(books: Books) -> tuple[int, Any, int]:
+            if collection not in KINDS:
+                return 404, {"Title": "Not Found", "Status": 404}, 0
+            return 200, {collection: list(getattr(books, KINDS[collection][1]).values())}, 0
+
+        return await self._api_call(request, read)
+
+    async def _api_call(self, request: Request, work) -> Response:
+        tenant_id = request.headers.get("xero-tenant-id")
+        key = request.headers.get("Idempotency-Key")
+        call = Call(request.method, request.url.path, tenant_id, 0, key)
+        self.calls.append(call)
+        refusal = self._check_auth(request)
+        if refusal is None and tenant_id not in self.books:
+            refusal = _json(403, {"Title": "Forbidden", "Status": 403, "Detail": "AuthorizationUnsuccessful"})
+        if refusal is not None:
+            call.status = refusal.status_code
+            return refusal
+        limits = self._limits_of(tenant_id)
+        over = self._over_limit(limits)
+        if over is not None:
+            call.status = over.status_code
+            return over
+        limits.window.append(time.monotonic())
+        limits.day_used += 1
+        limits.in_flight += 1
+        try:
+            status, body, call.elements = await self._run(request, tenant_id, key, work, call)
+        finally:
+            limits.in_flight -= 1
+        call.status = status
+        response = _json(status, body)
+        response.headers.update(self._limit_headers(limits))
+        retry_after = getattr(request.state, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(int(math.ceil(retry_after)))
+        return response
+
+    async def _run(self, request: Request, tenant_id: str, key: str | None, work, call: Call) -> tuple[int, Any, int]:
+        await request.body()  # read now: is_disconnected() below must not swallow the body
+        injection = self._take_injection(request.url.path)
+        if injection and injection.kind == "fail":
+            if injection.retry_after_s is not None:
+                request.state.retry_after = injection.retry_after_s
+            return injection.status, {"Title": "Service Unavailable", "Status": injection.status}, 0
+        if injection and injection.kind == "delay":
+            await asyncio.sleep(injection.seconds)
+            if await request.is_disconnected():
+                return 499, {"Title": "Client gone"}, 0
+        if key and request.method in ("POST", "PUT"):
+            slot = (tenant_id, key)
+            remembered = self._remembered(slot)
+            if remembered == "pending":
+                return 409, {"Title": "Conflict", "Detail": "A request with this Idempotency-Key is in progress."}, 0
+            if remembered is not None:
+                call.replayed = True
+                return remembered[1], remembered[2], 0
+            self._idempotent[slot] = None  # in progress
+            try:
+                status, body, n = await work(self.books[tenant_id])
+            except BaseException:
+                self._idempotent.pop(slot, None)
+                raise
+            if status < 500:
+                self._idempotent[slot] = (time.monotonic() + self.idempotency_ttl_s, status, body)
+            else:
+                self._idempotent.pop(slot, None)
+        else:
+            status, body, n = await work(self.books[tenant_id])
+        if injection and injection.kind == "kill":
+            request.state.lose_response = True
+        return status, body, n
+
+    def _remembered(self, slot: tuple[str, str]):
+        if slot not in self._idempotent:
+            return None
+        entry = self._idempotent[slot]
+        if entry is None:
+            return "pending"
+        if entry[0] < time.monotonic():
+            del self._idempotent[slot]
+            return None
+        return entry
+
+    def _take_injection(self, path: str) -> _Injection | None:
+        for injection in self._injections:
+            if injection.remaining > 0 and path.startswith(injection.path_prefix):
+                if injection.skip > 0:
+                    injection.skip -= 1
+                    continue
+                injection.remaining -= 1
+                return injection
+        return None
+
+    def _over_limit(self, limits: _Limits) -> Response | None:
+        now = time.monotonic()
+        while limits.window and limits.window[0] <= now - self.window_s:
+            limits.window.popleft()
+        if limits.day_used >= self.per_day:
+            return self._too_many("day", self.day_retry_after_s, limits)
+        if limits.in_flight >= self.concurrent:
+            return self._too_many("concurrent", 1, limits)
+        if len(limits.window) >= self.per_minute:
+            return self._too_many("minute", max(1, math.ceil(limits.window[0] + self.window_s - now)), limits)
+        return None
+
+    def _too_many(self, problem: str, retry_after_s: float, limits: _Limits) -> Response:
+        response = _json(429, {"Title": "Too Many Requests", "Status": 429})
+        response.headers.update(self._limit_headers(limits))
+        response.headers["Retry-After"] = str(int(math.ceil(retry_after_s)))
+        response.headers["X-Rate-Limit-Problem"] = problem
+        return response
+
+    def _limit_headers(self, limits: _Limits) -> dict[str, str]:
+        return {
+            "X-DayLimit-Remaining": str(max(0, self.per_day - limits.day_used)),
+            "X-MinLimit-Remaining": str(max(0, self.per_minute - len(limits.window))),
+            "X-AppMinLimit-Remaining": "9999",
+        }
+
+    def _limits_of(self, tenant_id: str) -> _Limits:
+        return self._limits.setdefault(tenant_id, _Limits())
+
+    def _check_auth(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if not token or (self.check_tokens and token not in self.access_tokens):
+            return _json(401, {"Title": "Unauthorized", "Status": 401, "Detail": "AuthenticationUnsuccessful"})
+        return None
+
+    # --- identity -------------------------------------------------------------------------------
+
+    async def _connections(self, request: Request) -> Response:
+        self.calls.append(Call("GET", "/connections", None, 200))
+        refusal = self._check_auth(request)
+        if refusal is not None:
+            self.calls[-1].status = refusal.status_code
+            return refusal
+        return _json(200, [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, b.tenant_id)),
+                "authEventId": str(uuid.uuid4()),
+                "tenantId": b.tenant_id,
+                "tenantType": "ORGANISATION",
+                "tenantName": b.name,
+                "createdDateUtc": "2026-01-01T00:00:00.0000000",
+                "updatedDateUtc": "2026-01-01T00:00:00.0000000",
+            }
+            for b in self.books.values()
+        ])
+
+    async def _disconnect(self, request: Request) -> Response:
+        gone = [t for t in self.books if str(uuid.uuid5(uuid.NAMESPACE_URL, t)) == request.path_params["connection_id"]]
+        for tenant_id in gone:
+            del self.books[tenant_id]
+        return Response(status_code=204 if gone else 404)
+
+    async def _authorize(self, request: Request) -> Response:
+        q = request.query_params
+        code = f"code-{secrets.token_hex(8)}"
+        return RedirectResponse(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
+
+    async def _token(self, request: Request) -> Response:
+        self.calls.append(Call("POST", "/connect/token", None, 200))
+        injection = self._take_injection("/connect/token")
+        if injection and injection.kind == "fail":
+            self.calls[-1].status = injection.status
+            return _json(injection.status, {"error": "server_error"})
+        form = await _form(request)
+        if not self._client_ok(request, form):
+            self.calls[-1].status = 401
+            return _json(401, {"error": "invalid_client"})
+        grant = form.get("grant_type")
+        if grant == "authorization_code" and form.get("code"):
+            return _json(200, self.issue_tokens())
+        if grant == "refresh_token":
+            old = str(form.get("refresh_token") or "")
+            if old not in self.live_refresh_tokens:
+                self.calls[-1].status = 400
+                return _json(400, {"error": "invalid_grant"})
+            self.live_refresh_tokens.discard(old)
+            self.used_refresh_tokens.add(old)
+            self.refresh_count += 1
+            return _json(200, self.issue_tokens())
+        self.calls[-1].status = 400
+        return _json(400, {"error": "unsupported_grant_type"})
+
+    async def _revoke(self, request: Request) -> Response:
+        form = await _form(request)
+        token = str(form.get("token") or "")
+        self.revoked_tokens.append(token)
+        self.live_refresh_tokens.discard(token)
+        self.access_tokens.discard(token)
+        return Response(status_code=200)
+
+    def _client_ok(self, request: Request, form) -> bool:
+        if self.client_id is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        else:
+            user, password = form.get("client_id"), form.get("client_secret")
+        return user == self.client_id and password == self.client_secret
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # Parsed by hand: Starlette's form parser needs python-multipart, which the project lacks.
+    return dict(parse_qsl((await request.body()).decode()))
+
+
+def _json(status: int, body: Any) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+class _InProcessTransport(httpx.AsyncBaseTransport):
+    def __init__(self, fake: FakeXero) -> None:
+        self._asgi = httpx.ASGITransport(app=fake)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        read_timeout = (request.extensions.get("timeout") or {}).get("read")
+        try:
+            if read_timeout is None:
+                return await self._asgi.handle_async_request(request)
+            return await asyncio.wait_for(self._asgi.handle_async_request(request), read_timeout)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("fake Xero did not answer in time", request=request) from exc
+        except ResponseLost as exc:
+            raise httpx.RemoteProtocolError("connection closed before the full answer", request=request) from exc
+
+    async def aclose(self) -> None:
+        await self._asgi.aclose()
+
+
+def main() -> None:
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Run a fake Xero for benchmarks and end-to-end tests.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--tenant", default="Demo Company (UK)")
+    parser.add_argument("--tenant-id", default=None)
+    parser.add_argument("--per-minute", type=int, default=60)
+    parser.add_argument("--concurrent", type=int, default=5)
+    args = parser.parse_args()
+    fake = FakeXero(per_minute=args.per_minute, concurrent=args.concurrent)
+    print("tenant", fake.add_tenant(args.tenant, tenant_id=args.tenant_id), flush=True)
+    uvicorn.run(fake, host=args.host, port=args.port, lifespan="off")
+
+
+if __name__ == "__main__":
+    main()
