@@ -13,7 +13,7 @@ from app.settings import Settings
 
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.embedded_database:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -25,7 +25,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # hide_parameters: a failed statement's error must not carry shop data (emails, names) into logs.
+    return create_async_engine(
+        settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -121,3 +121,16 @@ async def test_health_endpoints(client):
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
     metrics = await client.get("/metrics")
     assert "possync_records_ingested_total" in metrics.text
+
+
+async def test_full_batch_with_many_connections_stays_within_driver_limits(api):
+    import asyncio
+
+    for _ in range(5):
+        await api.connect_sandbox()
+    api.deps.bell._sync = lambda *a: asyncio.sleep(0)  # noqa: SLF001 - only the ingest is under test
+    items = [{"id": f"C-{i}", "first_name": f"Customer {i}", "email": f"c{i}@example.com"} for i in range(1000)]
+    response = await api.post("/v1/customers/batch", {"items": items})
+    assert response.status_code == 200 and response.json()["accepted"] == 1000
+    status = await api.get("/v1/customers/sync-status", params={"ids": "C-0,C-999"})
+    assert [i["symbol"] for i in status.json()["items"]] == ["red", "red"]  # pending in five programs

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from app.connectors.base import Connector
 from app.connectors.sandbox import SandboxConnector
+from app.connectors.xero.connector import XeroConnector
 from app.settings import Settings
 
 
 def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
     """One instance per connector for this process; each pools its own HTTP connections."""
     connectors: dict[str, Connector] = {"sandbox": SandboxConnector(sandbox_program)}
+    if settings.xero_client_id and settings.xero_client_secret:
+        connectors["xero"] = XeroConnector(settings)
     return connectors

@@ -32,6 +32,13 @@ class Link(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
+        # Reading back what one claim took.
+        Index(
+            "ix_links_claim_token",
+            "claim_token",
+            postgresql_where=text("claim_token IS NOT NULL"),
+            sqlite_where=text("claim_token IS NOT NULL"),
+        ),
         Index(
             "uq_links_connection_id_external_id",
             "connection_id",

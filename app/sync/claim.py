@@ -71,7 +71,7 @@ async def claim(
                 Link.external_id, Link.retries, Link.claim_token,
             )
             .join(Record, Record.id == Link.record_id)
-            .where(Link.claim_token == token, Link.state == LinkState.PENDING)
+            .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)
             .order_by(DEPENDENCY_ORDER, Link.id)
         )
         return [Claimed(*row) for row in rows.all()]

@@ -40,15 +40,19 @@ def _expiring(credentials: Credentials) -> bool:
     return credentials.expires_at is not None and credentials.expires_at - REFRESH_MARGIN_S <= time.time()
 
 
-async def usable_credentials(deps: SyncDeps, connector: Connector, connection: Connection) -> Credentials:
+async def usable_credentials(
+    deps: SyncDeps, connector: Connector, connection: Connection, *, rejected_access_token: str | None = None
+) -> Credentials:
+    """Credentials good for the next calls. `rejected_access_token`: the program refused it early."""
     credentials = load_credentials(deps, connection)
-    if not connector.needs_oauth or not _expiring(credentials):
+    if not connector.needs_oauth or not (_expiring(credentials) or rejected_access_token):
         return credentials
     async with deps.locks.hold(f"refresh:{connection.id}"):
         async with transaction(deps.sessions) as session:
             fresh = await session.scalar(select(Connection).where(Connection.id == connection.id).with_for_update())
             credentials = load_credentials(deps, fresh)
-            if not _expiring(credentials):
+            stale = _expiring(credentials) or credentials.access_token == rejected_access_token
+            if not stale:
                 return credentials  # another worker refreshed while this one waited
             try:
                 credentials = await connector.refresh_credentials(credentials)

@@ -17,6 +17,9 @@ from app.models.base import UtcDateTime, utcnow
 from app.sync.connections import collecting_connections, syncing
 
 
+ROWS_PER_STATEMENT = 2000
+
+
 @dataclass(frozen=True)
 class Ingested:
     pos_id: str
@@ -121,20 +124,23 @@ async def mark_pending(
         for c in connections
         for rid in record_ids
     ]
-    stmt = _upsert(session, Link).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["connection_id", "record_id"],
-        set_={
-            "state": LinkState.PENDING,
-            "next_attempt_at": now,
-            "retries": 0,
-            "error_code": None,
-            "error": None,
-            "advice": None,
-            "updated_at": now,
-        },
-    )
-    await session.execute(stmt)
+    # Chunks keep each statement under the drivers' bound-parameter limit (32,767 for asyncpg)
+    # whatever the number of connections times records.
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        stmt = _upsert(session, Link).values(rows[start : start + ROWS_PER_STATEMENT])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "record_id"],
+            set_={
+                "state": LinkState.PENDING,
+                "next_attempt_at": now,
+                "retries": 0,
+                "error_code": None,
+                "error": None,
+                "advice": None,
+                "updated_at": now,
+            },
+        )
+        await session.execute(stmt)
 
 
 async def backfill_links(session: AsyncSession, connection: Connection, entity_types: list[str]) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.connectors.base import PushResult
 from app.connectors.errors import PermanentError, SyncError, TransientError
@@ -24,7 +24,10 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
     if result.skipped is not None:
         return Outcome(claimed, AttemptOutcome.SKIPPED, skipped_reason=result.skipped, duration_ms=duration_ms)
     if result.error is not None:
-        return from_error(claimed, result.error, duration_ms)
+        outcome = from_error(claimed, result.error, duration_ms)
+        # The program may have created the object before refusing a later step (an invoice whose
+        # payments failed): keep its id, so the next push updates it instead of creating another.
+        return replace(outcome, external_id=result.external_id) if result.external_id else outcome
     return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
                    duration_ms=duration_ms)
 

@@ -32,7 +32,7 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
         "claim_token": c.claim_token,
         "state": LinkState.PENDING,
         "action": None,
-        "external_id": c.external_id,
+        "external_id": outcome.external_id or c.external_id,
         "error_code": None,
         "error": None,
         "advice": None,
@@ -43,8 +43,7 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
     }
     kind, error = outcome.kind, outcome.error
     if kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
-        values.update(state=LinkState.SYNCED, action=kind, external_id=outcome.external_id or c.external_id,
-                      synced=True)
+        values.update(state=LinkState.SYNCED, action=kind, synced=True)
     elif kind == AttemptOutcome.SKIPPED:
         values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")
     elif kind == AttemptOutcome.FAILED:

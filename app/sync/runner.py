@@ -21,6 +21,7 @@ from app.sync.deps import SyncDeps
 from app.sync.push import BatchScope, ConnectionStopped, process
 
 log = structlog.get_logger(__name__)
+TOKEN_EXPIRED = "token_expired"
 
 
 async def sync_connection(
@@ -41,6 +42,7 @@ async def sync_connection(
     connector = deps.connectors[connection.connector]
     structlog.contextvars.bind_contextvars(connection_id=str(connection_id))
     error = None
+    refreshed = False
     try:
         while True:
             claimed = await claim(
@@ -65,7 +67,17 @@ async def sync_connection(
                     tenant_key=f"{connector.name}:{connection.tenant_id or connection_id}",
                     run_id=run_id,
                 )
-            counts += await process(scope, claimed)
+            try:
+                counts += await process(scope, claimed)
+            except ConnectionStopped as stop:
+                if stop.cause.code != TOKEN_EXPIRED or refreshed:
+                    raise
+                # Expired earlier than its stated lifetime (clock skew, revoked access token):
+                # one forced refresh, then carry on with the same run.
+                refreshed = True
+                scope.credentials = await usable_credentials(
+                    deps, connector, connection, rejected_access_token=scope.credentials.access_token
+                )
     except ConnectionStopped as stop:
         error = stop.cause.message
         await _stop_connection(deps, connection_id, stop.cause)

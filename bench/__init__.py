@@ -1,0 +1,1 @@
+"""possync benchmarks: `python -m bench.run` (see bench/README.md)."""
