@@ -5,9 +5,11 @@ In CI (CI=true) both services are required: a test that needs one fails instead 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -145,3 +147,62 @@ async def client(settings: Settings, deps: SyncDeps) -> AsyncIterator[httpx.Asyn
 @pytest.fixture
 async def api(client: httpx.AsyncClient, deps: SyncDeps) -> Api:
     return Api(client, deps, await new_store_key(deps))
+
+
+TEST_REDIS_DB = "15"
+
+
+def test_redis_url() -> str:
+    """A Redis database of its own, flushed by the tests that use it."""
+    base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL
+    return f"{base}/{TEST_REDIS_DB}"
+
+
+class ArqStack:
+    """The API with an ArqBell (jobs go through Redis) and a way to run real arq workers."""
+
+    def __init__(self, settings: Settings, deps: SyncDeps, api: Api, pool) -> None:
+        self.settings, self.deps, self.api, self.pool = settings, deps, api, pool
+
+    def worker(self, monkeypatch):
+        from arq.worker import Worker
+
+        from app.workers import arq_worker
+
+        monkeypatch.setattr(arq_worker, "get_settings", lambda: self.settings)
+        config = arq_worker.worker_settings()
+        config.pop("handle_signals")
+        return Worker(**config, burst=True, handle_signals=False, poll_delay=0.05)
+
+    async def run_workers(self, monkeypatch, count: int = 1) -> list:
+        """Run `count` burst workers side by side until the queue is empty; fail on a failed job."""
+        workers = [self.worker(monkeypatch) for _ in range(count)]
+        await asyncio.gather(*(w.async_run() for w in workers))
+        for w in workers:
+            await w.close()
+            assert w.jobs_failed == 0
+        return workers
+
+
+@asynccontextmanager
+async def arq_stack(database_url: str, **overrides) -> AsyncIterator[ArqStack]:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from app.sync.bell import ArqBell
+
+    settings = make_settings(database_url, REDIS_URL=test_redis_url(), **overrides)
+    deps = build_deps(settings)
+    await wipe(deps)
+    await deps.redis.flushdb()
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    deps.bell = ArqBell(pool, settings.jobs_per_connection)
+    app = create_app(settings, deps)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://possync.test") as client:
+                yield ArqStack(settings, deps, Api(client, deps, await new_store_key(deps)), pool)
+    finally:
+        await pool.aclose()
+        await deps.aclose()

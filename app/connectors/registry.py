@@ -12,5 +12,5 @@ def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connec
     """One instance per connector for this process; each pools its own HTTP connections."""
     connectors: dict[str, Connector] = {"sandbox": SandboxConnector(sandbox_program)}
     if settings.xero_client_id and settings.xero_client_secret:
-        connectors["xero"] = XeroConnector(settings)
+        connectors["xero"] = XeroConnector(settings, timeout_s=settings.http_timeout_s)
     return connectors

@@ -50,9 +50,13 @@ async def claim(
     free = or_(Link.claimed_until.is_(None), Link.claimed_until < now)
     candidates = select(Link.id).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING, free)
     if link_ids is None:
-        candidates = candidates.where(Link.next_attempt_at <= now).order_by(
-            DEPENDENCY_ORDER, Link.next_attempt_at, Link.id
-        )
+        due = candidates.where(Link.next_attempt_at <= now)
+        # One entity type per batch (the most urgent one), so each call to the program is full.
+        # Retries first, in their groups (one call's records share next_attempt_at): a retried call
+        # is re-formed whole, so it carries the same idempotency key as the call that was lost.
+        order = (DEPENDENCY_ORDER, Link.retries.desc(), Link.next_attempt_at, Link.id)
+        first_type = due.with_only_columns(Link.entity_type).order_by(*order).limit(1).scalar_subquery()
+        candidates = due.where(Link.entity_type == first_type).order_by(*order)
     else:
         candidates = candidates.where(Link.id.in_(link_ids))
     candidates = candidates.limit(limit).with_for_update(skip_locked=True)

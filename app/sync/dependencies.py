@@ -13,6 +13,7 @@ from app.connectors.base import Connector
 from app.connectors.errors import TransientError
 from app.entities import ENTITY_TYPES, unique_references
 from app.models import Link, LinkState, Record
+from app.models.base import utcnow
 from app.sync.claim import Claimed
 
 Ref = tuple[str, str]
@@ -47,12 +48,13 @@ async def resolve(
         async with sessions() as session:
             for ref_type, pos_ids in wanted.items():
                 rows = await session.execute(
-                    select(Record.pos_id, Link.id, Link.state, Link.external_id, Link.error)
+                    select(Record.pos_id, Link.id, Link.state, Link.external_id, Link.error, Link.next_attempt_at,
+                           Link.claimed_until)
                     .outerjoin(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
                     .where(Record.store_id == store_id, Record.entity_type == ref_type, Record.pos_id.in_(pos_ids))
                 )
-                for pos_id, link_id, state, external_id, error in rows.all():
-                    found[(ref_type, pos_id)] = (link_id, state, external_id, error)
+                for pos_id, *link in rows.all():
+                    found[(ref_type, pos_id)] = tuple(link)
     resolution = Resolution()
     for ref_type, pos_ids in wanted.items():
         title = ENTITY_TYPES[ref_type].title.lower()
@@ -65,10 +67,20 @@ async def resolve(
                     advice=f"Send {title} {pos_id} from the POS; this record then syncs by itself.",
                 )
                 continue
-            link_id, state, external_id, error = found[ref]
+            link_id, state, external_id, error, next_attempt_at, claimed_until = found[ref]
+            now = utcnow()
+            in_flight = claimed_until is not None and claimed_until > now
             if external_id:
                 resolution.external_ids[ref] = external_id
-            elif state == LinkState.PENDING and not final:
+            elif state == LinkState.PENDING and not in_flight and next_attempt_at > now:
+                # Backing off after a failed call: pushing it early would split that call's group
+                # and lose its idempotency key, so the dependent waits for the retry instead.
+                resolution.blockers[ref] = TransientError(
+                    f"Waiting for {title} {pos_id}, which is being retried: {error}",
+                    code="dependency_retrying",
+                    advice=f"Nothing to do unless {title} {pos_id} keeps failing (see its sync panel).",
+                )
+            elif state == LinkState.PENDING and not final and not in_flight:
                 resolution.to_push_first.append(link_id)
             elif state == LinkState.PENDING:
                 resolution.blockers[ref] = TransientError(

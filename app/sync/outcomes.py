@@ -18,6 +18,8 @@ class Outcome:
     error: SyncError | None = None
     skipped_reason: str | None = None
     duration_ms: int = 0
+    # Outcomes with one retry group come due again together (see backoff.next_attempt).
+    retry_group: int = 0
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:

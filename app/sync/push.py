@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 
 import structlog
@@ -82,7 +82,8 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
     for item in ready:
         blocker = blocker_for(item, resolution)
         if blocker:
-            outcomes.append(from_error(item, blocker))
+            # Everything this batch set aside waits as one group, so it returns as one call.
+            outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution)))
             continue
         pushable.append(_push_item(scope, item, resolution.external_ids))
 

@@ -51,7 +51,8 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
     else:
         retry_after = error.retry_after_s if isinstance(error, TransientError) else None
         values.update(error_code=error.code, error=error.message, advice=error.advice,
-                      next_attempt_at=next_attempt(now, c.retries, retry_after), retries=c.retries + 1)
+                      next_attempt_at=next_attempt(now, c.retries, retry_after, group=outcome.retry_group or id(error)),
+                      retries=c.retries + 1)
     return values
 
 

@@ -1,0 +1,160 @@
+"""The real engine and real arq workers against the fake Xero, over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from app.connectors.xero import XeroConnector
+from app.models import Connection, Link
+from app.sync.credentials import load_credentials, seal_credentials
+from app.sync.limiter import RateLimits
+from tests.conftest import arq_stack
+from tests.fakes.fake_xero import FakeXero
+from tests.records import mixed_records
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+DOCUMENTS = ("/api.xro/2.0/Contacts", "/api.xro/2.0/Items", "/api.xro/2.0/PurchaseOrders", "/api.xro/2.0/Invoices")
+
+
+@pytest.fixture
+def fake():
+    fake = FakeXero(client_id="possync-test", client_secret="shh", check_tokens=True, per_minute=600)
+    fake.add_tenant("Demo Company (UK)", demo_chart=True)
+    with fake.serve() as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+async def stack(migrated, fake, monkeypatch):
+    # The fake's minute allows 600 calls so the test runs in seconds; the limiter is set to the
+    # same, so "no call beyond the limits" is checked at the scale the test runs at.
+    monkeypatch.setattr(XeroConnector, "rate_limits", RateLimits(per_minute=600, concurrent=5))
+    async with arq_stack(
+        migrated,
+        XERO_CLIENT_ID="possync-test",
+        XERO_CLIENT_SECRET="shh",
+        XERO_API_URL=fake.url,
+        XERO_IDENTITY_URL=fake.url,
+        XERO_LOGIN_URL=fake.url,
+        POSSYNC_HTTP_TIMEOUT_S=1.0,
+        POSSYNC_SWEEP_INTERVAL_S=3600,
+    ) as stack:
+        yield stack
+
+
+async def connect_xero(stack, fake) -> str:
+    """The whole OAuth dance: authorize URL, the program's redirect, our callback."""
+    created = await stack.api.post("/v1/connections", {"connector": "xero"})
+    assert created.status_code == 201, created.text
+    async with httpx.AsyncClient() as browser:
+        consent = await browser.get(created.json()["authorize_url"])
+    assert consent.status_code == 302
+    back = urlsplit(consent.headers["location"])
+    assert back.path == "/v1/oauth/xero/callback"
+    params = {k: v[0] for k, v in parse_qs(back.query).items()}
+    done = await stack.api.client.get(back.path, params=params)
+    assert done.status_code == 200 and done.json()["status"] == "active", done.text
+    return done.json()["id"]
+
+
+async def sync_until_settled(stack, monkeypatch, *, timeout_s: float = 120.0) -> None:
+    """Run two workers; while links wait for a back-off, wait and run them again (sweeper rings)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        await stack.run_workers(monkeypatch, count=2)
+        async with stack.deps.sessions() as session:
+            pending = await session.scalar(select(func.count()).select_from(Link).where(Link.state == "pending"))
+            due = await session.scalar(select(func.min(Link.next_attempt_at)).where(Link.state == "pending"))
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"{pending} links still pending"
+        await asyncio.sleep(max(0.1, min(5.0, (due.timestamp() - time.time()) + 0.1)))
+
+
+async def test_2000_records_reach_xero_once_in_full_batches_within_limits(stack, fake, monkeypatch):
+    await connect_xero(stack, fake)
+    records = mixed_records(2000)
+    for collection, items in records.items():
+        result = (await stack.api.post(f"/v1/{collection}/batch", {"items": items})).json()
+        assert result["accepted"] == len(items)
+    fake.delay_next(2, seconds=2.0)  # our 1 s timeout fires; Xero never stores these
+    fake.kill_next(2)  # Xero stores these, but the answers are lost on the way back
+
+    await sync_until_settled(stack, monkeypatch)
+
+    async with stack.deps.sessions() as session:
+        states = dict((await session.execute(select(Link.state, func.count()).group_by(Link.state))).all())
+    shifts = len(records["shift-reports"])
+    assert states == {"synced": 2000 - shifts, "skipped": shifts}, states
+    (books,) = fake.books.values()
+    per = len(records["customers"])
+    # Exactly once: one Xero object per POS record, whatever was retried.
+    assert len(books.contacts) == 2 * per
+    assert len(books.items) == per and len(books.purchase_orders) == per and len(books.invoices) == per
+    assert len(books.payments) == per
+    # Batching: documents go ≥ 40 to a call on average.
+    saves = [c for c in fake.calls if c.method in ("POST", "PUT") and c.path in DOCUMENTS and c.status == 200]
+    per_call = sum(c.elements for c in saves) / len(saves)
+    print(f"documents per call: {per_call:.1f} over {len(saves)} calls; {len(fake.calls)} calls in all")
+    assert per_call >= 40, f"{per_call:.1f} documents per call"
+    # Limits: nothing was refused for going over them.
+    assert fake.count(status=429) == 0
+    replays = [c for c in fake.calls if c.replayed]
+    assert replays, "a killed request must have been retried with its idempotency key"
+
+
+async def test_two_workers_with_an_expiring_token_refresh_once(stack, fake, monkeypatch):
+    connection_id = uuid.UUID(await connect_xero(stack, fake))
+    async with stack.deps.sessions() as session, session.begin():
+        connection = await session.get(Connection, connection_id)
+        credentials = load_credentials(stack.deps, connection)
+        credentials.expires_at = time.time() - 1
+        connection.credentials_encrypted = seal_credentials(stack.deps, credentials)
+    items = [{"id": f"C-{i}", "first_name": f"Customer {i}"} for i in range(200)]
+    await stack.api.post("/v1/customers/batch", {"items": items})
+    before = fake.refresh_count
+
+    await sync_until_settled(stack, monkeypatch)
+
+    assert fake.refresh_count - before == 1
+    status = await stack.api.get("/v1/customers/sync-status", params={"ids": ",".join(i["id"] for i in items)})
+    assert Counter(i["symbol"] for i in status.json()["items"]) == {"green": 200}
+    assert (await stack.api.get(f"/v1/connections/{connection_id}")).json()["status"] == "active"
+
+
+async def test_refused_record_shows_advice_then_turns_green_after_the_fix(stack, fake, monkeypatch):
+    connection_id = await connect_xero(stack, fake)
+    long_sku = "HOUSE-BLEND-ESPRESSO-BEANS-1KG-BAG"
+    await stack.api.put("/v1/products/P-1", {"sku": long_sku, "name": "Espresso beans"})
+    await sync_until_settled(stack, monkeypatch)
+    panel = (await stack.api.get("/v1/products/P-1/sync")).json()
+    entry = panel["connections"][0]
+    assert panel["symbol"] == "red" and entry["state"] == "failed" and "30" in entry["advice"]
+    errors = (await stack.api.get(f"/v1/connections/{connection_id}/errors")).json()["items"]
+    assert [e["pos_id"] for e in errors] == ["P-1"] and errors[0]["advice"] == entry["advice"]
+
+    await stack.api.put("/v1/products/P-1", {"sku": "ESPRESSO-1KG", "name": "Espresso beans"})
+    await sync_until_settled(stack, monkeypatch)
+    entry = (await stack.api.get("/v1/products/P-1/sync")).json()["connections"][0]
+    assert entry["state"] == "synced" and entry["status"] == "created" and entry["error"] is None
+
+
+async def test_revoked_access_stops_the_connection_and_says_reconnect(stack, fake, monkeypatch):
+    connection_id = await connect_xero(stack, fake)
+    fake.access_tokens.clear()
+    fake.live_refresh_tokens.clear()  # the shop disconnected possync inside Xero
+    await stack.api.put("/v1/customers/C-1", {"first_name": "Ana"})
+    await stack.run_workers(monkeypatch, count=1)
+    connection = (await stack.api.get(f"/v1/connections/{connection_id}")).json()
+    assert connection["status"] == "reconnect_required"
+    entry = (await stack.api.get("/v1/customers/C-1/sync")).json()["connections"][0]
+    assert entry["state"] == "pending" and entry["error"] == "Reconnect required."
