@@ -338,3 +338,14 @@ def test_classify_auth_and_server_errors():
 def test_validation_messages_map_to_advice(message, code):
     error = errors.element_error([message])
     assert error.code == code and error.advice
+
+
+async def test_spent_day_budget_pauses_before_calling(fake, tenant, ctx, connector):
+    fake.per_day = 1
+    first = await connector.push(ctx, "customer", [push_item("customer", {"id": "C-1", "first_name": "Ana"})])
+    assert first[0].ok
+    calls = len(fake.calls)
+    with pytest.raises(ConnectionBroken) as broken:
+        await connector.push(ctx, "customer", [push_item("customer", {"id": "C-2", "first_name": "Bo"}, key=2)])
+    assert broken.value.code == "day_limit" and broken.value.pause_s
+    assert len(fake.calls) == calls  # no call spent on a certain refusal

@@ -158,3 +158,21 @@ async def test_revoked_access_stops_the_connection_and_says_reconnect(stack, fak
     assert connection["status"] == "reconnect_required"
     entry = (await stack.api.get("/v1/customers/C-1/sync")).json()["connections"][0]
     assert entry["state"] == "pending" and entry["error"] == "Reconnect required."
+
+
+async def test_day_budget_pauses_the_connection_and_the_panel_says_so(stack, fake, monkeypatch):
+    connection_id = await connect_xero(stack, fake)
+    await stack.api.put("/v1/customers/C-1", {"first_name": "Ana"})
+    await stack.run_workers(monkeypatch)  # X-DayLimit-Remaining comes back with this call
+    (tenant,) = fake.books
+    fake.per_day = fake._limits_of(tenant).day_used  # noqa: SLF001 - the budget is now exactly spent
+    await stack.api.put("/v1/customers/C-2", {"first_name": "Bo"})
+    calls_before = len(fake.calls)
+    # The worker's connector saw "0 remaining" in the last answer only if it is the same process:
+    # a fresh worker learns it from Xero's 429 instead. Either way the connection pauses.
+    await stack.run_workers(monkeypatch)
+    connection = (await stack.api.get(f"/v1/connections/{connection_id}")).json()
+    assert connection["status"] == "paused" and "5,000 calls a day" in connection["status_reason"]
+    entry = (await stack.api.get("/v1/customers/C-2/sync")).json()["connections"][0]
+    assert entry["state"] == "pending" and entry["error"] == "Sync paused by the program's limits."
+    assert len(fake.calls) - calls_before <= 1

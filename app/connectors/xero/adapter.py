@@ -45,6 +45,8 @@ class XeroApi:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "possync"},
         )
+        # Xero's day budget as its last answer per organisation reported it (X-DayLimit-Remaining).
+        self._day_remaining: dict[str, int] = {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -93,11 +95,19 @@ class XeroApi:
 
     async def _request(self, ctx: PushContext, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**_auth_headers(ctx), **kwargs.pop("headers", {})}
+        tenant = ctx.credentials.tenant_id
+        if self._day_remaining.pop(tenant, None) == 0:
+            # Spent: pause now rather than spend a call on a certain 429. Forgotten once raised, so
+            # the first call after the pause asks Xero again.
+            raise errors.day_budget_spent()
         try:
             async with ctx.limiter.slot():
                 response = await self._client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise errors.from_transport(exc) from exc
+        remaining = response.headers.get("X-DayLimit-Remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            self._day_remaining[tenant] = int(remaining)
         problem = errors.from_response(response)
         if problem is not None:
             raise problem

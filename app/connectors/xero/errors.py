@@ -167,6 +167,17 @@ def _request_id(response: httpx.Response) -> str | None:
     return response.headers.get("Xero-Correlation-Id") or response.headers.get("Request-Id")
 
 
+def day_budget_spent(pause_s: float = DAY_PAUSE_S) -> ConnectionBroken:
+    return ConnectionBroken(
+        "Xero's daily call limit for this organisation is used up.",
+        pause_s=pause_s,
+        code="day_limit",
+        advice="Xero allows 5,000 calls a day per organisation; syncing resumes by itself "
+        f"in about {max(1, round(pause_s / 60))} min.",
+        http_status=429,
+    )
+
+
 def from_response(response: httpx.Response) -> SyncError | None:
     """Classify a whole answer; None when its body should be read element by element."""
     status = response.status_code
@@ -176,16 +187,9 @@ def from_response(response: httpx.Response) -> SyncError | None:
     if status == 429:
         problem = (response.headers.get("X-Rate-Limit-Problem") or "").lower()
         if problem == "day":
-            pause = _retry_after(response, DAY_PAUSE_S)
-            return ConnectionBroken(
-                "Xero's daily call limit for this organisation is used up.",
-                pause_s=pause,
-                code="day_limit",
-                advice="Xero allows 5,000 calls a day per organisation; syncing resumes by itself "
-                f"in about {max(1, round(pause / 60))} min.",
-                http_status=429,
-                request_id=rid,
-            )
+            spent = day_budget_spent(_retry_after(response, DAY_PAUSE_S))
+            spent.request_id = rid
+            return spent
         return RateLimited(
             f"Xero rate limit reached ({problem or 'unspecified'}).",
             retry_after_s=_retry_after(response, DEFAULT_RETRY_AFTER_S),
