@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -31,6 +32,9 @@ def again_key(job_id: str) -> str:
 class Bell(Protocol):
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None: ...
 
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
+
 
 class ArqBell:
     def __init__(self, redis: ArqRedis, slots: int) -> None:
@@ -53,6 +57,14 @@ class ArqBell:
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             log.warning("ring_failed", connection_id=str(connection_id), error=str(exc))
 
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        try:
+            await self._redis.enqueue_job(
+                SYNC_JOB, str(connection_id), None, "schedule", _job_id=f"later:{connection_id}", _defer_until=when
+            )
+        except Exception as exc:  # noqa: BLE001 - the sweeper rings it anyway
+            log.warning("ring_failed", connection_id=str(connection_id), error=str(exc))
+
 
 SyncFunction = Callable[[str, str | None, str], Awaitable[object]]
 
@@ -65,6 +77,7 @@ class InProcessBell:
         self._slots = slots
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
+        self._timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
 
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
         if run_id is not None:
@@ -75,6 +88,17 @@ class InProcessBell:
                 self._again.add(job_id)
             else:
                 self._start(job_id, str(connection_id), None, trigger)
+
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        if connection_id in self._timers:
+            return  # one pending wake-up per connection is enough; the sweeper covers the rest
+        delay_s = max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+        def wake() -> None:
+            self._timers.pop(connection_id, None)
+            asyncio.ensure_future(self.ring(connection_id, trigger="schedule"))
+
+        self._timers[connection_id] = asyncio.get_running_loop().call_later(delay_s, wake)
 
     def _start(self, job_id: str, connection_id: str, run_id: str | None, trigger: str) -> None:
         self._running[job_id] = asyncio.create_task(self._run(job_id, connection_id, run_id, trigger), name=job_id)
@@ -98,6 +122,9 @@ class InProcessBell:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
     async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

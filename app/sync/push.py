@@ -73,8 +73,9 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
 
     counts: Counter = Counter()
     resolution = await _resolve(scope, ready, final=False)
-    if resolution.to_push_first and depth == 0:
-        counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
+    if depth == 0 and (resolution.to_push_first or _in_flight(resolution)):
+        if resolution.to_push_first:
+            counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
         resolution = await _wait_for_dependencies_in_flight(scope, ready)
 
     pushable: list[PushItem] = []
@@ -144,10 +145,13 @@ async def _wait_for_dependencies_in_flight(scope: BatchScope, items: list[Claime
     deadline = time.monotonic() + DEPENDENCY_WAIT_S
     while True:
         resolution = await _resolve(scope, items, final=True)
-        in_flight = any(b.code == "dependency_pending" for b in resolution.blockers.values())
-        if not in_flight or time.monotonic() >= deadline:
+        if not _in_flight(resolution) or time.monotonic() >= deadline:
             return resolution
         await asyncio.sleep(0.1)
+
+
+def _in_flight(resolution) -> bool:
+    return any(b.code == "dependency_pending" for b in resolution.blockers.values())
 
 
 async def _resolve(scope: BatchScope, items: list[Claimed], *, final: bool):

@@ -7,11 +7,11 @@ from collections import Counter
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, or_, select, update
 
 from app.connectors.errors import ConnectionBroken
 from app.db import transaction
-from app.models import Connection, ConnectionStatus, Run, RunStatus, RunTrigger
+from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
 from app.observability import metrics
 from app.sync.claim import claim
@@ -91,7 +91,24 @@ async def sync_connection(
     await _finish(deps, run_id, counts, error=error)
     if counts:
         log.info("run_finished", run_id=str(run_id), **counts)
+    if error is None:
+        await _ring_when_next_due(deps, connection_id)
     return counts
+
+
+async def _ring_when_next_due(deps: SyncDeps, connection_id: uuid.UUID) -> None:
+    """A short back-off (a flaky call, a dependency on its way) should not wait for the sweeper."""
+    now = utcnow()
+    async with deps.sessions() as session:
+        soonest = await session.scalar(
+            select(func.min(Link.next_attempt_at)).where(
+                Link.connection_id == connection_id,
+                Link.state == LinkState.PENDING,
+                or_(Link.claimed_until.is_(None), Link.claimed_until < now),
+            )
+        )
+    if soonest is not None and soonest <= now + timedelta(seconds=deps.settings.retry_horizon_s):
+        await deps.bell.ring_at(connection_id, max(soonest, now))
 
 
 async def _ready(deps: SyncDeps, connection: Connection) -> bool:
