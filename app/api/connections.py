@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query
@@ -25,6 +25,7 @@ from app.connections.schemas import (
 )
 from app.core.pagination import MAX_LIMIT
 from app.entities import ENTITY_TYPES
+from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
 from app.records.schemas import AttemptPage, AttemptPublic
 from app.sync.credentials import load_credentials
@@ -141,16 +142,12 @@ async def list_errors(
     connection_id: uuid.UUID,
     store: StoreDep,
     session: SessionDep,
-    entity_type: Annotated[str | None, Query(description="customer, supplier, product, …")] = None,
+    entity_type: EntityTypeName | None = None,
     since: datetime | None = None,
     code: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> AttemptPage:
-    if entity_type is not None and entity_type not in ENTITY_TYPES:
-        raise Problem(422, f"Unknown entity type '{entity_type}'.",
-                      errors=[{"path": "query.entity_type", "message": f"one of: {', '.join(ENTITY_TYPES)}",
-                               "type": "enum"}])
     if since is not None and since.tzinfo is None:
         raise Problem(422, "'since' needs a time zone (for example 2026-11-27T00:00:00Z).")
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
@@ -200,7 +197,7 @@ async def patch_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, 
 
 class RetryFailed(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    entity_type: Literal["customer", "supplier", "product", "purchase_order", "sale", "shift_report"] | None = None
+    entity_type: EntityTypeName | None = None
 
 
 class RetryQueued(BaseModel):

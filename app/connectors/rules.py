@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.entities import ENTITY_TYPES
+from app.entities.registry import EntityTypeName
 
 SalesMode = Literal["individual", "shift_totals"]
 
@@ -18,7 +19,7 @@ SalesMode = Literal["individual", "shift_totals"]
 class CommonSettings(BaseModel):
     """Settings every connector has; connectors extend this model."""
 
-    entity_types: list[Literal["customer", "supplier", "product", "purchase_order", "sale", "shift_report"]] = Field(
+    entity_types: list[EntityTypeName] = Field(
         default_factory=lambda: list(ENTITY_TYPES), description="Which entity types this connection syncs."
     )
     sales_mode: SalesMode = Field(

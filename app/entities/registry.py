@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from app.entities import schemas
 from app.entities.common import EntitySchema
@@ -59,6 +59,8 @@ _TYPES = [
 ]
 
 ENTITY_TYPES: dict[str, EntityType] = {t.name: t for t in _TYPES}
+EntityTypeName = Literal["customer", "supplier", "product", "purchase_order", "sale", "shift_report"]
+assert set(get_args(EntityTypeName)) == set(ENTITY_TYPES), "EntityTypeName must list the registry's names"
 BY_COLLECTION: dict[str, EntityType] = {t.collection: t for t in _TYPES}
 
 
