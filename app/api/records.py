@@ -167,7 +167,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         async with session.begin():
             record = await _require(session, store, et, pos_id)
             runs = await request_sync_now(session, record=record, connectors=deps.connectors,
-                                          connection_id=connection_id)
+                                          connection_id=connection_id, lease_s=deps.settings.claim_lease_s)
             if not runs:
                 which = f"connection {connection_id}" if connection_id else "connection"
                 raise Problem(409, f"No active {which} of this store syncs {noun}s.")

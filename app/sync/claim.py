@@ -69,13 +69,39 @@ async def claim(
             .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
             .execution_options(synchronize_session=False)
         )
-        rows = await session.execute(
-            select(
-                Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
-                Link.external_id, Link.retries, Link.claim_token,
-            )
-            .join(Record, Record.id == Link.record_id)
-            .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)
-            .order_by(DEPENDENCY_ORDER, Link.id)
+        return await _held(session, connection_id, token)
+
+
+async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,
+                  lease_s: int) -> None:
+    """Hold a record's link for one run (SYNC NOW), so the run that was promised pushes it.
+
+    If that run never starts, the lease runs out and any job takes the link as usual.
+    """
+    now = utcnow()
+    await session.execute(
+        update(Link)
+        # A link another job is pushing right now stays with it: that push is already under way.
+        .where(Link.connection_id == connection_id, Link.record_id == record_id,
+               or_(Link.claimed_until.is_(None), Link.claimed_until < now))
+        .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=str(run_id))
+    )
+
+
+async def adopt(sessions: async_sessionmaker[AsyncSession], *, connection_id: uuid.UUID, run_id: uuid.UUID) -> list[Claimed]:
+    """The links reserved for this run."""
+    async with sessions() as session:
+        return await _held(session, connection_id, str(run_id))
+
+
+async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> list[Claimed]:
+    rows = await session.execute(
+        select(
+            Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
+            Link.external_id, Link.retries, Link.claim_token,
         )
-        return [Claimed(*row) for row in rows.all()]
+        .join(Record, Record.id == Link.record_id)
+        .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)
+        .order_by(DEPENDENCY_ORDER, Link.id)
+    )
+    return [Claimed(*row) for row in rows.all()]

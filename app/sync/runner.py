@@ -14,7 +14,7 @@ from app.db import transaction
 from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
 from app.observability import metrics
-from app.sync.claim import claim
+from app.sync.claim import adopt, claim
 from app.sync.connections import typed_settings
 from app.sync.credentials import usable_credentials
 from app.sync.deps import SyncDeps
@@ -44,13 +44,20 @@ async def sync_connection(
     error = None
     refreshed = False
     try:
+        reserved = run_id is not None
         while True:
-            claimed = await claim(
-                deps.sessions,
-                connection_id=connection_id,
-                limit=connector.batch_size,
-                lease_s=deps.settings.claim_lease_s,
-            )
+            if reserved:  # SYNC NOW: first what the API set aside for this run
+                reserved = False
+                claimed = await adopt(deps.sessions, connection_id=connection_id, run_id=run_id)
+                if not claimed:
+                    continue
+            else:
+                claimed = await claim(
+                    deps.sessions,
+                    connection_id=connection_id,
+                    limit=connector.batch_size,
+                    lease_s=deps.settings.claim_lease_s,
+                )
             if not claimed:
                 break
             if scope is None:

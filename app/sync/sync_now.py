@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.base import Connector
 from app.models import Record, Run, RunStatus, RunTrigger
+from app.sync.claim import reserve
 from app.sync.connections import collecting_connections, syncing
 from app.sync.ingest import mark_pending
 
@@ -18,6 +19,7 @@ async def request_sync_now(
     record: Record,
     connectors: dict[str, Connector],
     connection_id: uuid.UUID | None,
+    lease_s: int,
 ) -> list[Run]:
     """Flush the returned runs, then commit and ring each with its run id. Empty: nothing syncs it."""
     connections = syncing(connectors, await collecting_connections(session, record.store_id), record.entity_type)
@@ -27,4 +29,6 @@ async def request_sync_now(
     runs = [Run(connection_id=c.id, trigger=RunTrigger.SYNC_NOW, status=RunStatus.QUEUED) for c in connections]
     session.add_all(runs)
     await session.flush()
+    for run in runs:
+        await reserve(session, connection_id=run.connection_id, record_id=record.id, run_id=run.id, lease_s=lease_s)
     return runs
