@@ -19,12 +19,13 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /src
-# Only what the build needs (see .dockerignore); README*.md matches nothing if there is none yet.
-COPY pyproject.toml README*.md ./
+# Only what the build needs (see .dockerignore).
+COPY pyproject.toml requirements.lock README*.md ./
 COPY app ./app
 COPY migrations ./migrations
+# The lock file as constraints: every transitive version as tested, without the test extras.
 RUN pip install --upgrade pip setuptools wheel \
- && pip install . \
+ && pip install -c requirements.lock . \
  && possync --help > /dev/null
 
 # --- final: the venv only, no build tools, no sources, a non-root user ---------------------------
