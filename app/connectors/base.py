@@ -33,6 +33,9 @@ class PushItem:
     idempotency_key: str  # same for a retry of the same content, different after a change
     # External ids of what the payload refers to, keyed by (entity type, POS id).
     references: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Earlier tries of this content that ended without an answer: a create may have reached the
+    # program anyway, so a connector whose program forgets idempotency keys looks it up first.
+    retries: int = 0
 
 
 @dataclass(frozen=True)

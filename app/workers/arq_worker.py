@@ -53,7 +53,9 @@ def worker_settings() -> dict:
     }
 
 
-class WorkerSettings:
-    """For the `arq` command line; reads the environment when imported."""
-
-    locals().update(worker_settings() if get_settings().redis_url else {})
+def __getattr__(name: str) -> dict:
+    # `arq app.workers.arq_worker.WorkerSettings` works too (arq takes a dict); built on first use,
+    # so importing this module never needs REDIS_URL.
+    if name == "WorkerSettings":
+        return worker_settings()
+    raise AttributeError(name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
+import re
 import secrets
 import threading
 import time
@@ -116,6 +117,7 @@ class FakeXero:
             routes=[
                 Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
                 Route(f"{API}/{{collection}}", self._list, methods=["GET"]),
+                Route(f"{API}/{{collection}}/{{number}}", self._list, methods=["GET"]),
                 Route("/connections", self._connections, methods=["GET"]),
                 Route("/connections/{connection_id}", self._disconnect, methods=["DELETE"]),
                 Route("/connect/token", self._token, methods=["POST"]),
@@ -274,10 +276,24 @@ class FakeXero:
     async def _list(self, request: Request) -> Response:
         collection = request.path_params["collection"]
 
+        number = request.path_params.get("number")
+
         async def read(books: Books) -> tuple[int, Any, int]:
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
-            return 200, {collection: list(getattr(books, KINDS[collection][1]).values())}, 0
+            id_field = KINDS[collection][0]
+            found = [dict(d) for d in getattr(books, KINDS[collection][1]).values()]
+            if number is not None and any(d[id_field] == number for d in found):
+                found = [d for d in found if d[id_field] == number]  # Xero takes an id or a number here
+            elif "IDs" in request.query_params:
+                ids = set(request.query_params["IDs"].split(","))
+                found = [d for d in found if d[id_field] in ids]
+            elif (numbers := _numbers_asked(request, number)) is not None:
+                field = NUMBER_FIELDS[collection]
+                found = [d for d in found if d.get(field) in numbers]
+                if number is not None and not found:
+                    return 404, {"Title": "Not Found", "Status": 404, "Detail": "Resource not found"}, 0
+            return 200, {collection: found}, 0
 
         return await self._api_call(request, read)
 
@@ -478,6 +494,22 @@ class FakeXero:
         else:
             user, password = form.get("client_id"), form.get("client_secret")
         return user == self.client_id and password == self.client_secret
+
+
+NUMBER_FIELDS = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
+
+
+def _numbers_asked(request: Request, in_path: str | None) -> set[str] | None:
+    """The document numbers a GET filters on: a path number, InvoiceNumbers, or a where clause of
+    `Field=="…" OR …` (the only form of `where` this fake understands)."""
+    if in_path is not None:
+        return {in_path}
+    if "InvoiceNumbers" in request.query_params:
+        return set(request.query_params["InvoiceNumbers"].split(","))
+    where = request.query_params.get("where")
+    if where:
+        return {m.group(1).replace('\\"', '"') for m in re.finditer(r'Number=="((?:[^"\\]|\\.)*)"', where)}
+    return None
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -349,3 +349,67 @@ async def test_spent_day_budget_pauses_before_calling(fake, tenant, ctx, connect
         await connector.push(ctx, "customer", [push_item("customer", {"id": "C-2", "first_name": "Bo"}, key=2)])
     assert broken.value.code == "day_limit" and broken.value.pause_s
     assert len(fake.calls) == calls  # no call spent on a certain refusal
+
+
+def _retried(item):
+    from dataclasses import replace
+
+    return replace(item, retries=1, idempotency_key=item.idempotency_key + ":later")  # Xero forgot the key
+
+
+async def test_retried_sale_adopts_the_invoice_an_unanswered_try_created(fake, tenant, ctx, connector):
+    refs = await setup_sale_refs(connector, ctx)
+    sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=7, references=refs)
+    [first] = await connector.push(ctx, "sale", [sale])  # as if its answer had been lost
+    [again] = await connector.push(ctx, "sale", [_retried(sale)])
+    assert again.ok and again.action == "created" and again.external_id == first.external_id
+    assert len(fake.books[tenant].invoices) == 1 and len(fake.books[tenant].payments) == 1
+    assert ("GET", "/api.xro/2.0/Invoices") in [(c.method, c.path) for c in fake.calls]
+
+
+async def test_retried_sale_does_not_adopt_someone_elses_invoice_number(fake, tenant, ctx, connector):
+    refs = await setup_sale_refs(connector, ctx)
+    sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=7, references=refs)
+    [first] = await connector.push(ctx, "sale", [sale])
+    fake.books[tenant].invoices[first.external_id]["Reference"] = "typed in Xero by hand"
+    [again] = await connector.push(ctx, "sale", [_retried(sale)])
+    assert again.error is not None and again.error.code == "duplicate_document_number"
+    assert len(fake.books[tenant].invoices) == 1
+
+
+async def test_retried_purchase_order_is_looked_up_by_number(fake, tenant, ctx, connector):
+    supplier = push_item("supplier", {"id": "S-1", "name": "Harbour Coffee"}, key=1)
+    product = push_item("product", {"id": "P-1", "sku": "BEANS", "name": "Beans"}, key=2)
+    [s] = await connector.push(ctx, "supplier", [supplier])
+    [p] = await connector.push(ctx, "product", [product])
+    order = push_item("purchase_order", {
+        "id": "PO-1", "number": "PO-1", "supplier_id": "S-1", "status": "received",
+        "lines": [{"product_id": "P-1", "quantity": "2", "unit_cost": "3.00"}],
+    }, key=3, references={("supplier", "S-1"): s.external_id, ("product", "P-1"): p.external_id})
+    [first] = await connector.push(ctx, "purchase_order", [order])
+    [again] = await connector.push(ctx, "purchase_order", [_retried(order)])
+    assert again.ok and again.external_id == first.external_id
+    assert len(fake.books[tenant].purchase_orders) == 1
+    unknown = _retried(push_item("purchase_order", {**order.payload, "id": "PO-2", "number": "PO-2"}, key=4,
+                                 references=order.references))
+    [created] = await connector.push(ctx, "purchase_order", [unknown])  # 404 on look-up: created
+    assert created.ok and len(fake.books[tenant].purchase_orders) == 2
+
+
+async def test_retried_sale_whose_invoice_is_already_paid_goes_on_from_xero(fake, tenant, ctx, connector):
+    refs = await setup_sale_refs(connector, ctx)
+    payload = {**copy.deepcopy(SALE_EXAMPLE), "payments": [
+        {"payment_type": "Card", "amount": "30.00"}, {"payment_type": "Cash", "amount": "14.00"}]}
+    sale = push_item("sale", payload, key=7, references=refs)
+    [first] = await connector.push(ctx, "sale", [sale])  # invoice and both payments reach Xero...
+    assert first.ok
+    # ...but the answer was lost after the invoice: the engine retries with the id it kept, after
+    # Xero forgot the idempotency key.
+    retry = _retried(push_item("sale", payload, key=7, references=refs, external_id=first.external_id))
+    [again] = await connector.push(ctx, "sale", [retry])
+    assert again.ok and again.external_id == first.external_id
+    assert len(fake.books[tenant].payments) == 2  # nothing paid twice
+    changed = push_item("sale", {**payload, "note": "edited"}, key=7, references=refs,
+                        external_id=first.external_id, version="v2")
+    [refused] = await connector.push(ctx, "sale", [changed])  # a real edit of a paid invoice
+    assert refused.error is not None and refused.error.code == "document_has_payments"

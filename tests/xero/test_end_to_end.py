@@ -176,3 +176,23 @@ async def test_day_budget_pauses_the_connection_and_the_panel_says_so(stack, fak
     entry = (await stack.api.get("/v1/customers/C-2/sync")).json()["connections"][0]
     assert entry["state"] == "pending" and entry["error"] == "Sync paused by the program's limits."
     assert len(fake.calls) - calls_before <= 1
+
+
+async def test_lost_invoice_answers_retried_after_xero_forgot_the_key_create_nothing_twice(stack, fake, monkeypatch):
+    fake.idempotency_ttl_s = 0.0  # as if the retry came more than six minutes later
+    await connect_xero(stack, fake)
+    records = mixed_records(300)
+    for collection in ("customers", "products", "sales"):
+        await stack.api.post(f"/v1/{collection}/batch", {"items": records[collection]})
+    fake.kill_next(1, path_prefix="/api.xro/2.0/Invoices")  # invoices stored, answer lost
+    fake.kill_next(1, path_prefix="/api.xro/2.0/Payments")  # payments stored, answer lost
+
+    await sync_until_settled(stack, monkeypatch)
+
+    (books,) = fake.books.values()
+    sales = records["sales"]
+    assert len(books.invoices) == len(sales) and len(books.payments) == len(sales)
+    assert all(invoice["AmountDue"] == 0 for invoice in books.invoices.values())
+    status = await stack.api.get("/v1/sales/sync-status", params={"ids": ",".join(s["id"] for s in sales)})
+    assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+    assert not any(c.replayed for c in fake.calls)  # the fake really had forgotten every key

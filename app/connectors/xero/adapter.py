@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +22,7 @@ MAX_ELEMENTS = 50  # Xero's advice for one POST; keeps a refused batch cheap to 
 IDEMPOTENCY_KEY_MAX = 128
 # unitdp=4 lets unit prices keep four decimals; Xero documents it only on these endpoints.
 UNITDP_COLLECTIONS = {"Items", "Invoices", "CreditNotes"}
+NUMBERS_PER_LOOKUP = 40  # keeps the query string well under URL length limits
 
 
 def idempotency_key(scope: str, item_keys: Iterable[str]) -> str:
@@ -87,6 +89,44 @@ class XeroApi:
             )
         return returned
 
+    async def documents_numbered(self, ctx: PushContext, collection: str, numbers: list[str]) -> list[dict[str, Any]]:
+        """The organisation's documents with these numbers (invoices, credit notes, purchase orders)."""
+        found: list[dict[str, Any]] = []
+        if collection == "PurchaseOrders":
+            # Purchase orders cannot be filtered by number; each has its own address instead.
+            for number in numbers:
+                try:
+                    response = await self._request(ctx, "GET", f"{API_ROOT}/PurchaseOrders/{quote(number, safe='')}")
+                except PermanentError as exc:
+                    if exc.http_status == 404:
+                        continue
+                    raise
+                found += _body(response).get("PurchaseOrders") or []
+            return found
+        for start in range(0, len(numbers), NUMBERS_PER_LOOKUP):
+            chunk = numbers[start : start + NUMBERS_PER_LOOKUP]
+            if collection == "Invoices":
+                params = {"InvoiceNumbers": ",".join(chunk)}
+            else:
+                params = {"where": " OR ".join(f'CreditNoteNumber=="{_quoted(n)}"' for n in chunk)}
+            response = await self._request(ctx, "GET", f"{API_ROOT}/{collection}", params=params)
+            found += _body(response).get(collection) or []
+        return found
+
+    async def documents_by_id(self, ctx: PushContext, collection: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Invoices or credit notes as Xero holds them now."""
+        found: list[dict[str, Any]] = []
+        if collection == "Invoices":
+            for start in range(0, len(ids), NUMBERS_PER_LOOKUP):
+                params = {"IDs": ",".join(ids[start : start + NUMBERS_PER_LOOKUP])}
+                response = await self._request(ctx, "GET", f"{API_ROOT}/Invoices", params=params)
+                found += _body(response).get("Invoices") or []
+            return found
+        for document_id in ids:
+            response = await self._request(ctx, "GET", f"{API_ROOT}/{collection}/{quote(document_id, safe='')}")
+            found += _body(response).get(collection) or []
+        return found
+
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""
         response = await self._request(ctx, "GET", f"{API_ROOT}/Items")
@@ -112,6 +152,10 @@ class XeroApi:
         if problem is not None:
             raise problem
         return response
+
+
+def _quoted(number: str) -> str:
+    return number.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _auth_headers(ctx: PushContext) -> dict[str, str]:

@@ -25,6 +25,7 @@ from app.settings import Settings
 from app.sync.limiter import RateLimits
 
 ITEM_CODES_TTL_S = 300.0
+NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
 
 # What identifies an element when Xero's answer cannot be matched by position.
 NATURAL_KEY = {
@@ -84,7 +85,8 @@ class XeroConnector:
                 documents.append((item, mapping.build(item, state.settings, codes)))
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
-        accepted = await self._send_documents(state, documents)
+        documents, adopted = await self._adopt_earlier_creates(state, documents)
+        accepted = adopted + await self._send_documents(state, documents)
         if entity_type == "product":
             self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
@@ -118,6 +120,7 @@ class XeroConnector:
     ) -> list[tuple[PushItem, mapping.Document, dict[str, Any]]]:
         accepted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
         clashes: list[tuple[PushItem, mapping.Document]] = []
+        paid: list[tuple[PushItem, mapping.Document]] = []
         by_collection: dict[str, list[tuple[PushItem, mapping.Document]]] = {}
         for pair in documents:
             by_collection.setdefault(pair[1].collection, []).append(pair)
@@ -140,15 +143,45 @@ class XeroConnector:
                     outcome = self._document_outcome(state, item, doc, element, renamed=renamed)
                     if outcome == "clash":
                         clashes.append((item, doc))
+                    elif outcome == "paid":
+                        paid.append((item, doc))
                     elif outcome is not None:
                         accepted.append((item, doc, outcome))
         if clashes:
             accepted += await self._send_documents(state, [_renamed(item, doc) for item, doc in clashes], renamed=True)
+        if paid:
+            accepted += await self._as_xero_has_them(state, paid)
+        return accepted
+
+    async def _as_xero_has_them(
+        self, state: _Push, pairs: list[tuple[PushItem, mapping.Document]]
+    ) -> list[tuple[PushItem, mapping.Document, dict[str, Any]]]:
+        """A retried sale whose invoice already carries payments: Xero keeps it as created (it may
+        not be edited), so go on from what Xero holds and add only the payments still missing."""
+        accepted = []
+        by_collection: dict[str, dict[str, tuple[PushItem, mapping.Document]]] = {}
+        for item, doc in pairs:
+            by_collection.setdefault(doc.collection, {})[item.external_id] = (item, doc)
+        for collection, by_id in by_collection.items():
+            try:
+                found = await self._api.documents_by_id(state.ctx, collection, list(by_id))
+            except SyncError as exc:
+                for item, _ in by_id.values():
+                    state.results[item.key] = PushResult(item.key, external_id=item.external_id, error=exc)
+                continue
+            for element in found:
+                pair = by_id.pop(element.get(mapping.ID_FIELD[collection]), None)
+                if pair is not None:
+                    state.results[pair[0].key] = PushResult(pair[0].key, action="updated", external_id=pair[0].external_id)
+                    accepted.append((*pair, element))
+            for item, _ in by_id.values():
+                state.results[item.key] = PushResult(item.key, error=errors.element_error(["Document not found."]))
         return accepted
 
     def _document_outcome(
         self, state: _Push, item: PushItem, doc: mapping.Document, element: dict[str, Any] | None, *, renamed: bool
     ) -> dict[str, Any] | str | None:
+        """Xero's element when accepted; "clash" or "paid" when it needs another step; else None."""
         if element is None:
             state.results[item.key] = PushResult(
                 item.key, error=TransientError("Xero's answer did not mention this record.", code="unmatched")
@@ -164,6 +197,8 @@ class XeroConnector:
                 and state.settings.duplicate_contact_names == "add_pos_id"
             ):
                 return "clash"
+            if error.code == "document_has_payments" and item.retries and item.external_id:
+                return "paid"
             state.results[item.key] = PushResult(item.key, error=error)
             return None
         state.results[item.key] = PushResult(
@@ -172,6 +207,32 @@ class XeroConnector:
             external_id=element.get(doc.id_field),
         )
         return element
+
+    async def _adopt_earlier_creates(
+        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]]
+    ) -> tuple[list[tuple[PushItem, mapping.Document]], list[tuple[PushItem, mapping.Document, dict[str, Any]]]]:
+        """Find documents an earlier, unanswered try created, so they are not created twice.
+
+        Xero forgets an Idempotency-Key after about six minutes; a retry later than that would
+        create the invoice again (or be refused for its number). A retried create therefore looks
+        its number up first, and adopts a document whose Reference shows it is this record's.
+        """
+        wanted: dict[str, dict[str, tuple[PushItem, mapping.Document]]] = {}
+        for item, doc in documents:
+            number = doc.element.get(NUMBER_FIELD.get(doc.collection, ""))
+            if item.retries and item.external_id is None and number:
+                wanted.setdefault(doc.collection, {})[number] = (item, doc)
+        adopted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
+        for collection, by_number in wanted.items():
+            for element in await self._api.documents_numbered(state.ctx, collection, list(by_number)):
+                pair = by_number.get(element.get(NUMBER_FIELD[collection]))
+                if pair is None or element.get("Reference") != pair[1].element.get("Reference"):
+                    continue  # another document owns that number: the create will say so
+                item, doc = pair
+                state.results[item.key] = PushResult(item.key, action="created", external_id=element.get(doc.id_field))
+                adopted.append((item, doc, element))
+        taken = {id(item) for item, _, _ in adopted}
+        return [(item, doc) for item, doc in documents if id(item) not in taken], adopted
 
     # --- payments -------------------------------------------------------------------------------
 
