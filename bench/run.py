@@ -168,7 +168,8 @@ async def poll_until_green(client, headers, ids: dict[str, list[str]], deadline:
                 calls += 1
                 r = expect(await client.get(f"/v1/{COLLECTION[et]}/sync-status", params={"ids": ",".join(chunk)},
                                             headers=headers), 200)
-                still += [item["id"] for item in r.json()["items"] if item["symbol"] != "green"]
+                # Settled: green, or "none" for a record no program should get (a skipped shift report).
+                still += [item["id"] for item in r.json()["items"] if item["symbol"] == "red"]
             if still:
                 pending[et] = still
             else:

@@ -32,8 +32,8 @@ async def test_every_entity_type_turns_green(api):
         (entry,) = body["connections"]
         assert entry["connection_id"] == connection_id
         if name == "shift_report":
-            # Individual mode: the shift is not sent, and the panel says why; still green.
-            assert body["symbol"] == "green" and entry["state"] == "skipped"
+            # Individual mode: the shift is not sent (symbol none), and the panel says why.
+            assert body["symbol"] == "none" and entry["state"] == "skipped"
             assert "individual sales" in entry["advice"]
         else:
             assert body["symbol"] == "green", (name, body)
@@ -191,8 +191,9 @@ async def test_voided_and_parked_sales_are_skipped_with_reason(api, status):
     await api.put("/v1/products/P-3001", ENTITY_TYPES["product"].example)
     await api.put("/v1/sales/SALE-1", sale)
     await api.settle()
-    entry = (await panel(api, "sales", "SALE-1"))["connections"][0]
-    assert entry["state"] == "skipped" and status.capitalize() in entry["advice"]
+    body = await panel(api, "sales", "SALE-1")
+    entry = body["connections"][0]
+    assert body["symbol"] == "none" and entry["state"] == "skipped" and status.capitalize() in entry["advice"]
 
 
 async def test_one_attempt_per_push_and_run_counts_add_up(api):

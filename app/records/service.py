@@ -13,13 +13,13 @@ from app.models import Attempt, Connection, ConnectionStatus, Link, LinkState, R
 from app.records.schemas import AttemptPage, AttemptPublic, PanelConnection, SyncPanel
 from app.sync.connections import COLLECTING
 
-DONE = {LinkState.SYNCED, LinkState.SKIPPED}
-
-
 def symbol_of(states: list[str]) -> str:
-    if not states:
+    """green: synced wherever it should be; red: not yet, or refused; none: no program should get it
+    (no connection syncs it, or every one skips it: a voided sale, a shift in individual mode)."""
+    wanted = [s for s in states if s != LinkState.SKIPPED]
+    if not wanted:
         return "none"
-    return "green" if all(s in DONE for s in states) else "red"
+    return "green" if all(s == LinkState.SYNCED for s in wanted) else "red"
 
 
 async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_id: str) -> Record | None:
