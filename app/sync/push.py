@@ -47,6 +47,7 @@ class BatchScope:
     credentials: Credentials
     tenant_key: str
     run_id: uuid.UUID
+    refreshed: bool = False  # the run already forced a token refresh once
 
     def context(self) -> PushContext:
         limiter = self.deps.limits.for_organisation(self.tenant_key, self.connector.rate_limits)
@@ -72,29 +73,30 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
             ready.append(item)
 
     counts: Counter = Counter()
-    resolution = await _resolve(scope, ready, final=False)
-    if depth == 0 and (resolution.to_push_first or _in_flight(resolution)):
-        if resolution.to_push_first:
-            counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
-        resolution = await _wait_for_dependencies_in_flight(scope, ready)
-
-    pushable: list[PushItem] = []
-    by_key = {item.link_id: item for item in ready}
-    for item in ready:
-        blocker = blocker_for(item, resolution)
-        if blocker:
-            # Everything this batch set aside waits as one group, so it returns as one call.
-            outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution)))
-            continue
-        pushable.append(_push_item(scope, item, resolution.external_ids))
-
     calls = 0
     try:
+        resolution = await _resolve(scope, ready, final=False)
+        if depth == 0 and (resolution.to_push_first or _in_flight(resolution)):
+            if resolution.to_push_first:
+                counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
+            resolution = await _wait_for_dependencies_in_flight(scope, ready)
+
+        pushable: list[PushItem] = []
+        by_key = {item.link_id: item for item in ready}
+        for item in ready:
+            blocker = blocker_for(item, resolution)
+            if blocker:
+                # Everything this batch set aside waits as one group, so it returns as one call.
+                outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution)))
+                continue
+            pushable.append(_push_item(scope, item, resolution.external_ids))
+
         for start in range(0, len(pushable), scope.connector.batch_size):
             chunk = pushable[start : start + scope.connector.batch_size]
             calls += 1
             outcomes += await _call_connector(scope, entity_type, chunk, by_key)
     except ConnectionStopped as stop:
+        # Whatever this batch still holds goes back to pending now, not when its lease runs out.
         done = {o.claimed.link_id for o in outcomes}
         outcomes += [from_error(i, stop.cause) for i in ready if i.link_id not in done]
         counts += await _record(scope, outcomes, calls)

@@ -33,7 +33,6 @@ async def sync_connection(
     unless the caller made one already (SYNC NOW).
     """
     counts: Counter = Counter()
-    scope: BatchScope | None = None
     async with deps.sessions() as session:
         connection = await session.get(Connection, connection_id)
     if connection is None or not await _ready(deps, connection):
@@ -42,28 +41,15 @@ async def sync_connection(
     connector = deps.connectors[connection.connector]
     structlog.contextvars.bind_contextvars(connection_id=str(connection_id))
     error = None
-    refreshed = False
     try:
-        reserved = run_id is not None
-        while True:
-            if reserved:  # SYNC NOW: first what the API set aside for this run
-                reserved = False
-                claimed = await adopt(deps.sessions, connection_id=connection_id, run_id=run_id)
-                if not claimed:
-                    continue
-            else:
-                claimed = await claim(
-                    deps.sessions,
-                    connection_id=connection_id,
-                    limit=connector.batch_size,
-                    lease_s=deps.settings.claim_lease_s,
-                )
-            if not claimed:
-                break
+        # Before any claim: a connection whose tokens cannot be refreshed leaves its work unclaimed.
+        credentials = await usable_credentials(deps, connector, connection)
+        scope: BatchScope | None = None
+        batches = _batches(deps, connection_id, connector.batch_size, reserved_for=run_id)
+        async for claimed in batches:
             if scope is None:
                 run_id = run_id or await _new_run(deps, connection_id, trigger)
                 await _start(deps, run_id)
-                credentials = await usable_credentials(deps, connector, connection)
                 scope = BatchScope(
                     deps=deps,
                     connection_id=connection_id,
@@ -74,17 +60,7 @@ async def sync_connection(
                     tenant_key=f"{connector.name}:{connection.tenant_id or connection_id}",
                     run_id=run_id,
                 )
-            try:
-                counts += await process(scope, claimed)
-            except ConnectionStopped as stop:
-                if stop.cause.code != TOKEN_EXPIRED or refreshed:
-                    raise
-                # Expired earlier than its stated lifetime (clock skew, revoked access token):
-                # one forced refresh, then carry on with the same run.
-                refreshed = True
-                scope.credentials = await usable_credentials(
-                    deps, connector, connection, rejected_access_token=scope.credentials.access_token
-                )
+            counts += await _process_refreshing_once(scope, claimed, connection)
     except ConnectionStopped as stop:
         error = stop.cause.message
         await _stop_connection(deps, connection_id, stop.cause)
@@ -101,6 +77,32 @@ async def sync_connection(
     if error is None:
         await _ring_when_next_due(deps, connection_id)
     return counts
+
+
+async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reserved_for: uuid.UUID | None):
+    """Claimed batches until none is due: first what SYNC NOW set aside for its run, if any."""
+    if reserved_for is not None:
+        reserved = await adopt(deps.sessions, connection_id=connection_id, run_id=reserved_for)
+        if reserved:
+            yield reserved
+    while claimed := await claim(deps.sessions, connection_id=connection_id, limit=size,
+                                 lease_s=deps.settings.claim_lease_s):
+        yield claimed
+
+
+async def _process_refreshing_once(scope: BatchScope, claimed, connection: Connection) -> Counter:
+    try:
+        return await process(scope, claimed)
+    except ConnectionStopped as stop:
+        if stop.cause.code != TOKEN_EXPIRED or scope.refreshed:
+            raise
+        # Refused earlier than its stated lifetime (clock skew, a revoked access token): one
+        # forced refresh for the run; the batch's links are already back to pending.
+        scope.refreshed = True
+        scope.credentials = await usable_credentials(
+            scope.deps, scope.connector, connection, rejected_access_token=scope.credentials.access_token
+        )
+        return Counter()
 
 
 async def _ring_when_next_due(deps: SyncDeps, connection_id: uuid.UUID) -> None:

@@ -106,6 +106,7 @@ class FakeXero:
         self.books: dict[str, Books] = {}
         self.calls: list[Call] = []
         self.access_tokens: set[str] = set()
+        self.expired_tokens: set[str] = set()
         self.live_refresh_tokens: set[str] = set()
         self.used_refresh_tokens: set[str] = set()
         self.revoked_tokens: list[str] = []
@@ -416,9 +417,16 @@ class FakeXero:
     def _check_auth(self, request: Request) -> Response | None:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if token in self.expired_tokens:
+            return _json(401, {"Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired: token expired"})
         if not token or (self.check_tokens and token not in self.access_tokens):
             return _json(401, {"Title": "Unauthorized", "Status": 401, "Detail": "AuthenticationUnsuccessful"})
         return None
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far now answers 401 TokenExpired (refresh tokens still work)."""
+        self.expired_tokens |= self.access_tokens
+        self.access_tokens.clear()
 
     # --- identity -------------------------------------------------------------------------------
 

@@ -196,3 +196,15 @@ async def test_lost_invoice_answers_retried_after_xero_forgot_the_key_create_not
     status = await stack.api.get("/v1/sales/sync-status", params={"ids": ",".join(s["id"] for s in sales)})
     assert {i["symbol"] for i in status.json()["items"]} == {"green"}
     assert not any(c.replayed for c in fake.calls)  # the fake really had forgotten every key
+
+
+async def test_token_refused_before_its_time_is_refreshed_once_and_the_run_goes_on(stack, fake, monkeypatch):
+    connection_id = await connect_xero(stack, fake)
+    fake.expire_access_tokens()  # Xero says TokenExpired although our clock says it has 30 min left
+    before = fake.refresh_count
+    await stack.api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": f"Ana {i}"} for i in range(5)]})
+    await sync_until_settled(stack, monkeypatch)
+    assert fake.refresh_count - before == 1
+    assert (await stack.api.get(f"/v1/connections/{connection_id}")).json()["status"] == "active"
+    status = await stack.api.get("/v1/customers/sync-status", params={"ids": ",".join(f"C-{i}" for i in range(5))})
+    assert {i["symbol"] for i in status.json()["items"]} == {"green"}
