@@ -117,10 +117,12 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         if len(items) > MAX_BATCH:
             raise Problem(422, f"At most {MAX_BATCH} items per batch; got {len(items)}.",
                           errors=[{"path": "body.items", "message": f"at most {MAX_BATCH} items", "type": "too_long"}])
-        results: list[BatchItemResult] = []
         payloads: dict[str, dict[str, Any]] = {}
-        for item in items:
-            results.append(_validate_item(schema, item, payloads))
+        refusals: dict[int, BatchItemResult] = {}
+        for position, item in enumerate(items):
+            refusal = _refusal(schema, item, payloads)
+            if refusal is not None:
+                refusals[position] = refusal
         ingested = {}
         if payloads:
             async with session.begin():
@@ -129,13 +131,16 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                 )
             await _ring(deps, rung)
             ingested = {i.pos_id: i for i in done}
-        for r in results:
-            if r.status == 0:
-                i = ingested[r.id]
-                r.status, r.changed = (201 if i.created else 200), i.changed
-                metrics.RECORDS_INGESTED.labels(et.name, "created" if i.created else "updated").inc()
-        refused = sum(1 for r in results if r.status == 422)
-        return BatchResult(accepted=len(results) - refused, refused=refused, items=results)
+        results = []
+        for position, item in enumerate(items):
+            if position in refusals:
+                results.append(refusals[position])
+                continue
+            stored = ingested[item["id"]]
+            metrics.RECORDS_INGESTED.labels(et.name, "created" if stored.created else "updated").inc()
+            results.append(BatchItemResult(id=stored.pos_id, status=201 if stored.created else 200,
+                                           changed=stored.changed))
+        return BatchResult(accepted=len(items) - len(refusals), refused=len(refusals), items=results)
 
     async def get_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> RecordPublic:
         return await _public(session, await _require(session, store, et, pos_id))
@@ -206,7 +211,8 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                          name=f"sync_logs_{name}", summary="REFRESH LOGS: attempts, newest first")
 
 
-def _validate_item(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult:
+def _refusal(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult | None:
+    """Why this batch item is refused, or None after adding its validated payload to `payloads`."""
     item_id = item.get("id") if isinstance(item, dict) else None
     if not isinstance(item_id, str) or not item_id:
         return BatchItemResult(id=None, status=422, errors=[
@@ -219,7 +225,7 @@ def _validate_item(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> Ba
     except ValidationError as exc:
         return BatchItemResult(id=item_id, status=422, errors=field_errors(exc.errors()))
     payloads[item_id] = stored_payload(model, item_id)
-    return BatchItemResult(id=item_id, status=0)
+    return None
 
 
 def _batch_schema(schema) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from prometheus_client import start_http_server
 
 from app.logging import configure_logging
 from app.settings import get_settings
@@ -17,6 +18,9 @@ JOB_TIMEOUT_S = 3600
 async def on_startup(ctx: dict) -> None:
     settings = get_settings()
     configure_logging(settings)
+    if settings.worker_metrics_port:
+        # The worker serves no HTTP otherwise; its push counters are scraped here.
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
     deps = build_deps(settings)
     deps.bell = ArqBell(ctx["redis"], settings.jobs_per_connection)
     ctx["deps"] = deps
