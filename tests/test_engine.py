@@ -114,3 +114,24 @@ async def test_missing_result_from_a_connector_is_a_failure_not_a_silent_success
     await sync_connection(api.deps, connection_id)
     status = (await api.get("/v1/customers/sync-status", params={"ids": "C-1,C-2"})).json()["items"]
     assert status == [{"id": "C-1", "symbol": "green"}, {"id": "C-2", "symbol": "red"}]
+
+
+async def test_redis_down_loses_nothing_the_sweeper_picks_it_up(api):
+    from arq.connections import ArqRedis
+
+    from app.sync.bell import ArqBell
+    from app.sync.sweeper import sweep
+
+    await api.connect_sandbox()
+    in_process = api.deps.bell
+    dead = ArqRedis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    api.deps.bell = ArqBell(dead, slots=2)  # every ring fails: nothing listens on that port
+    response = await api.put("/v1/customers/C-1", {"first_name": "Ana"})
+    assert response.status_code == 201  # stored: Redis is only the doorbell
+    assert (await api.get("/v1/customers/C-1/sync")).json()["connections"][0]["state"] == "pending"
+    await dead.aclose()
+
+    api.deps.bell = in_process  # Redis is back; the sweeper rings for what was left
+    assert await sweep(api.deps) == 1
+    await api.settle()
+    assert (await api.get("/v1/customers/C-1/sync")).json()["symbol"] == "green"
