@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.api import connections, health, oauth, problems, records
 from app.api.middleware import LimitsAndIds
+from app.api.settings_schema import add_settings_schemas
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 from app.sync.bell import ArqBell, InProcessBell
@@ -94,4 +95,16 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(oauth.router)
     app.include_router(health.router)
     app.add_middleware(LimitsAndIds, max_body_bytes=settings.max_body_bytes)
+    _document_settings(app)
     return app
+
+
+def _document_settings(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_settings_schemas(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi

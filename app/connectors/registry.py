@@ -7,9 +7,14 @@ from app.connectors.sandbox import SandboxConnector
 from app.connectors.xero.connector import XeroConnector
 from app.settings import Settings
 
+CONNECTOR_CLASSES = {cls.name: cls for cls in (SandboxConnector, XeroConnector)}
+
 
 def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
-    """One instance per connector for this process; each pools its own HTTP connections."""
+    """One instance per offered connector for this process; each pools its own HTTP connections.
+
+    A program whose app credentials are not configured is not offered.
+    """
     connectors: dict[str, Connector] = {"sandbox": SandboxConnector(sandbox_program)}
     if settings.xero_client_id and settings.xero_client_secret:
         connectors["xero"] = XeroConnector(settings, timeout_s=settings.http_timeout_s)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.entities import ENTITY_TYPES
 from app.entities.registry import EntityTypeName
@@ -18,6 +18,9 @@ SalesMode = Literal["individual", "shift_totals"]
 
 class CommonSettings(BaseModel):
     """Settings every connector has; connectors extend this model."""
+
+    # A misspelt setting is refused with its name rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
 
     entity_types: list[EntityTypeName] = Field(
         default_factory=lambda: list(ENTITY_TYPES), description="Which entity types this connection syncs."
