@@ -138,6 +138,8 @@ async def test_settings_validate_and_changes_retry_and_skip(api):
     await api.settle()
     invalid = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"sales_mode": "weekly"})
     assert invalid.status_code == 422 and invalid.json()["errors"][0]["path"].endswith("sales_mode")
+    misspelt = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"sales_mod": "x"})
+    assert misspelt.status_code == 422 and misspelt.json()["errors"][0]["path"].endswith("sales_mod")
 
     changed = await api.request("PATCH", f"/v1/connections/{connection_id}/settings",
                                 json={"entity_types": ["customer", "sale"]})
