@@ -126,3 +126,64 @@ def test_logs_never_carry_tokens(capsys):
     line = capsys.readouterr().err.strip().splitlines()[-1]
     event = json.loads(line)
     assert event["access_token"] == "***" and event["refresh_token"] == "***" and event["connection"] == "c1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_on_sqlite_alone_syncs_in_process(tmp_path):
+    """The README's run command in embedded mode: no PostgreSQL, no Redis, jobs inside the API."""
+    import httpx
+
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}", "REDIS_URL": "",
+           "POSSYNC_ENCRYPTION_KEYS": "", "POSSYNC_LOG_LEVEL": "WARNING"}
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "serve did not come up"
+            time.sleep(0.2)
+        key = run_cli("store", "create", "Embedded shop", env=env, cwd=tmp_path).stdout.strip().splitlines()[-1]
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.post(f"{base}/v1/connections", json={"connector": "sandbox"}, headers=headers).status_code == 201
+        assert httpx.put(f"{base}/v1/customers/C-1", json={"first_name": "Ana"}, headers=headers).status_code == 201
+        symbol = None
+        while time.monotonic() < deadline and symbol != "green":
+            symbol = httpx.get(f"{base}/v1/customers/C-1/sync", headers=headers).json()["symbol"]
+            time.sleep(0.1)
+        assert symbol == "green"
+        assert (tmp_path / "possync.key").exists()  # the embedded encryption key, beside the database
+        ready = httpx.get(f"{base}/readyz").json()
+        assert ready["checks"]["redis"].startswith("not used")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.postgres
+async def test_concurrent_first_puts_of_one_id_store_one_record(api):
+    import asyncio
+
+    responses = await asyncio.gather(
+        *(api.put("/v1/customers/C-RACE", {"first_name": f"Ana {i}"}) for i in range(10))
+    )
+    assert all(r.status_code in (200, 201) for r in responses), [r.status_code for r in responses]
+    from sqlalchemy import func, select
+
+    from app.models import Record
+
+    async with api.deps.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Record)) == 1
