@@ -12,19 +12,17 @@ from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import DepsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
-from app.connections import service
-from app.connections import oauth
+from app.connections import oauth, service
 from app.connections.schemas import (
     ConnectionCreate,
-    ConnectionUpdate,
-    OrganisationPublic,
     ConnectionList,
     ConnectionPublic,
+    ConnectionUpdate,
+    OrganisationPublic,
     RunPage,
     RunPublic,
 )
 from app.core.pagination import MAX_LIMIT
-from app.entities import ENTITY_TYPES
 from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
 from app.records.schemas import AttemptPage, AttemptPublic
@@ -64,9 +62,7 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
         if connector.needs_oauth:
             authorize_url = oauth.start(deps, connection, connector)
         else:
-            typed = connector.settings_model.model_validate(settings)
-            await service.activate(session=session, connection=connection,
-                                   entity_types=[t for t in ENTITY_TYPES if connector.syncs(t, typed)])
+            await service.activate(session=session, connection=connection, connector=connector)
     if connector.needs_oauth:
         return public(connection, authorize_url=authorize_url)
     await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)

@@ -20,7 +20,6 @@ from app.connections import service
 from app.connectors.base import Credentials, OAuthConnector, Organisation
 from app.connectors.errors import SyncError
 from app.db import transaction
-from app.entities import ENTITY_TYPES
 from app.models import Connection, ConnectionStatus, RunTrigger
 from app.sync.credentials import seal_credentials
 from app.sync.deps import SyncDeps
@@ -82,7 +81,7 @@ async def choose_organisation(deps: SyncDeps, connection: Connection, tenant_id:
         fresh = await session.get(Connection, connection.id, with_for_update=True)
         fresh.tenant_id, fresh.tenant_name = tenant_id, offered[tenant_id]
         fresh.offered_organisations = None
-        await _activate(deps, session, fresh)
+        await service.activate(session=session, connection=fresh, connector=deps.connectors[fresh.connector])
     await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
     return fresh
 
@@ -149,7 +148,8 @@ async def _bind(
         connection.credentials_encrypted = seal_credentials(deps, credentials)
         if chosen is not None:
             connection.tenant_id, connection.tenant_name = chosen.id, chosen.name
-            await _activate(deps, session, connection)
+            await service.activate(session=session, connection=connection,
+                                   connector=deps.connectors[connection.connector])
             rung = True
         elif not organisations or connection.tenant_id:
             connection.status = ConnectionStatus.RECONNECT_REQUIRED
@@ -164,11 +164,3 @@ async def _bind(
     if rung:
         await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
     return connection
-
-
-async def _activate(deps: SyncDeps, session, connection: Connection) -> None:
-    connector = deps.connectors[connection.connector]
-    typed = connector.settings_model.model_validate(connection.settings or {})
-    await service.activate(
-        session=session, connection=connection, entity_types=[t for t in ENTITY_TYPES if connector.syncs(t, typed)]
-    )

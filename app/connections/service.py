@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.problems import Problem, field_errors
 from app.connectors.base import Connector
 from app.core.pagination import decode_cursor, decode_id_cursor, encode_cursor
+from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Connection, ConnectionStatus, Run
 from app.sync.ingest import backfill_links
 
@@ -39,12 +40,13 @@ def validated_settings(connector: Connector, raw: dict | None) -> dict:
         raise Problem(422, "The sync settings are not valid; see errors.", errors=field_errors(exc.errors())) from exc
 
 
-async def activate(*, session: AsyncSession, connection: Connection, entity_types: list[str]) -> int:
+async def activate(*, session: AsyncSession, connection: Connection, connector: Connector) -> int:
     """Make the connection push, starting with every record the store already has."""
     connection.status = ConnectionStatus.ACTIVE
     connection.status_reason = None
     await session.flush()
-    return await backfill_links(session, connection, entity_types)
+    typed = connector.settings_model.model_validate(connection.settings or {})
+    return await backfill_links(session, connection, [t for t in ENTITY_TYPES if connector.syncs(t, typed)])
 
 
 async def runs_page(
