@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.problem import Problem, field_errors
+
 log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
@@ -30,27 +32,12 @@ class ProblemDetails(BaseModel):
     errors: list[FieldError] | None = None
 
 
-class Problem(Exception):
-    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", errors: list[dict] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.type, self.errors, self.headers = status, detail, type_, errors, headers
-
-
 def problem_response(status: int, detail: str | None, *, type_: str = "about:blank",
                      errors: list[dict] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
-
-
-def field_errors(errors) -> list[dict]:
-    out = []
-    for e in errors:
-        loc = [str(p) for p in e.get("loc", ())]
-        out.append({"path": ".".join(loc), "message": e.get("msg", "invalid"), "type": e.get("type", "invalid")})
-    return out
 
 
 def install(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import structlog
 from sqlalchemy import select
 
-from app.api.problems import Problem
+from app.core.problem import Problem
 from app.connections import service
 from app.connectors.base import Credentials, OAuthConnector, Organisation
 from app.connectors.errors import SyncError

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.problems import Problem, field_errors
+from app.core.problem import Problem, field_errors
 from app.connectors.base import Connector
 from app.core.pagination import decode_cursor, decode_id_cursor, encode_cursor
 from app.entities import ENTITY_TYPES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from app.api.problems import Problem
+from app.core.problem import Problem
 
 MAX_LIMIT = 200
 
