@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -65,7 +64,6 @@ async def test_two_worker_processes_sync_1000_records_exactly_once(arq_env):
         assert result["accepted"] == len(items), result
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
            "POSSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "POSSYNC_LOG_LEVEL": "WARNING"}
-    started = time.monotonic()
     workers = [
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--burst"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -76,7 +74,6 @@ async def test_two_worker_processes_sync_1000_records_exactly_once(arq_env):
         out, _ = await asyncio.to_thread(w.communicate, timeout=300)
         outputs.append(out.decode())
         assert w.returncode == 0, out.decode()[-3000:]
-    assert time.monotonic() - started < 300
 
     async with deps.sessions() as session:
         states = dict((await session.execute(select(Link.state, func.count()).group_by(Link.state))).all())

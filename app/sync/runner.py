@@ -49,6 +49,7 @@ async def sync_connection(
         async for claimed in batches:
             if scope is None:
                 run_id = run_id or await _new_run(deps, connection_id, trigger)
+                structlog.contextvars.bind_contextvars(run_id=str(run_id))
                 await _start(deps, run_id)
                 scope = BatchScope(
                     deps=deps,
@@ -68,12 +69,12 @@ async def sync_connection(
         error = broken.message
         await _stop_connection(deps, connection_id, broken)
     finally:
-        structlog.contextvars.unbind_contextvars("connection_id")
+        structlog.contextvars.unbind_contextvars("connection_id", "run_id")
         for outcome, n in counts.items():
             metrics.PUSHES.labels(connector=connector.name, outcome=outcome).inc(n)
     await _finish(deps, run_id, counts, error=error)
     if counts:
-        log.info("run_finished", run_id=str(run_id), **counts)
+        log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
         await _ring_when_next_due(deps, connection_id)
     return counts
