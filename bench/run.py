@@ -19,7 +19,6 @@ import os
 import platform
 import shlex
 import shutil
-import statistics
 import sys
 import tempfile
 import time

@@ -1,3 +1,3 @@
-from app.entities.registry import BY_COLLECTION, ENTITY_TYPES, EntityType, unique_references
+from app.entities.registry import ENTITY_TYPES, EntityType, unique_references
 
-__all__ = ["BY_COLLECTION", "ENTITY_TYPES", "EntityType", "unique_references"]
+__all__ = ["ENTITY_TYPES", "EntityType", "unique_references"]

@@ -61,7 +61,6 @@ _TYPES = [
 ENTITY_TYPES: dict[str, EntityType] = {t.name: t for t in _TYPES}
 # The names as a type, for request fields and query parameters (an enum in the OpenAPI document).
 EntityTypeName = Literal[tuple(ENTITY_TYPES)]  # type: ignore[valid-type]
-BY_COLLECTION: dict[str, EntityType] = {t.collection: t for t in _TYPES}
 
 
 def unique_references(entity_type: str, payload: dict[str, Any]) -> list[Reference]:

@@ -8,7 +8,6 @@ is used, and a worker that waited on the lock re-reads what the other one stored
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict
 
 from sqlalchemy import select
@@ -60,10 +59,3 @@ async def usable_credentials(
                 raise
             fresh.credentials_encrypted = seal_credentials(deps, credentials)
         return credentials
-
-
-async def store_connection_credentials(deps: SyncDeps, connection_id: uuid.UUID, credentials: Credentials) -> None:
-    async with transaction(deps.sessions) as session:
-        connection = await session.get(Connection, connection_id)
-        connection.credentials_encrypted = seal_credentials(deps, credentials)
-        connection.tenant_id = credentials.tenant_id

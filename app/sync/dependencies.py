@@ -17,13 +17,20 @@ from app.models.base import utcnow
 from app.sync.claim import Claimed
 
 Ref = tuple[str, str]
+IN_FLIGHT = "dependency_pending"
 
 
 @dataclass
 class Resolution:
     external_ids: dict[Ref, str] = field(default_factory=dict)
-    to_push_first: list[int] = field(default_factory=list)  # link ids of pending dependencies
+    to_push_first: list[int] = field(default_factory=list)  # link ids of due pending dependencies
+    # Why a reference holds its dependents back; those to push first are here too, until pushed.
     blockers: dict[Ref, TransientError] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> bool:
+        """A dependency is being pushed right now (here or by another job): worth a short wait."""
+        return any(b.code == IN_FLIGHT for b in self.blockers.values())
 
 
 async def resolve(
@@ -34,9 +41,7 @@ async def resolve(
     connector: Connector,
     settings,
     items: list[Claimed],
-    final: bool = False,
 ) -> Resolution:
-    """`final`: dependencies were already given their chance this batch; pending ones now block."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for item in items:
         for ref_type, pos_id in unique_references(item.entity_type, item.payload):
@@ -80,12 +85,12 @@ async def resolve(
                     code="dependency_retrying",
                     advice=f"Nothing to do unless {title} {pos_id} keeps failing (see its sync panel).",
                 )
-            elif state == LinkState.PENDING and not final and not in_flight:
-                resolution.to_push_first.append(link_id)
             elif state == LinkState.PENDING:
+                if not in_flight:
+                    resolution.to_push_first.append(link_id)
                 resolution.blockers[ref] = TransientError(
                     f"Waiting for {title} {pos_id}, which is still being synced.",
-                    code="dependency_pending",
+                    code=IN_FLIGHT,
                     advice=f"Nothing to do: this record follows once {title} {pos_id} is synced.",
                 )
             elif state == LinkState.FAILED:

@@ -75,11 +75,8 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
     counts: Counter = Counter()
     calls = 0
     try:
-        resolution = await _resolve(scope, ready, final=False)
-        if depth == 0 and (resolution.to_push_first or _in_flight(resolution)):
-            if resolution.to_push_first:
-                counts += await _push_dependencies_first(scope, resolution.to_push_first, depth)
-            resolution = await _wait_for_dependencies_in_flight(scope, ready)
+        resolution, pushed = await _settle_dependencies(scope, ready, depth)
+        counts += pushed
 
         pushable: list[PushItem] = []
         by_key = {item.link_id: item for item in ready}
@@ -138,25 +135,34 @@ async def _push_dependencies_first(scope: BatchScope, link_ids: list[int], depth
         lease_s=deps.settings.claim_lease_s,
         link_ids=link_ids,
     )
-    # What another job holds is on its way; the final resolution reports it as pending.
+    # What another job took meanwhile is on its way: the next resolution sees it in flight.
     return await process(scope, claimed, depth=depth + 1) if claimed else Counter()
 
 
-async def _wait_for_dependencies_in_flight(scope: BatchScope, items: list[Claimed]):
-    """Another job is pushing a dependency right now: give it a moment rather than a back-off."""
+async def _settle_dependencies(scope: BatchScope, items: list[Claimed], depth: int):
+    """Push what the batch refers to and nobody is pushing; give in-flight ones a moment.
+
+    Bounded by DEPENDENCY_WAIT_S; whatever is still unresolved then holds its dependents back
+    (they back off as one group). Dependencies themselves have none, hence no second level.
+    """
+    counts: Counter = Counter()
     deadline = time.monotonic() + DEPENDENCY_WAIT_S
     while True:
-        resolution = await _resolve(scope, items, final=True)
-        if not _in_flight(resolution) or time.monotonic() >= deadline:
-            return resolution
-        await asyncio.sleep(0.1)
+        resolution = await _resolve(scope, items)
+        if depth > 0 or time.monotonic() >= deadline:
+            return resolution, counts
+        if resolution.to_push_first:
+            pushed = await _push_dependencies_first(scope, resolution.to_push_first, depth)
+            counts += pushed
+            if not pushed:  # another job took them first (every push records an outcome)
+                await asyncio.sleep(0.1)
+        elif resolution.in_flight:
+            await asyncio.sleep(0.1)
+        else:
+            return resolution, counts
 
 
-def _in_flight(resolution) -> bool:
-    return any(b.code == "dependency_pending" for b in resolution.blockers.values())
-
-
-async def _resolve(scope: BatchScope, items: list[Claimed], *, final: bool):
+async def _resolve(scope: BatchScope, items: list[Claimed]):
     return await resolve(
         scope.deps.sessions,
         store_id=scope.store_id,
@@ -164,7 +170,6 @@ async def _resolve(scope: BatchScope, items: list[Claimed], *, final: bool):
         connector=scope.connector,
         settings=scope.settings,
         items=items,
-        final=final,
     )
 
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from app.connectors.errors import PermanentError, TransientError
+from app.connectors.errors import PermanentError
 from app.connectors.xero import mapping
 from app.connectors.xero.connector import XeroConnector
 from app.connectors.xero.settings import XeroSettings
@@ -151,11 +151,11 @@ def test_received_purchase_order_becomes_authorised_po():
     assert el["LineItems"] == [{"ItemCode": "BEANS-HOUSE-1KG", "Quantity": 20.0, "UnitAmount": 11.5, "TaxType": "INPUT2"}]
 
 
-def test_purchase_order_waits_for_its_supplier():
+def test_purchase_order_whose_supplier_is_not_synced_says_which_setting_to_change():
     item = push_item("purchase_order", PURCHASE_ORDER_EXAMPLE, references={("product", "P-3001"): ITEM_ID})
-    with pytest.raises(TransientError) as err:
+    with pytest.raises(PermanentError) as err:
         mapping.build(item, XeroSettings(), CODES)
-    assert err.value.code == "dependency_pending"
+    assert err.value.code == "reference_not_synced" and "suppliers" in err.value.advice
 
 
 def test_unreceived_purchase_order_is_skipped():

@@ -63,11 +63,14 @@ def negative_shift_totals(payment_types: Iterable[str]) -> PermanentError:
     )
 
 
-def dependency_pending(entity_type: str, pos_id: str) -> TransientError:
-    return TransientError(
-        f"The {entity_type.replace('_', ' ')} {pos_id} is not in Xero yet.",
-        code="dependency_pending",
-        retry_after_s=30,
+def reference_not_synced(entity_type: str, pos_id: str) -> PermanentError:
+    # The engine holds back a record until what it refers to is in Xero, for every type this
+    # connection syncs; a reference still unknown here is of a type it does not sync.
+    what = entity_type.replace("_", " ")
+    return advice_error(
+        "reference_not_synced",
+        f"This record refers to {what} {pos_id}, which this connection does not send to Xero.",
+        f"Turn {what}s on in the Xero sync settings; this record is then tried again by itself.",
     )
 
 

@@ -437,7 +437,7 @@ def product_references(item: PushItem) -> list[str]:
 def _reference(item: PushItem, entity_type: str, pos_id: str) -> str:
     ref = item.references.get((entity_type, pos_id))
     if not ref:
-        raise errors.dependency_pending(entity_type, pos_id)
+        raise errors.reference_not_synced(entity_type, pos_id)
     return ref
 
 
