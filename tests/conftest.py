@@ -149,7 +149,9 @@ async def api(client: httpx.AsyncClient, deps: SyncDeps) -> Api:
     return Api(client, deps, await new_store_key(deps))
 
 
-TEST_REDIS_DB = "15"
+# Its own Redis database (flushed by the tests that use it); POSSYNC_TEST_REDIS_DB lets parallel
+# checkouts on one machine keep out of each other's way.
+TEST_REDIS_DB = os.environ.get("POSSYNC_TEST_REDIS_DB", "15")
 
 
 def test_redis_url() -> str:
