@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+
+import structlog
 
 from app.models import RunTrigger
-from app.sync.bell import again_key
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
 from app.sync.sweeper import sweep
+from app.workers.bell import later_key
+from app.workers.slots import again_key, held_slot, queued_key
+
+log = structlog.get_logger(__name__)
+
+# Deletes the deferred-ring marker only if it still names this wake-up (a newer, earlier one may
+# have replaced it).
+_FORGET_IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigger: str) -> dict[str, int]:
@@ -18,19 +28,36 @@ async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigg
     return dict(counts)
 
 
-async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None, trigger: str = RunTrigger.SCHEDULE):
-    """arq entry point. Goes round again if it was rung while running (see ArqBell)."""
+async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None,
+                              trigger: str = RunTrigger.SCHEDULE, slot: int | None = None) -> dict[str, int]:
+    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot."""
     deps: SyncDeps = ctx["deps"]
+    if run_id is not None:
+        return await run_sync(deps, connection_id, run_id, trigger)
     redis = ctx["redis"]
-    flag = again_key(ctx["job_id"])
-    totals: dict[str, int] = {}
+    slot = slot or 0
+    flag = again_key(connection_id, slot)
+    await redis.delete(queued_key(connection_id, slot))
+    totals: Counter = Counter()
     while True:
-        await redis.delete(flag)
-        for name, n in (await run_sync(deps, connection_id, run_id, trigger)).items():
-            totals[name] = totals.get(name, 0) + n
-        if run_id is not None or not await redis.exists(flag):
-            return totals
-        run_id = None
+        async with held_slot(redis, connection_id, slot) as held:
+            if not held:
+                return dict(totals)  # its holder sees the ring's flag and goes round once more
+            while True:
+                await redis.delete(flag)
+                totals.update(await run_sync(deps, connection_id, None, trigger))
+                if not await redis.exists(flag):
+                    break
+        # A ring between the last look and the release found the slot taken and left its flag:
+        # take the slot again rather than leave that ring unanswered.
+        if not await redis.exists(flag):
+            return dict(totals)
+
+
+async def ring_later_job(ctx: dict, connection_id: str, at_s: str) -> None:
+    """A deferred ring (a back-off ending soon); a fresh job id each time, so it works every time."""
+    await ctx["redis"].eval(_FORGET_IF_MINE, 1, later_key(connection_id), at_s)
+    await ctx["deps"].bell.ring(uuid.UUID(connection_id), trigger=RunTrigger.SCHEDULE)
 
 
 async def sweep_job(ctx: dict) -> int:
