@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
+    # The sandbox program answers each call after this long, like a real program would (demos,
+    # the fault suite: a worker must be mid-call when it is killed).
+    sandbox_latency_ms: int = Field(default=0, ge=0, le=60_000, alias="POSSYNC_SANDBOX_LATENCY_MS")
 
     xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
     xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")

@@ -9,6 +9,7 @@ idempotency keys remembered, and two documented triggers:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,10 +45,13 @@ class SandboxOutcome:
 
 
 class SandboxProgram:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, latency_s: float = 0.0) -> None:
         self._sessions = session_factory
+        self._latency_s = latency_s
 
     async def write_many(self, organisation_id: uuid.UUID, writes: list[SandboxWrite]) -> list[SandboxOutcome]:
+        if self._latency_s:
+            await asyncio.sleep(self._latency_s)
         try:
             async with transaction(self._sessions) as session:
                 return [await self._write(session, organisation_id, w) for w in writes]
