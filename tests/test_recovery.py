@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -196,3 +197,34 @@ async def test_the_sweeper_closes_runs_whose_heartbeat_stopped(api):
     assert alive_now.status == "running"
     shown = (await api.get(f"/v1/runs/{dead.id}")).json()
     assert shown["status"] == "interrupted" and shown["created"] == 4
+
+
+async def test_the_api_answers_503_while_the_database_is_away():
+    from app.main import create_app
+    from app.sync.deps import build_deps
+    from tests.conftest import make_settings
+
+    # Nothing listens on port 1: every query fails to connect, as when PostgreSQL is stopped.
+    settings = make_settings("postgresql+asyncpg://postgres@127.0.0.1:1/possync")
+    deps = build_deps(settings)
+    deps.bell = SilentBell()
+    app = create_app(settings, deps)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://possync.test") as client:
+                write = await client.put("/v1/customers/C-1", json={"first_name": "Ana"},
+                                         headers={"Authorization": "Bearer some-key"})
+                status = await client.get("/v1/customers/sync-status", params={"ids": "C-1"},
+                                          headers={"Authorization": "Bearer some-key"})
+                ready = await client.get("/readyz")
+    finally:
+        await deps.aclose()
+    for response in (write, status):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/database-unavailable")
+        assert "not stored" in response.json()["detail"]
+    assert ready.status_code == 503
+    assert ready.json()["down"] == ["database"]
