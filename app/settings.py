@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # The sandbox program answers each call after this long, like a real program would (demos,
     # the fault suite: a worker must be mid-call when it is killed).
     sandbox_latency_ms: int = Field(default=0, ge=0, le=60_000, alias="POSSYNC_SANDBOX_LATENCY_MS")
+    sandbox_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0, alias="POSSYNC_SANDBOX_FAULT_RATE")
 
     xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
     xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")

@@ -49,7 +49,9 @@ def build_deps(settings: Settings) -> SyncDeps:
         sessions=sessions,
         secrets=secret_box(settings),
         connectors=build_connectors(
-            settings, sandbox_program=SandboxProgram(sessions, latency_s=settings.sandbox_latency_ms / 1000)
+            settings,
+            sandbox_program=SandboxProgram(sessions, latency_s=settings.sandbox_latency_ms / 1000,
+                                           fault_rate=settings.sandbox_fault_rate),
         ),
         limits=SharedLimits(redis, settings.redis_url),
         locks=Locks(redis),

@@ -81,7 +81,7 @@ def run_forever(*, burst: bool = False) -> None:
     """`possync worker`: an arq worker that outlives Redis outages.
 
     arq's worker ends when its Redis connection breaks; this starts a fresh one with back-off
-    (1 s doubling to 30 s) until Redis answers again. It stops on SIGTERM/SIGINT or, with
+    (1 s doubling to 10 s) until Redis answers again. It stops on SIGTERM/SIGINT or, with
     `burst`, once the queue is empty. Database outages do not end it: a job that loses the
     database fails, hands back its batch, and the sweeper rings again once it is back.
     """
@@ -107,4 +107,4 @@ def run_forever(*, burst: bool = False) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         time.sleep(delay_s)
-        delay_s = min(delay_s * 2, 30.0)
+        delay_s = min(delay_s * 2, 10.0)
