@@ -271,9 +271,21 @@ async def settle(engine, pos: Pos, prefix: str, outcome: Outcome, fault_ended: f
             outcome.green_after_s = round(time.monotonic() - fault_ended, 1)
             return
         if time.monotonic() - fault_ended > bound_s:
-            outcome.notes.append(f"not green {bound_s:.0f}s after the fault")
+            outcome.notes.append(f"not green {bound_s:.0f}s after the fault: {await _red_links(engine, prefix)}")
             return
         await asyncio.sleep(POLL_S)
+
+
+async def _red_links(engine, prefix: str) -> dict[str, int]:
+    """What the red links of a scenario say, to tell why it is not green."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(Link.state, Link.error_code, Link.retries > 3, Link.claimed_until.is_not(None), func.count())
+            .join(Record, Record.id == Link.record_id)
+            .where(Record.pos_id.like(f"{prefix}%"), Link.state.not_in(["synced", "skipped"]))
+            .group_by(Link.state, Link.error_code, Link.retries > 3, Link.claimed_until.is_not(None))
+        )).all()
+    return {f"{state}/{code}/many_retries={many}/claimed={held}": n for state, code, many, held, n in rows}
 
 
 # --- the scenarios ------------------------------------------------------------------------------
@@ -437,6 +449,8 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 outcome.answered_503 = seen.get(503, 0)
                 outcomes.append(outcome)
                 print(_row(outcome), flush=True)
+                for note in outcome.notes:
+                    print(f"  {name}: {note}", flush=True)
     finally:
         if engine is not None:
             await engine.dispose()

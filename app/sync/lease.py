@@ -110,7 +110,19 @@ async def kept_leases(deps: SyncDeps, connection_id: uuid.UUID) -> AsyncIterator
 
 
 async def _release_quietly(keeper: LeaseKeeper) -> None:
-    try:
-        await keeper.release()
-    except Exception as exc:  # noqa: BLE001 - the database is away: the short lease runs out instead
-        log.warning("claims_release_failed", error=f"{type(exc).__name__}: {exc}")
+    await retrying(keeper.release, what="claims_release")
+
+
+async def retrying(step, *, what: str, delays_s: tuple[float, ...] = (0.5, 1.0, 2.0)) -> bool:
+    """Run a short database step, trying again a few times: a restarting database is often back
+    within a second. False if it never went through (the caller's fallback then applies)."""
+    for delay_s in (*delays_s, None):
+        try:
+            await step()
+            return True
+        except Exception as exc:  # noqa: BLE001 - the database is away: the short lease runs out instead
+            if delay_s is None:
+                log.warning(f"{what}_failed", error=f"{type(exc).__name__}: {exc}")
+                return False
+            await asyncio.sleep(delay_s)
+    return False

@@ -19,7 +19,7 @@ from app.sync.claim import adopt, claim
 from app.sync.connections import typed_settings
 from app.sync.credentials import usable_credentials
 from app.sync.deps import SyncDeps
-from app.sync.lease import LeaseKeeper, kept_leases
+from app.sync.lease import LeaseKeeper, kept_leases, retrying
 from app.sync.push import BatchScope, ConnectionStopped, process
 
 log = structlog.get_logger(__name__)
@@ -199,10 +199,8 @@ async def _finish(deps: SyncDeps, run_id: uuid.UUID | None, counts: Counter, *, 
 
 async def _interrupt_quietly(deps: SyncDeps, run_id: uuid.UUID, exc: BaseException) -> None:
     reason = "the job was stopped" if isinstance(exc, asyncio.CancelledError) else f"the job failed: {type(exc).__name__}"
-    try:
-        await interrupt_runs(deps, [run_id], reason=reason)
-    except Exception as err:  # noqa: BLE001 - the sweeper closes it later
-        log.warning("run_interrupt_failed", run_id=str(run_id), error=f"{type(err).__name__}: {err}")
+    # If the database stays away, the sweeper closes the run once its heartbeat is old enough.
+    await retrying(lambda: interrupt_runs(deps, [run_id], reason=reason), what="run_interrupt")
 
 
 async def interrupt_runs(deps: SyncDeps, run_ids: list[uuid.UUID], *, reason: str) -> int:

@@ -41,8 +41,10 @@ async def due_connections(deps: SyncDeps) -> list[uuid.UUID]:
 
 
 def dead_after_s(deps: SyncDeps) -> float:
-    """A running run whose heartbeat is older than this lost its job (heartbeats come every lease/3)."""
-    return max(2.0 * deps.settings.claim_lease_s, 10.0)
+    """A running run whose heartbeat is older than this lost its job: heartbeats come every third
+    of a lease, so one whole lease is three missed beats. (A job that was only cut off from the
+    database a while still finishes its run itself afterwards.)"""
+    return max(float(deps.settings.claim_lease_s), 6.0)
 
 
 async def close_dead_runs(deps: SyncDeps) -> int:

@@ -6,7 +6,9 @@ import uuid
 from collections import Counter
 
 import structlog
+from arq import Retry
 
+from app.db import is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
@@ -15,6 +17,7 @@ from app.workers.bell import later_key
 from app.workers.slots import again_key, held_slot, queued_key
 
 log = structlog.get_logger(__name__)
+DATABASE_TRIES = 3  # a job that lost the database tries again this many times, then the sweeper takes over
 
 # Deletes the deferred-ring marker only if it still names this wake-up (a newer, earlier one may
 # have replaced it).
@@ -31,6 +34,18 @@ async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigg
 async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None,
                               trigger: str = RunTrigger.SCHEDULE, slot: int | None = None) -> dict[str, int]:
     """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot."""
+    try:
+        return await _sync_in_slot(ctx, connection_id, run_id, trigger, slot)
+    except Exception as exc:
+        if not is_database_outage(exc) or ctx.get("job_try", 1) >= DATABASE_TRIES:
+            raise
+        # The database is restarting or away: try again shortly (its batch is already handed back).
+        log.warning("job_waits_for_database", error=type(exc).__name__, job_try=ctx.get("job_try", 1))
+        raise Retry(defer=2 * ctx.get("job_try", 1)) from exc
+
+
+async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigger: str,
+                        slot: int | None) -> dict[str, int]:
     deps: SyncDeps = ctx["deps"]
     if run_id is not None:
         return await run_sync(deps, connection_id, run_id, trigger)
