@@ -53,8 +53,10 @@ def is_database_outage(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             return True
         cause = exc.orig.__cause__ if exc.orig is not None else None
+        # Deadlocks and serialization failures are transient too: the same request again succeeds.
         return cause is not None and type(cause).__module__.startswith("asyncpg") and any(
-            base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError")
+            base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError",
+                              "DeadlockDetectedError", "SerializationError")
             for base in type(cause).__mro__
         )
     return False

@@ -66,8 +66,8 @@ def install(app: FastAPI) -> None:
         # every write is an idempotent upsert, so sending it again is safe.
         log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
         return problem_response(
-            503, "The database is not reachable right now, so this request was not stored. "
-                 "Send it again shortly (Retry-After); repeating it is safe.",
+            503, "The database could not take this request right now (unreachable or busy), so it was "
+                 "not stored. Send it again shortly (Retry-After); repeating it is safe.",
             type_=DATABASE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
