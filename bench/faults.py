@@ -295,7 +295,9 @@ async def sigkill(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     """SIGKILL a random worker every 2 s (restarting it) while records are written; kill the API once."""
     recs = records("K", size, 1)
     out = Outcome("sigkill", len(recs), "SIGKILL a random worker every 2 s during the writes; the API once")
-    writing = asyncio.create_task(write_all(ctx.pos, recs, pause_s=0.05))
+    chunks = sum(-(-n // WRITE_CHUNK) for n in mixed_counts(len(recs)).values())
+    # Spread the writes over at least 8 s, so every kill lands while records arrive (any size).
+    writing = asyncio.create_task(write_all(ctx.pos, recs, pause_s=max(0.05, 8.0 / chunks)))
     kills, api_killed, last_kill = 0, False, time.monotonic()
     while not writing.done() or kills < 3:
         await asyncio.sleep(2)
@@ -311,6 +313,19 @@ async def sigkill(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     await writing
     out.notes.append(f"{kills} worker kills")
     return out, last_kill
+
+
+async def _mid_drain(engine, prefix: str, bound_s: float = 30.0) -> None:
+    """Wait until the workers have pushed some of the scenario's records (bounded)."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        async with engine.connect() as conn:
+            synced = await conn.scalar(
+                select(func.count()).select_from(Link).join(Record, Record.id == Link.record_id)
+                .where(Record.pos_id.like(f"{prefix}%"), Link.state == "synced"))
+        if synced:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def redis_outage(ctx: Ctx, size: int) -> tuple[Outcome, float]:
@@ -330,7 +345,7 @@ async def pg_restart(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     recs = records("P", size, 3)
     out = Outcome("pg-restart", len(recs), "pg_ctl restart -m fast mid-drain")
     await write_all(ctx.pos, recs)
-    await asyncio.sleep(1.0)  # the drain is under way
+    await _mid_drain(ctx.engine, "P")
     await asyncio.to_thread(ctx.services.pg_ctl, "restart", "-m", "fast")
     return out, time.monotonic()
 
@@ -353,7 +368,7 @@ async def sigterm(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     recs = records("T", size, 5)
     out = Outcome("sigterm", len(recs), "SIGTERM a worker mid-batch")
     await write_all(ctx.pos, recs)
-    await asyncio.sleep(0.5)
+    await _mid_drain(ctx.engine, "T")
     n = random.randrange(WORKERS)
     ctx.services.worker_signal(n, signal.SIGTERM)
     ended = time.monotonic()
