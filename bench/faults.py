@@ -2,7 +2,7 @@
 failing program calls and write contention, checked object by object.
 
     .venv/bin/python -m bench.faults                      # every scenario, full size
-    .venv/bin/python -m bench.faults --scenarios sigkill,pg-restart --scale 0.2   # what CI runs
+    .venv/bin/python -m bench.faults --scenarios sigkill,pg-restart,redis-down --scale 0.2   # what CI runs
 
 It starts everything it needs and touches nothing else: its own PostgreSQL cluster (initdb and
 pg_ctl, in a temp folder, on a free port of 127.0.0.1), its own redis-server on a free port, the
