@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -23,6 +24,7 @@ from app.models import Link, Run, RunStatus, SandboxObject
 from app.models.base import utcnow
 from app.sync.runner import sync_connection
 from app.sync.sweeper import close_dead_runs
+from bench.harness import free_port
 from tests.conftest import ENCRYPTION_KEY, arq_stack
 
 class SilentBell:
@@ -228,3 +230,57 @@ async def test_the_api_answers_503_while_the_database_is_away():
         assert "not stored" in response.json()["detail"]
     assert ready.status_code == 503
     assert ready.json()["down"] == ["database"]
+
+
+def _redis_server(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        probe = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, timeout=5)
+        if probe.stdout.strip() == b"PONG":
+            return server
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_worker_waits_out_a_redis_outage(migrated):
+    # A Redis of its own on a free loopback port, so it can be stopped without touching anyone's.
+    port = free_port()
+    redis_server = _redis_server(port)
+    worker = None
+    try:
+        async with arq_stack(migrated, redis_url=f"redis://127.0.0.1:{port}/0", POSSYNC_SWEEP_INTERVAL_S=1) as stack:
+            api, deps = stack.api, stack.deps
+            await api.post("/v1/connections", {"connector": "sandbox"})
+            worker = _start_worker(stack.settings)
+            await api.put("/v1/customers/C-1", {"first_name": "Before"})
+
+            async def green(pos_id: str):
+                async def check() -> bool:
+                    status = await api.get("/v1/customers/sync-status", params={"ids": pos_id})
+                    return status.json()["items"][0]["symbol"] == "green"
+                return check
+
+            await _wait_for(await green("C-1"), "the first record to turn green")
+
+            redis_server.kill()
+            redis_server.wait(10)
+            written = await api.put("/v1/customers/C-2", {"first_name": "During the outage"})
+            assert written.status_code == 201  # stored; only the doorbell is down
+            await asyncio.sleep(3)  # long enough for arq's worker to notice and give up on Redis
+            assert worker.poll() is None  # still there, waiting for Redis
+
+            redis_server = _redis_server(port)  # back, and empty
+            await _wait_for(await green("C-2"), "the record written during the outage to turn green")
+            assert worker.poll() is None
+            worker.terminate()
+            assert await asyncio.to_thread(worker.wait, 30) == 0  # SIGTERM still stops it cleanly
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+        redis_server.kill()
+        redis_server.wait(10)
