@@ -51,13 +51,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 @cli.command()
 def worker(burst: bool = typer.Option(False, help="Exit once the queue is empty.")) -> None:
-    """Run an arq worker (needs REDIS_URL). Start as many as you like, on any machine."""
-    from arq.worker import run_worker
+    """Run an arq worker (needs REDIS_URL). Start as many as you like, on any machine.
 
-    from app.workers.arq_worker import worker_settings
+    It waits out Redis and database outages (reconnecting with back-off) instead of exiting."""
+    from app.workers.arq_worker import run_forever
 
     _settings()
-    run_worker(worker_settings(), burst=burst)
+    run_forever(burst=burst)
 
 
 @store_cli.command("create")

@@ -40,3 +40,23 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """A session whose work commits on success and rolls back on any exception."""
     async with factory() as session, session.begin():
         yield session
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when the database could not be reached or dropped the connection (a retry later helps),
+    as opposed to a statement it refused (a bug or a constraint)."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, (OSError, TimeoutError, sa_exc.TimeoutError)):
+        return True  # connection refused or reset, connect timeout, pool exhausted
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        # Deadlocks and serialization failures are transient too: the same request again succeeds.
+        return cause is not None and type(cause).__module__.startswith("asyncpg") and any(
+            base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError",
+                              "DeadlockDetectedError", "SerializationError")
+            for base in type(cause).__mro__
+        )
+    return False

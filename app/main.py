@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,10 +13,8 @@ from app.api.middleware import LimitsAndIds
 from app.api.settings_schema import add_settings_schemas
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
-from app.sync.bell import ArqBell, InProcessBell
 from app.sync.deps import SyncDeps, build_deps
-from app.sync.sweeper import sweep
-from app.workers.jobs import run_sync
+from app.workers.runtime import JobRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -33,29 +29,6 @@ Authenticate with `Authorization: Bearer <store API key>` (`possync store create
 """
 
 
-async def _sweep_forever(deps: SyncDeps) -> None:
-    while True:
-        try:
-            await sweep(deps)
-        except Exception:  # noqa: BLE001 - the next pass tries again
-            log.exception("sweep_failed")
-        await asyncio.sleep(deps.settings.sweep_interval_s)
-
-
-async def _start_jobs(deps: SyncDeps) -> tuple[InProcessBell | None, asyncio.Task | None]:
-    if deps.settings.embedded_jobs:
-        bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection)
-        deps.bell = bell
-        return bell, asyncio.create_task(_sweep_forever(deps), name="sweeper")
-    from arq import create_pool
-    from arq.connections import RedisSettings
-
-    arq_redis = await create_pool(RedisSettings.from_dsn(deps.settings.redis_url))
-    deps.bell = ArqBell(arq_redis, deps.settings.jobs_per_connection)
-    deps.arq_redis = arq_redis
-    return None, None
-
-
 def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -63,21 +36,13 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = deps is None
         app.state.deps = deps or build_deps(settings)
-        bell, sweeper = (None, None)
-        if app.state.deps.bell is None:
-            bell, sweeper = await _start_jobs(app.state.deps)
+        runtime = JobRuntime()
+        if app.state.deps.bell is None:  # tests may bring their own
+            await runtime.start(app.state.deps)
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
-            if bell is not None:
-                await bell.close()
-            arq_redis = getattr(app.state.deps, "arq_redis", None)
-            if arq_redis is not None:
-                await arq_redis.aclose()
+            await runtime.close()
             if own:
                 await app.state.deps.aclose()
 

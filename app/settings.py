@@ -23,13 +23,19 @@ class Settings(BaseSettings):
 
     # Sync engine tuning.
     batch_size: int = Field(default=50, ge=1, le=1000, alias="POSSYNC_BATCH_SIZE")
-    claim_lease_s: int = Field(default=300, ge=10, alias="POSSYNC_CLAIM_LEASE_S")
-    sweep_interval_s: int = Field(default=30, ge=1, alias="POSSYNC_SWEEP_INTERVAL_S")
+    # A claimed batch is held this long, renewed by the job's heartbeat while it works: a dead
+    # job's batch is free again within one lease.
+    claim_lease_s: int = Field(default=15, ge=3, le=3600, alias="POSSYNC_CLAIM_LEASE_S")
+    sweep_interval_s: int = Field(default=10, ge=1, alias="POSSYNC_SWEEP_INTERVAL_S")
     retry_horizon_s: int = Field(default=60, ge=0, alias="POSSYNC_RETRY_HORIZON_S")
     jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
+    # The sandbox program answers each call after this long, like a real program would (demos,
+    # the fault suite: a worker must be mid-call when it is killed).
+    sandbox_latency_ms: int = Field(default=0, ge=0, le=60_000, alias="POSSYNC_SANDBOX_LATENCY_MS")
+    sandbox_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0, alias="POSSYNC_SANDBOX_FAULT_RATE")
 
     xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
     xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")

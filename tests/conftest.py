@@ -23,7 +23,7 @@ from app.migrate import downgrade, upgrade
 from app.models import Base
 from app.settings import Settings
 from app.stores.service import create_store
-from app.sync.bell import InProcessBell
+from app.workers.bell import InProcessBell
 from app.sync.deps import SyncDeps, build_deps
 from app.workers.jobs import run_sync
 
@@ -187,13 +187,13 @@ class ArqStack:
 
 
 @asynccontextmanager
-async def arq_stack(database_url: str, **overrides) -> AsyncIterator[ArqStack]:
+async def arq_stack(database_url: str, *, redis_url: str | None = None, **overrides) -> AsyncIterator[ArqStack]:
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from app.sync.bell import ArqBell
+    from app.workers.bell import ArqBell
 
-    settings = make_settings(database_url, REDIS_URL=test_redis_url(), **overrides)
+    settings = make_settings(database_url, REDIS_URL=redis_url or test_redis_url(), **overrides)
     deps = build_deps(settings)
     await wipe(deps)
     await deps.redis.flushdb()

@@ -119,7 +119,7 @@ async def test_missing_result_from_a_connector_is_a_failure_not_a_silent_success
 async def test_redis_down_loses_nothing_the_sweeper_picks_it_up(api):
     from arq.connections import ArqRedis
 
-    from app.sync.bell import ArqBell
+    from app.workers.bell import ArqBell
     from app.sync.sweeper import sweep
 
     await api.connect_sandbox()

@@ -10,12 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.problem import Problem, field_errors
+from app.db import is_database_outage
 
 log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/problem+json"
+DATABASE_UNAVAILABLE = "https://possync.dev/problems/database-unavailable"
+RETRY_AFTER_S = 5
 
 
 class FieldError(BaseModel):
@@ -54,6 +59,21 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, str(exc.detail) if exc.detail else None,
                                 headers=getattr(exc, "headers", None))
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            return await _unexpected(request, exc)
+        # Its transaction did not commit (or cannot be known to have): nothing is acknowledged, and
+        # every write is an idempotent upsert, so sending it again is safe.
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503, "The database could not take this request right now (unreachable or busy), so it was "
+                 "not stored. Send it again shortly (Retry-After); repeating it is safe.",
+            type_=DATABASE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for kind in (DBAPIError, SQLAlchemyTimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(kind, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
@@ -62,5 +82,5 @@ def install(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 401, 404, 413, 422)
+    for code in (400, 401, 404, 413, 422, 503)
 }

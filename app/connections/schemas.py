@@ -46,7 +46,7 @@ class RunPublic(BaseModel):
     id: uuid.UUID
     connection_id: uuid.UUID
     trigger: str
-    status: Literal["queued", "running", "finished", "failed"]
+    status: Literal["queued", "running", "finished", "failed", "interrupted"]
     error: str | None
     created: int
     updated: int

@@ -118,6 +118,7 @@ class RunStatus:
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its job died (killed worker, lost database); closed by the sweeper
 
 
 class Run(Base):
@@ -140,3 +141,5 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Renewed by the job while it works; a running run whose heartbeat stopped lost its job.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -5,10 +5,16 @@ idempotency keys remembered, and two documented triggers:
 
 - an email ending in `@invalid.example` is refused (a permanent validation error);
 - a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works.
+
+For demos and the fault suite it can also answer slowly (POSSYNC_SANDBOX_LATENCY_MS) and fail a
+share of its calls (POSSYNC_SANDBOX_FAULT_RATE): half refused before any work, half done with
+the answer lost, which only idempotency keys keep from creating duplicates.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,13 +50,23 @@ class SandboxOutcome:
 
 
 class SandboxProgram:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, latency_s: float = 0.0,
+                 fault_rate: float = 0.0) -> None:
         self._sessions = session_factory
+        self._latency_s = latency_s
+        self._fault_rate = fault_rate
 
     async def write_many(self, organisation_id: uuid.UUID, writes: list[SandboxWrite]) -> list[SandboxOutcome]:
+        if self._latency_s:
+            await asyncio.sleep(self._latency_s)
+        fault = random.random() < self._fault_rate
+        if fault and random.random() < 0.5:
+            return [SandboxOutcome(unavailable=True) for _ in writes]  # refused before doing anything
         try:
             async with transaction(self._sessions) as session:
-                return [await self._write(session, organisation_id, w) for w in writes]
+                done = [await self._write(session, organisation_id, w) for w in writes]
+            # The other half of the faults: the work is done, the answer is lost on the way back.
+            return [SandboxOutcome(unavailable=True) for _ in writes] if fault else done
         except IntegrityError:
             # Two requests with one idempotency key at once: like a real program's 409, try later.
             return [SandboxOutcome(unavailable=True) for _ in writes]

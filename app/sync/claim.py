@@ -1,7 +1,8 @@
 """Claiming pending links: a short transaction that leases them to one job.
 
 The lease (claimed_until, claim_token) outlives the transaction, so the HTTP calls happen with no
-database lock held; a job that dies leaves a lease that simply runs out.
+database lock held. It is short and renewed by the job's heartbeat (app.sync.lease): a job that
+dies leaves a lease that runs out within seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.db import transaction
 from app.entities import ENTITY_TYPES
 from app.models import Link, LinkState, Record
 from app.models.base import utcnow
+from app.sync.lease import track
 
 # Registry order is dependency order: contacts and products before what refers to them.
 DEPENDENCY_ORDER = case({name: rank for rank, name in enumerate(ENTITY_TYPES)}, value=Link.entity_type, else_=99)
@@ -69,6 +71,7 @@ async def claim(
             .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
             .execution_options(synchronize_session=False)
         )
+        track(token)
         return await _held(session, connection_id, token)
 
 
@@ -90,6 +93,7 @@ async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id:
 
 async def adopt(sessions: async_sessionmaker[AsyncSession], *, connection_id: uuid.UUID, run_id: uuid.UUID) -> list[Claimed]:
     """The links reserved for this run."""
+    track(str(run_id))
     async with sessions() as session:
         return await _held(session, connection_id, str(run_id))
 

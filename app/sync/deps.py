@@ -48,7 +48,11 @@ def build_deps(settings: Settings) -> SyncDeps:
         engine=engine,
         sessions=sessions,
         secrets=secret_box(settings),
-        connectors=build_connectors(settings, sandbox_program=SandboxProgram(sessions)),
+        connectors=build_connectors(
+            settings,
+            sandbox_program=SandboxProgram(sessions, latency_s=settings.sandbox_latency_ms / 1000,
+                                           fault_rate=settings.sandbox_fault_rate),
+        ),
         limits=SharedLimits(redis, settings.redis_url),
         locks=Locks(redis),
         redis=redis,

@@ -54,7 +54,8 @@ async def upsert_records(
             )
         ).all()
     )
-    changed = [pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id]]
+    # Sorted: concurrent batches holding the same records lock them in one order, never a deadlock.
+    changed = sorted(pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id])
     now = utcnow()
     ids: dict[str, int] = {}
     if changed:
@@ -121,8 +122,8 @@ async def mark_pending(
             "retries": 0,
             "updated_at": now,
         }
-        for c in connections
-        for rid in record_ids
+        for c in sorted(connections, key=lambda c: c.id)
+        for rid in sorted(record_ids)  # one lock order for every writer (see upsert_records)
     ]
     # Chunks keep each statement under the drivers' bound-parameter limit (32,767 for asyncpg)
     # whatever the number of connections times records.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, select, update
 
 from app.connectors.errors import ConnectionBroken
 from app.db import transaction
@@ -18,6 +19,7 @@ from app.sync.claim import adopt, claim
 from app.sync.connections import typed_settings
 from app.sync.credentials import usable_credentials
 from app.sync.deps import SyncDeps
+from app.sync.lease import LeaseKeeper, kept_leases, retrying
 from app.sync.push import BatchScope, ConnectionStopped, process
 
 log = structlog.get_logger(__name__)
@@ -41,43 +43,62 @@ async def sync_connection(
     connector = deps.connectors[connection.connector]
     structlog.contextvars.bind_contextvars(connection_id=str(connection_id))
     error = None
+    leases: LeaseKeeper | None = None
     try:
-        # Before any claim: a connection whose tokens cannot be refreshed leaves its work unclaimed.
-        credentials = await usable_credentials(deps, connector, connection)
-        scope: BatchScope | None = None
-        batches = _batches(deps, connection_id, connector.batch_size, reserved_for=run_id)
-        async for claimed in batches:
-            if scope is None:
-                run_id = run_id or await _new_run(deps, connection_id, trigger)
-                structlog.contextvars.bind_contextvars(run_id=str(run_id))
-                await _start(deps, run_id)
-                scope = BatchScope(
-                    deps=deps,
-                    connection_id=connection_id,
-                    store_id=connection.store_id,
-                    connector=connector,
-                    settings=typed_settings(deps.connectors, connection),
-                    credentials=credentials,
-                    tenant_key=f"{connector.name}:{connection.tenant_id or connection_id}",
-                    run_id=run_id,
-                )
-            counts += await _process_refreshing_once(scope, claimed, connection)
+        async with kept_leases(deps, connection_id) as leases:
+            leases.run_id = run_id
+            await _push_batches(deps, connection, connector, leases, counts, trigger=trigger)
     except ConnectionStopped as stop:
         error = stop.cause.message
         await _stop_connection(deps, connection_id, stop.cause)
     except ConnectionBroken as broken:  # raised by a token refresh
         error = broken.message
         await _stop_connection(deps, connection_id, broken)
+    except BaseException as exc:
+        # A database error or a cancelled job (SIGTERM): the run ends now, if the database lets us;
+        # otherwise the sweeper closes it once its heartbeat stops.
+        if leases is not None and leases.run_id is not None:
+            await asyncio.shield(_interrupt_quietly(deps, leases.run_id, exc))
+        raise
     finally:
         structlog.contextvars.unbind_contextvars("connection_id", "run_id")
         for outcome, n in counts.items():
             metrics.PUSHES.labels(connector=connector.name, outcome=outcome).inc(n)
+    run_id = leases.run_id if leases is not None else run_id
     await _finish(deps, run_id, counts, error=error)
     if counts:
         log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
         await _ring_when_next_due(deps, connection_id)
     return counts
+
+
+async def _push_batches(deps: SyncDeps, connection: Connection, connector, leases: LeaseKeeper, counts: Counter,
+                        *, trigger: str) -> None:
+    """Batch after batch until none is due; the run is made on the first batch (leases.run_id)."""
+    connection_id = connection.id
+    # Before any claim: a connection whose tokens cannot be refreshed leaves its work unclaimed.
+    credentials = await usable_credentials(deps, connector, connection)
+    scope: BatchScope | None = None
+    batches = _batches(deps, connection_id, connector.batch_size, reserved_for=leases.run_id)
+    async for claimed in batches:
+        if scope is None:
+            leases.run_id = run_id = leases.run_id or await _new_run(deps, connection_id, trigger)
+            structlog.contextvars.bind_contextvars(run_id=str(run_id))
+            await _start(deps, run_id)
+            await leases.renew()  # a SYNC NOW reservation may be close to running out
+            scope = BatchScope(
+                deps=deps,
+                connection_id=connection_id,
+                store_id=connection.store_id,
+                connector=connector,
+                settings=typed_settings(deps.connectors, connection),
+                credentials=credentials,
+                tenant_key=f"{connector.name}:{connection.tenant_id or connection_id}",
+                run_id=run_id,
+            )
+        counts += await _process_refreshing_once(scope, claimed, connection)
+        leases.settled()
 
 
 async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reserved_for: uuid.UUID | None):
@@ -107,15 +128,15 @@ async def _process_refreshing_once(scope: BatchScope, claimed, connection: Conne
 
 
 async def _ring_when_next_due(deps: SyncDeps, connection_id: uuid.UUID) -> None:
-    """A short back-off (a flaky call, a dependency on its way) should not wait for the sweeper."""
+    """A short back-off (a flaky call, a dependency on its way) should not wait for the sweeper.
+
+    Links another job holds count from the end of its lease: if that job died, they are due then.
+    """
     now = utcnow()
+    free_at = case((Link.claimed_until > Link.next_attempt_at, Link.claimed_until), else_=Link.next_attempt_at)
     async with deps.sessions() as session:
         soonest = await session.scalar(
-            select(func.min(Link.next_attempt_at)).where(
-                Link.connection_id == connection_id,
-                Link.state == LinkState.PENDING,
-                or_(Link.claimed_until.is_(None), Link.claimed_until < now),
-            )
+            select(func.min(free_at)).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING)
         )
     if soonest is not None and soonest <= now + timedelta(seconds=deps.settings.retry_horizon_s):
         await deps.bell.ring_at(connection_id, max(soonest, now))
@@ -157,7 +178,8 @@ async def _new_run(deps: SyncDeps, connection_id: uuid.UUID, trigger: str) -> uu
 async def _start(deps: SyncDeps, run_id: uuid.UUID) -> None:
     async with transaction(deps.sessions) as session:
         await session.execute(
-            update(Run).where(Run.id == run_id).values(status=RunStatus.RUNNING, started_at=utcnow())
+            update(Run).where(Run.id == run_id).values(status=RunStatus.RUNNING, started_at=utcnow(),
+                                                       heartbeat_at=utcnow())
         )
 
 
@@ -173,3 +195,25 @@ async def _finish(deps: SyncDeps, run_id: uuid.UUID | None, counts: Counter, *, 
         run.error = error
         run.started_at = run.started_at or now
         run.finished_at = now
+
+
+async def _interrupt_quietly(deps: SyncDeps, run_id: uuid.UUID, exc: BaseException) -> None:
+    reason = "the job was stopped" if isinstance(exc, asyncio.CancelledError) else f"the job failed: {type(exc).__name__}"
+    # If the database stays away, the sweeper closes the run once its heartbeat is old enough.
+    await retrying(lambda: interrupt_runs(deps, [run_id], reason=reason), what="run_interrupt")
+
+
+async def interrupt_runs(deps: SyncDeps, run_ids: list[uuid.UUID], *, reason: str) -> int:
+    """Close runs whose job is gone: `interrupted`, with the counts they reached."""
+    if not run_ids:
+        return 0
+    now = utcnow()
+    async with transaction(deps.sessions) as session:
+        result = await session.execute(
+            update(Run)
+            .where(Run.id.in_(run_ids), Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+            .values(status=RunStatus.INTERRUPTED, error=reason, finished_at=now,
+                    started_at=func.coalesce(Run.started_at, now))
+            .execution_options(synchronize_session=False)
+        )
+    return result.rowcount or 0

@@ -1,15 +1,22 @@
-"""Re-rings connections whose due pending links nobody picked up (Redis was down, a worker died)."""
+"""What the sweeper does each pass: re-ring connections whose due pending links nobody picked up
+(Redis was down, a worker died), re-ring SYNC NOW runs whose ring was lost, and close the runs
+whose job died (their heartbeat stopped)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+import structlog
+from sqlalchemy import and_, func, or_, select
 
-from app.models import Connection, ConnectionStatus, Link, LinkState, RunTrigger
+from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
 from app.observability import metrics
 from app.sync.deps import SyncDeps
+from app.sync.runner import interrupt_runs
+
+log = structlog.get_logger(__name__)
 
 
 async def due_connections(deps: SyncDeps) -> list[uuid.UUID]:
@@ -33,7 +40,41 @@ async def due_connections(deps: SyncDeps) -> list[uuid.UUID]:
         return list((await session.scalars(query)).all())
 
 
+def dead_after_s(deps: SyncDeps) -> float:
+    """A running run whose heartbeat is older than this lost its job: heartbeats come every third
+    of a lease, so one whole lease is three missed beats. (A job that was only cut off from the
+    database a while still finishes its run itself afterwards.)"""
+    return max(float(deps.settings.claim_lease_s), 6.0)
+
+
+async def close_dead_runs(deps: SyncDeps) -> int:
+    stale = utcnow() - timedelta(seconds=dead_after_s(deps))
+    last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
+    async with deps.sessions() as session:
+        ids = list((await session.scalars(
+            select(Run.id).where(Run.status == RunStatus.RUNNING, last_sign < stale)
+        )).all())
+    closed = await interrupt_runs(deps, ids, reason="its job stopped (a worker died or lost its connections)")
+    if closed:
+        log.warning("runs_interrupted", count=closed)
+    return closed
+
+
+async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """SYNC NOW runs still queued a sweep interval after they were made: their ring may be lost."""
+    since = utcnow() - timedelta(seconds=deps.settings.sweep_interval_s)
+    async with deps.sessions() as session:
+        rows = await session.execute(
+            select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
+        )
+        return [(run_id, connection_id) for run_id, connection_id in rows.all()]
+
+
 async def sweep(deps: SyncDeps) -> int:
+    await close_dead_runs(deps)
+    for run_id, connection_id in await unstarted_runs(deps):
+        # The run's job id is the run's own: a job still queued or running swallows this ring.
+        await deps.bell.ring(connection_id, trigger=RunTrigger.SYNC_NOW, run_id=run_id)
     connection_ids = await due_connections(deps)
     for connection_id in connection_ids:
         await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)

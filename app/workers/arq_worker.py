@@ -8,28 +8,39 @@ from prometheus_client import start_http_server
 
 from app.logging import configure_logging
 from app.settings import get_settings
-from app.sync.bell import SYNC_JOB, ArqBell
-from app.sync.deps import build_deps
-from app.workers.jobs import sweep_job, sync_connection_job
+from app.sync.deps import SyncDeps, build_deps
+from app.workers.bell import RING_JOB, SYNC_JOB, ArqBell
+from app.workers.jobs import ring_later_job, sweep_job, sync_connection_job
 
+# Only bounds a job that hangs: no ring waits on a job id, so a killed job's in-progress marker
+# (kept by arq for this long plus 10 s) blocks nothing.
 JOB_TIMEOUT_S = 3600
+
+_process_deps: SyncDeps | None = None  # kept across worker restarts (a Redis outage) of one process
+_metrics_served = False
 
 
 async def on_startup(ctx: dict) -> None:
+    global _process_deps, _metrics_served
     settings = get_settings()
     configure_logging(settings)
-    if settings.worker_metrics_port:
+    if settings.worker_metrics_port and not _metrics_served:
         # The worker serves no HTTP otherwise; its push counters are scraped here.
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
-    deps = build_deps(settings)
-    deps.bell = ArqBell(ctx["redis"], settings.jobs_per_connection)
-    ctx["deps"] = deps
+        _metrics_served = True
+    if _process_deps is None:
+        _process_deps = build_deps(settings)
+    _process_deps.bell = ArqBell(ctx["redis"], settings.jobs_per_connection)
+    ctx["deps"] = _process_deps
 
 
 async def on_shutdown(ctx: dict) -> None:
+    global _process_deps
     deps = ctx.get("deps")
     if deps is not None:
         await deps.aclose()
+        if deps is _process_deps:
+            _process_deps = None
 
 
 def _sweep_seconds(interval_s: int) -> set[int]:
@@ -42,12 +53,13 @@ def worker_settings() -> dict:
         raise SystemExit("possync worker needs REDIS_URL; without it, `possync serve` runs the jobs itself.")
     return {
         "functions": [
-            # keep_result=0: a finished job must not block the next ring with the same job id.
+            # keep_result=0: nothing reads results, and none should linger in Redis.
             func(sync_connection_job, name=SYNC_JOB, keep_result=0, timeout=JOB_TIMEOUT_S, max_tries=3),
+            func(ring_later_job, name=RING_JOB, keep_result=0, timeout=60, max_tries=3),
         ],
         "cron_jobs": [
             cron(sweep_job, name="sweep", second=_sweep_seconds(settings.sweep_interval_s), run_at_startup=True,
-                 keep_result=0, unique=True),
+                 keep_result=0, unique=True, timeout=120),
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
@@ -63,3 +75,36 @@ def __getattr__(name: str) -> dict:
     if name == "WorkerSettings":
         return worker_settings()
     raise AttributeError(name)
+
+
+def run_forever(*, burst: bool = False) -> None:
+    """`possync worker`: an arq worker that outlives Redis outages.
+
+    arq's worker ends when its Redis connection breaks; this starts a fresh one with back-off
+    (1 s doubling to 10 s) until Redis answers again. It stops on SIGTERM/SIGINT or, with
+    `burst`, once the queue is empty. Database outages do not end it: a job that loses the
+    database fails, hands back its batch, and the sweeper rings again once it is back.
+    """
+    import signal
+    import time
+
+    import structlog
+    from arq.worker import run_worker
+    from redis.exceptions import RedisError
+
+    log = structlog.get_logger(__name__)
+    delay_s = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            run_worker(worker_settings(), burst=burst)
+            return
+        except (RedisError, OSError) as exc:
+            if time.monotonic() - started > 60:
+                delay_s = 1.0  # it had been running fine: start the back-off afresh
+            log.warning("worker_lost_redis", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay_s)
+        # arq's signal handlers belong to the worker that just ended: stop on a signal while waiting.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        time.sleep(delay_s)
+        delay_s = min(delay_s * 2, 10.0)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
+import structlog
+from arq import Retry
+
+from app.db import is_database_outage
 from app.models import RunTrigger
-from app.sync.bell import again_key
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
 from app.sync.sweeper import sweep
+from app.workers.bell import later_key
+from app.workers.slots import again_key, held_slot, queued_key
+
+log = structlog.get_logger(__name__)
+DATABASE_TRIES = 3  # a job that lost the database tries again this many times, then the sweeper takes over
+
+# Deletes the deferred-ring marker only if it still names this wake-up (a newer, earlier one may
+# have replaced it).
+_FORGET_IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigger: str) -> dict[str, int]:
@@ -18,19 +31,48 @@ async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigg
     return dict(counts)
 
 
-async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None, trigger: str = RunTrigger.SCHEDULE):
-    """arq entry point. Goes round again if it was rung while running (see ArqBell)."""
+async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None,
+                              trigger: str = RunTrigger.SCHEDULE, slot: int | None = None) -> dict[str, int]:
+    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot."""
+    try:
+        return await _sync_in_slot(ctx, connection_id, run_id, trigger, slot)
+    except Exception as exc:
+        if not is_database_outage(exc) or ctx.get("job_try", 1) >= DATABASE_TRIES:
+            raise
+        # The database is restarting or away: try again shortly (its batch is already handed back).
+        log.warning("job_waits_for_database", error=type(exc).__name__, job_try=ctx.get("job_try", 1))
+        raise Retry(defer=2 * ctx.get("job_try", 1)) from exc
+
+
+async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigger: str,
+                        slot: int | None) -> dict[str, int]:
     deps: SyncDeps = ctx["deps"]
+    if run_id is not None:
+        return await run_sync(deps, connection_id, run_id, trigger)
     redis = ctx["redis"]
-    flag = again_key(ctx["job_id"])
-    totals: dict[str, int] = {}
+    slot = slot or 0
+    flag = again_key(connection_id, slot)
+    await redis.delete(queued_key(connection_id, slot))
+    totals: Counter = Counter()
     while True:
-        await redis.delete(flag)
-        for name, n in (await run_sync(deps, connection_id, run_id, trigger)).items():
-            totals[name] = totals.get(name, 0) + n
-        if run_id is not None or not await redis.exists(flag):
-            return totals
-        run_id = None
+        async with held_slot(redis, connection_id, slot) as held:
+            if not held:
+                return dict(totals)  # its holder sees the ring's flag and goes round once more
+            while True:
+                await redis.delete(flag)
+                totals.update(await run_sync(deps, connection_id, None, trigger))
+                if not await redis.exists(flag):
+                    break
+        # A ring between the last look and the release found the slot taken and left its flag:
+        # take the slot again rather than leave that ring unanswered.
+        if not await redis.exists(flag):
+            return dict(totals)
+
+
+async def ring_later_job(ctx: dict, connection_id: str, at_s: str) -> None:
+    """A deferred ring (a back-off ending soon); a fresh job id each time, so it works every time."""
+    await ctx["redis"].eval(_FORGET_IF_MINE, 1, later_key(connection_id), at_s)
+    await ctx["deps"].bell.ring(uuid.UUID(connection_id), trigger=RunTrigger.SCHEDULE)
 
 
 async def sweep_job(ctx: dict) -> int:

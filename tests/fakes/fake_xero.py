@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import math
 import re
 import secrets
@@ -112,7 +113,8 @@ class FakeXero:
         self.revoked_tokens: list[str] = []
         self.refresh_count = 0
         self._limits: dict[str, _Limits] = {}
-        self._idempotent: dict[tuple[str, str], tuple[float, int, Any] | None] = {}
+        self._idempotent: dict[tuple[str, str], tuple[float, int, Any, str] | None] = {}
+        self.key_reuses = 0  # requests refused for reusing a key with another body
         self._injections: list[_Injection] = []
         self._app = Starlette(
             routes=[
@@ -184,6 +186,10 @@ class FakeXero:
     def kill_next(self, n: int = 1, *, path_prefix: str = API) -> None:
         """The next n calls do their work, then the connection drops before the answer."""
         self._injections.append(_Injection("kill", n, path_prefix=path_prefix))
+
+    def forget_idempotency_keys(self) -> None:
+        """As Xero does about six minutes after a request: its key may name a new request again."""
+        self._idempotent.clear()
 
     def use_up_day(self, tenant_id: str) -> None:
         self._limits_of(tenant_id).day_used = self.per_day
@@ -289,6 +295,15 @@ class FakeXero:
             elif "IDs" in request.query_params:
                 ids = set(request.query_params["IDs"].split(","))
                 found = [d for d in found if d[id_field] in ids]
+            elif collection == "PurchaseOrders" and number is None and (
+                "DateFrom" in request.query_params or "page" in request.query_params
+            ):
+                # Xero filters purchase orders by date only, and pages them (100 per page).
+                low, high = request.query_params.get("DateFrom", ""), request.query_params.get("DateTo", "9999")
+                found = sorted((d for d in found if low <= str(d.get("Date", ""))[:10] <= high),
+                               key=lambda d: d[id_field])
+                page = int(request.query_params.get("page", "1"))
+                found = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
             elif (numbers := _numbers_asked(request, number)) is not None:
                 field = NUMBER_FIELDS[collection]
                 found = [d for d in found if d.get(field) in numbers]
@@ -342,10 +357,16 @@ class FakeXero:
                 return 499, {"Title": "Client gone"}, 0
         if key and request.method in ("POST", "PUT"):
             slot = (tenant_id, key)
+            digest = hashlib.sha256(f"{request.method} {request.url}".encode() + await request.body()).hexdigest()
             remembered = self._remembered(slot)
             if remembered == "pending":
                 return 409, {"Title": "Conflict", "Detail": "A request with this Idempotency-Key is in progress."}, 0
             if remembered is not None:
+                if remembered[3] != digest:
+                    # Like Xero: one key names one request; another body under it is refused.
+                    self.key_reuses += 1
+                    return 400, {"Title": "Bad Request", "Status": 400,
+                                 "Detail": "Idempotency key reused with a different request"}, 0
                 call.replayed = True
                 return remembered[1], remembered[2], 0
             self._idempotent[slot] = None  # in progress
@@ -355,7 +376,7 @@ class FakeXero:
                 self._idempotent.pop(slot, None)
                 raise
             if status < 500:
-                self._idempotent[slot] = (time.monotonic() + self.idempotency_ttl_s, status, body)
+                self._idempotent[slot] = (time.monotonic() + self.idempotency_ttl_s, status, body, digest)
             else:
                 self._idempotent.pop(slot, None)
         else:
@@ -504,6 +525,7 @@ class FakeXero:
         return user == self.client_id and password == self.client_secret
 
 
+PAGE_SIZE = 100
 NUMBER_FIELDS = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -130,9 +131,38 @@ async def test_retry_of_same_batch_reuses_idempotency_key_and_creates_nothing_ne
 
 
 async def test_changed_content_gets_a_new_idempotency_key(fake, tenant, ctx, connector):
-    await connector.push(ctx, "customer", customers(2))
-    await connector.push(ctx, "customer", customers(2, version="v2"))
+    first = customers(2)
+    await connector.push(ctx, "customer", first)
+    renamed = [replace(c, payload={**c.payload, "company_name": c.payload["company_name"] + " Ltd"}) for c in first]
+    await connector.push(ctx, "customer", renamed)
     assert fake.calls[0].idempotency_key != fake.calls[1].idempotency_key
+    assert not fake.calls[1].replayed and fake.key_reuses == 0
+
+
+async def test_a_retry_whose_body_changed_gets_a_new_key_not_a_refusal(fake, tenant, ctx, connector):
+    # The sale's invoice was created but its payment failed; the retry sends the invoice again,
+    # now carrying its InvoiceID: another request, so another key (Xero refuses one key, two bodies).
+    refs = await setup_sale_refs(connector, ctx)
+    sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=7, references=refs)
+    fake.fail_next(1, status=503, path_prefix="/api.xro/2.0/Payments")
+    [first] = await connector.push(ctx, "sale", [sale])
+    assert first.error is not None and first.external_id
+    [again] = await connector.push(ctx, "sale", [replace(sale, retries=1, external_id=first.external_id)])
+    assert again.ok, again.error
+    invoice_calls = [c for c in fake.calls if c.path.endswith("/Invoices") and c.method == "POST"]
+    assert len({c.idempotency_key for c in invoice_calls}) == len(invoice_calls) == 2
+    assert fake.key_reuses == 0
+    assert len(fake.books[tenant].invoices) == 1 and len(fake.books[tenant].payments) == 1
+
+
+async def test_a_key_reuse_refusal_is_retried_under_a_fresh_key(fake, tenant, ctx, connector, monkeypatch):
+    from app.connectors.xero import adapter
+
+    monkeypatch.setattr(adapter, "request_key", lambda *a, fresh="", **k: f"possync-fixed{fresh}")
+    await connector.push(ctx, "customer", customers(1))
+    [result] = await connector.push(ctx, "customer", customers(1, start=1))  # another body, same key
+    assert fake.key_reuses == 1
+    assert result.ok and len(fake.books[tenant].contacts) == 2
 
 
 # --- whole-call failures --------------------------------------------------------------------------
@@ -240,7 +270,8 @@ async def test_payment_failure_keeps_the_invoice_id_and_retry_adds_only_missing_
     assert len(fake.books[tenant].invoices) == 1 and len(fake.books[tenant].payments) == 2
     [replayed] = await connector.push(ctx, "sale", [retry])  # same key within Xero's window: replayed
     assert replayed.ok and len(fake.books[tenant].payments) == 2
-    changed = push_item("sale", payload, key=7, references=refs, external_id=result.external_id, version="v2")
+    changed = push_item("sale", {**payload, "date": "2026-11-26T10:00:00Z"}, key=7, references=refs,
+                        external_id=result.external_id, version="v2")
     [third] = await connector.push(ctx, "sale", [changed])  # paid in full: edits are refused with advice
     assert third.error.code == "document_has_payments"
     assert len(fake.books[tenant].payments) == 2
@@ -351,17 +382,16 @@ async def test_spent_day_budget_pauses_before_calling(fake, tenant, ctx, connect
     assert len(fake.calls) == calls  # no call spent on a certain refusal
 
 
-def _retried(item):
-    from dataclasses import replace
-
-    return replace(item, retries=1, idempotency_key=item.idempotency_key + ":later")  # Xero forgot the key
+def _retried(item, fake):
+    fake.forget_idempotency_keys()  # as if the retry came more than six minutes later
+    return replace(item, retries=1)
 
 
 async def test_retried_sale_adopts_the_invoice_an_unanswered_try_created(fake, tenant, ctx, connector):
     refs = await setup_sale_refs(connector, ctx)
     sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=7, references=refs)
     [first] = await connector.push(ctx, "sale", [sale])  # as if its answer had been lost
-    [again] = await connector.push(ctx, "sale", [_retried(sale)])
+    [again] = await connector.push(ctx, "sale", [_retried(sale, fake)])
     assert again.ok and again.action == "created" and again.external_id == first.external_id
     assert len(fake.books[tenant].invoices) == 1 and len(fake.books[tenant].payments) == 1
     assert ("GET", "/api.xro/2.0/Invoices") in [(c.method, c.path) for c in fake.calls]
@@ -372,7 +402,7 @@ async def test_retried_sale_does_not_adopt_someone_elses_invoice_number(fake, te
     sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=7, references=refs)
     [first] = await connector.push(ctx, "sale", [sale])
     fake.books[tenant].invoices[first.external_id]["Reference"] = "typed in Xero by hand"
-    [again] = await connector.push(ctx, "sale", [_retried(sale)])
+    [again] = await connector.push(ctx, "sale", [_retried(sale, fake)])
     assert again.error is not None and again.error.code == "duplicate_document_number"
     assert len(fake.books[tenant].invoices) == 1
 
@@ -387,11 +417,11 @@ async def test_retried_purchase_order_is_looked_up_by_number(fake, tenant, ctx, 
         "lines": [{"product_id": "P-1", "quantity": "2", "unit_cost": "3.00"}],
     }, key=3, references={("supplier", "S-1"): s.external_id, ("product", "P-1"): p.external_id})
     [first] = await connector.push(ctx, "purchase_order", [order])
-    [again] = await connector.push(ctx, "purchase_order", [_retried(order)])
+    [again] = await connector.push(ctx, "purchase_order", [_retried(order, fake)])
     assert again.ok and again.external_id == first.external_id
     assert len(fake.books[tenant].purchase_orders) == 1
     unknown = _retried(push_item("purchase_order", {**order.payload, "id": "PO-2", "number": "PO-2"}, key=4,
-                                 references=order.references))
+                                 references=order.references), fake)
     [created] = await connector.push(ctx, "purchase_order", [unknown])  # 404 on look-up: created
     assert created.ok and len(fake.books[tenant].purchase_orders) == 2
 
@@ -405,7 +435,7 @@ async def test_retried_sale_whose_invoice_is_already_paid_goes_on_from_xero(fake
     assert first.ok
     # ...but the answer was lost after the invoice: the engine retries with the id it kept, after
     # Xero forgot the idempotency key.
-    retry = _retried(push_item("sale", payload, key=7, references=refs, external_id=first.external_id))
+    retry = _retried(push_item("sale", payload, key=7, references=refs, external_id=first.external_id), fake)
     [again] = await connector.push(ctx, "sale", [retry])
     assert again.ok and again.external_id == first.external_id
     assert len(fake.books[tenant].payments) == 2  # nothing paid twice
@@ -413,3 +443,42 @@ async def test_retried_sale_whose_invoice_is_already_paid_goes_on_from_xero(fake
                         external_id=first.external_id, version="v2")
     [refused] = await connector.push(ctx, "sale", [changed])  # a real edit of a paid invoice
     assert refused.error is not None and refused.error.code == "document_has_payments"
+
+
+async def _orders(connector, ctx, n: int):
+    supplier = push_item("supplier", {"id": "S-1", "name": "Harbour Coffee"}, key=1)
+    product = push_item("product", {"id": "P-1", "sku": "BEANS", "name": "Beans"}, key=2)
+    [s] = await connector.push(ctx, "supplier", [supplier])
+    [p] = await connector.push(ctx, "product", [product])
+    refs = {("supplier", "S-1"): s.external_id, ("product", "P-1"): p.external_id}
+    return [
+        push_item("purchase_order", {
+            "id": f"PO-{i}", "number": f"PO-{i}", "supplier_id": "S-1", "status": "received",
+            "ordered_at": f"2026-11-{10 + i}T09:00:00Z",
+            "lines": [{"product_id": "P-1", "quantity": "2", "unit_cost": "3.00"}],
+        }, key=10 + i, references=refs)
+        for i in range(n)
+    ]
+
+
+async def test_retried_purchase_orders_are_looked_up_with_one_list_call(fake, tenant, ctx, connector):
+    orders = await _orders(connector, ctx, 5)
+    firsts = await connector.push(ctx, "purchase_order", orders[:3])  # answers lost, as far as we know
+    calls = len(fake.calls)
+    again = await connector.push(ctx, "purchase_order", [_retried(o, fake) for o in orders])
+    assert [r.external_id for r in again[:3]] == [r.external_id for r in firsts]
+    assert all(r.ok for r in again) and len(fake.books[tenant].purchase_orders) == 5
+    made = [(c.method, c.path) for c in fake.calls[calls:]]
+    assert made.count(("GET", "/api.xro/2.0/PurchaseOrders")) == 1  # not one GET per number
+    assert made.count(("POST", "/api.xro/2.0/PurchaseOrders")) == 1  # the two it did not find
+
+
+async def test_a_failed_look_up_fails_only_its_own_records(fake, tenant, ctx, connector):
+    orders = await _orders(connector, ctx, 3)
+    await connector.push(ctx, "purchase_order", orders[:1])
+    fake.fail_next(1, status=503, path_prefix="/api.xro/2.0/PurchaseOrders")  # the look-up fails
+    retried, fresh = _retried(orders[0], fake), orders[1:]
+    results = await connector.push(ctx, "purchase_order", [retried, *fresh])
+    assert isinstance(results[0].error, TransientError)  # tried again later
+    assert all(r.ok for r in results[1:])  # the others went on
+    assert len(fake.books[tenant].purchase_orders) == 3

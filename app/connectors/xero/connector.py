@@ -16,9 +16,9 @@ import httpx
 
 from app.connectors import rules
 from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
-from app.connectors.errors import PermanentError, SyncError, TransientError
+from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
 from app.connectors.xero import errors, mapping
-from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi, idempotency_key
+from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.xero.settings import XeroSettings, coerce
 from app.settings import Settings
@@ -129,14 +129,8 @@ class XeroConnector:
             group.sort(key=lambda pair: pair[0].idempotency_key)
             for start in range(0, len(group), MAX_ELEMENTS):
                 chunk = group[start : start + MAX_ELEMENTS]
-                scope = f"{collection}:renamed" if renamed else collection
-                returned = await self._call(
-                    state,
-                    [item for item, _ in chunk],
-                    collection,
-                    [doc.element for _, doc in chunk],
-                    idempotency_key(scope, [item.idempotency_key for item, _ in chunk]),
-                )
+                returned = await self._call(state, [item for item, _ in chunk], collection,
+                                            [doc.element for _, doc in chunk])
                 if returned is None:
                     continue
                 for (item, doc), element in zip(chunk, returned, strict=True):
@@ -223,15 +217,28 @@ class XeroConnector:
             if item.retries and item.external_id is None and number:
                 wanted.setdefault(doc.collection, {})[number] = (item, doc)
         adopted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
+        failed: set[int] = set()
         for collection, by_number in wanted.items():
-            for element in await self._api.documents_numbered(state.ctx, collection, list(by_number)):
+            numbers = list(by_number)
+            dates = [by_number[n][1].element.get("Date") for n in numbers]
+            try:
+                found = await self._api.documents_numbered(state.ctx, collection, numbers, dates)
+            except ConnectionBroken:
+                raise
+            except SyncError as exc:
+                # Only the records that needed this look-up wait for another try; the rest go on.
+                for item, _doc in by_number.values():
+                    state.results[item.key] = PushResult(item.key, error=exc)
+                    failed.add(id(item))
+                continue
+            for element in found:
                 pair = by_number.get(element.get(NUMBER_FIELD[collection]))
                 if pair is None or element.get("Reference") != pair[1].element.get("Reference"):
                     continue  # another document owns that number: the create will say so
                 item, doc = pair
                 state.results[item.key] = PushResult(item.key, action="created", external_id=element.get(doc.id_field))
                 adopted.append((item, doc, element))
-        taken = {id(item) for item, _, _ in adopted}
+        taken = {id(item) for item, _, _ in adopted} | failed
         return [(item, doc) for item, doc in documents if id(item) not in taken], adopted
 
     # --- payments -------------------------------------------------------------------------------
@@ -247,10 +254,9 @@ class XeroConnector:
         planned.sort(key=lambda p: (p[0].idempotency_key, p[2]["Reference"]))
         for start in range(0, len(planned), MAX_ELEMENTS):
             chunk = planned[start : start + MAX_ELEMENTS]
-            key = idempotency_key("Payments", [f"{item.idempotency_key}|{pay['Reference']}" for item, _, pay in chunk])
             # Xero's spec documents the batch of payments on PUT (POST takes a single payment).
             returned = await self._call(
-                state, [item for item, _, _ in chunk], "Payments", [p for _, _, p in chunk], key, method="PUT"
+                state, [item for item, _, _ in chunk], "Payments", [p for _, _, p in chunk], method="PUT"
             )
             if returned is None:
                 for item, document_id, _ in chunk:
@@ -271,13 +277,12 @@ class XeroConnector:
         items: list[PushItem],
         collection: str,
         elements: list[dict[str, Any]],
-        key: str,
         *,
         method: str = "POST",
     ) -> list[dict[str, Any] | None] | None:
         """Send one chunk; Xero's elements aligned with `elements`, or None when the call failed."""
         try:
-            returned = await self._api.save(state.ctx, collection, elements, idempotency_key=key, method=method)
+            returned = await self._api.save(state.ctx, collection, elements, method=method)
         except SyncError as exc:
             # A refusal of the request itself is about these records: report it on each of them.
             if not state.reached_xero and not isinstance(exc, PermanentError):

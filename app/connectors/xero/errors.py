@@ -22,6 +22,7 @@ from app.connectors.errors import (
 )
 
 DEFAULT_RETRY_AFTER_S = 60.0
+KEY_REUSED = "idempotency_key_reused"
 DAY_PAUSE_S = 3600.0  # Xero's day window rolls; without Retry-After, look again in an hour
 
 
@@ -210,6 +211,14 @@ def from_response(response: httpx.Response) -> SyncError | None:
             http_status=status,
             request_id=rid,
         )
+    if status in (400, 409, 422) and _key_reused(response):
+        # One key with two bodies: our bug, never the records' fault (the adapter retries afresh).
+        return TransientError(
+            f"Xero refused a reused Idempotency-Key ({status}): {_detail(response)}",
+            code=KEY_REUSED,
+            http_status=status,
+            request_id=rid,
+        )
     if status in (408, 409, 423) or status >= 500:
         # 409: an earlier request with the same Idempotency-Key is still being processed.
         return TransientError(
@@ -227,6 +236,11 @@ def from_response(response: httpx.Response) -> SyncError | None:
         http_status=status,
         request_id=rid,
     )
+
+
+def _key_reused(response: httpx.Response) -> bool:
+    detail = _detail(response).lower()
+    return "idempotency" in detail and "reuse" in detail
 
 
 def from_transport(exc: httpx.HTTPError) -> TransientError:

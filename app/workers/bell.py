@@ -1,0 +1,145 @@
+"""The doorbells: arq jobs through Redis, or asyncio tasks in the API process (embedded mode).
+
+Rings never reuse a job id a dead worker could still hold: arq keeps a killed job's in-progress
+marker for its whole timeout, so fixed ids once stalled a connection for an hour. Each ring's job
+has an id of its own; how many jobs push one connection at once is kept by slots that expire with
+their holder (app.workers.slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+from arq.connections import ArqRedis
+
+from app.workers.slots import AGAIN_TTL_S, QUEUED_TTL_S, again_key, queued_key
+
+log = structlog.get_logger(__name__)
+
+SYNC_JOB = "sync_connection"
+RING_JOB = "ring_later"
+LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker died)
+
+
+def later_key(connection_id: uuid.UUID | str) -> str:
+    """The time of the connection's next deferred ring, while one is queued."""
+    return f"possync:later:{connection_id}"
+
+
+class ArqBell:
+    def __init__(self, redis: ArqRedis, slots: int) -> None:
+        self._redis = redis
+        self._slots = slots
+
+    async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
+        try:
+            if run_id is not None:
+                # SYNC NOW gets its own job, so its run is not swallowed by a job already queued.
+                await self._redis.enqueue_job(
+                    SYNC_JOB, str(connection_id), str(run_id), trigger, None, _job_id=f"run:{run_id}"
+                )
+                return
+            for slot in range(self._slots):
+                # The flag first: a job holding the slot sees it when it runs dry and goes round once
+                # more, so a record that arrived during its last claim is not left waiting.
+                await self._redis.set(again_key(connection_id, slot), 1, ex=AGAIN_TTL_S)
+                # One queued job per slot is enough; a job deletes the marker as it starts, and the
+                # marker expires by itself if that job's worker died before starting it.
+                if await self._redis.set(queued_key(connection_id, slot), 1, nx=True, ex=QUEUED_TTL_S):
+                    await self._redis.enqueue_job(
+                        SYNC_JOB, str(connection_id), None, trigger, slot,
+                        _job_id=f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}",
+                    )
+        except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
+            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        try:
+            at_s = when.timestamp()
+            stored = await self._redis.get(later_key(connection_id))
+            if stored is not None and time.time() - LATE_S <= float(stored) <= at_s:
+                return  # a wake-up at or before this one is already queued
+            delay_s = max(0.0, at_s - time.time())
+            await self._redis.set(later_key(connection_id), repr(at_s), px=int((delay_s + 60) * 1000))
+            await self._redis.enqueue_job(
+                RING_JOB, str(connection_id), repr(at_s),
+                _job_id=f"later:{connection_id}:{int(at_s * 1000)}", _defer_until=when,
+            )
+        except Exception as exc:  # noqa: BLE001 - the sweeper rings it anyway
+            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+
+
+SyncFunction = Callable[[str, str | None, str], Awaitable[object]]
+
+
+class InProcessBell:
+    """Embedded mode: the same job function, run as asyncio tasks in the API process."""
+
+    def __init__(self, sync: SyncFunction, slots: int) -> None:
+        self._sync = sync
+        self._slots = slots
+        self._running: dict[str, asyncio.Task] = {}
+        self._again: set[str] = set()
+        self._timers: dict[uuid.UUID, tuple[float, asyncio.TimerHandle]] = {}
+
+    async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
+        if run_id is not None:
+            if f"run:{run_id}" not in self._running:
+                self._start(f"run:{run_id}", str(connection_id), str(run_id), trigger)
+            return
+        for slot in range(self._slots):
+            job_id = f"sync:{connection_id}:{slot}"
+            if job_id in self._running:
+                self._again.add(job_id)
+            else:
+                self._start(job_id, str(connection_id), None, trigger)
+
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        at = loop.time() + max(0.0, (when - datetime.now(UTC)).total_seconds())
+        current = self._timers.get(connection_id)
+        if current is not None:
+            if current[0] <= at:
+                return  # an earlier wake-up is already set; it rings again if more is due later
+            current[1].cancel()
+
+        def wake() -> None:
+            self._timers.pop(connection_id, None)
+            asyncio.ensure_future(self.ring(connection_id, trigger="schedule"))
+
+        self._timers[connection_id] = (at, loop.call_at(at, wake))
+
+    def _start(self, job_id: str, connection_id: str, run_id: str | None, trigger: str) -> None:
+        self._running[job_id] = asyncio.create_task(self._run(job_id, connection_id, run_id, trigger), name=job_id)
+
+    async def _run(self, job_id: str, connection_id: str, run_id: str | None, trigger: str) -> None:
+        try:
+            while True:
+                self._again.discard(job_id)
+                try:
+                    await self._sync(connection_id, run_id, trigger)
+                except Exception:  # noqa: BLE001 - logged; the sweeper retries what stayed pending
+                    log.exception("in_process_job_failed", job_id=job_id)
+                if run_id is not None or job_id not in self._again:
+                    break
+        finally:
+            self._running.pop(job_id, None)
+
+    async def drain(self) -> None:
+        """Wait until every running job has ended (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        for _at, timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,58 @@
+"""Where an API process's jobs go: arq through Redis, or asyncio tasks in the process itself
+(embedded mode, with its own sweeper loop). Started and stopped by the API's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from app.sync.deps import SyncDeps
+from app.sync.sweeper import sweep
+from app.workers.bell import ArqBell, InProcessBell
+from app.workers.jobs import run_sync
+
+log = structlog.get_logger(__name__)
+
+
+class JobRuntime:
+    """Owns the bell it installs on `deps` (and, embedded, the sweeper) until close()."""
+
+    def __init__(self) -> None:
+        self.bell: InProcessBell | None = None
+        self.sweeper: asyncio.Task | None = None
+        self.arq_redis = None
+
+    async def start(self, deps: SyncDeps) -> None:
+        if deps.settings.embedded_jobs:
+            self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection)
+            deps.bell = self.bell
+            self.sweeper = asyncio.create_task(sweep_forever(deps), name="sweeper")
+            return
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        self.arq_redis = await create_pool(RedisSettings.from_dsn(deps.settings.redis_url))
+        deps.bell = ArqBell(self.arq_redis, deps.settings.jobs_per_connection)
+        deps.arq_redis = self.arq_redis
+
+    async def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
+        if self.bell is not None:
+            await self.bell.close()
+        if self.arq_redis is not None:
+            await self.arq_redis.aclose()
+
+
+async def sweep_forever(deps: SyncDeps) -> None:
+    """Embedded mode's sweeper: every POSSYNC_SWEEP_INTERVAL_S, whatever failed last time."""
+    while True:
+        try:
+            await sweep(deps)
+        except Exception as exc:  # noqa: BLE001 - the database may be away; the next pass tries again
+            log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(deps.settings.sweep_interval_s)

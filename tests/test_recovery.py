@@ -1,0 +1,286 @@
+"""Recovery: killed workers, failed and cancelled jobs, deferred rings, runs whose job died.
+
+Real arq workers against Redis and PostgreSQL; worker processes are killed for real (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from app.db import transaction
+from app.models import Link, Run, RunStatus, SandboxObject
+from app.models.base import utcnow
+from app.sync.runner import sync_connection
+from app.sync.sweeper import close_dead_runs
+from bench.harness import free_port
+from tests.conftest import ENCRYPTION_KEY, arq_stack
+
+class SilentBell:
+    async def ring(self, *_args, **_kwargs) -> None:
+        return None
+
+    async def ring_at(self, *_args, **_kwargs) -> None:
+        return None
+
+
+WAIT_BOUND_S = 180  # a guard against a hung test, not a speed claim (bench/faults.py measures speed)
+
+
+def _worker_env(settings) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+            "POSSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY, "POSSYNC_LOG_LEVEL": "WARNING",
+            "POSSYNC_CLAIM_LEASE_S": str(settings.claim_lease_s),
+            "POSSYNC_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
+            "POSSYNC_SANDBOX_LATENCY_MS": str(settings.sandbox_latency_ms)}
+
+
+def _start_worker(settings) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=_worker_env(settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _link_states(deps) -> Counter:
+    async with deps.sessions() as session:
+        return Counter(dict((await session.execute(select(Link.state, func.count()).group_by(Link.state))).all()))
+
+
+async def _wait_for(predicate, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_BOUND_S
+    while not await predicate():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_work_resumes_after_a_worker_is_sigkilled_mid_run(migrated):
+    # Fixed job ids once kept a killed worker's arq in-progress marker in the way for an hour.
+    overrides = {"POSSYNC_CLAIM_LEASE_S": 3, "POSSYNC_SWEEP_INTERVAL_S": 1, "POSSYNC_SANDBOX_LATENCY_MS": 400}
+    async with arq_stack(migrated, **overrides) as stack:
+        api, deps, settings = stack.api, stack.deps, stack.settings
+        await api.post("/v1/connections", {"connector": "sandbox"})
+        items = [{"id": f"C-{i}", "first_name": f"Customer {i}"} for i in range(400)]
+        assert (await api.post("/v1/customers/batch", {"items": items})).json()["accepted"] == 400
+
+        first = _start_worker(settings)
+        survivor = None
+        try:
+            async def some_synced() -> bool:
+                return (await _link_states(deps))["synced"] > 0
+
+            await _wait_for(some_synced, "the first worker to push something")
+            first.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(first.wait, 10)
+            async with deps.sessions() as session:
+                running = await session.scalar(select(func.count()).select_from(Run).where(Run.status == "running"))
+            states = await _link_states(deps)
+            assert states["pending"] > 0 and running > 0  # killed mid-run, as intended
+
+            survivor = _start_worker(settings)
+
+            async def all_synced() -> bool:
+                return (await _link_states(deps)) == Counter(synced=400)
+
+            await _wait_for(all_synced, "every link to turn green after the kill")
+
+            async def runs_ended() -> bool:
+                async with deps.sessions() as session:
+                    return not await session.scalar(
+                        select(func.count()).select_from(Run).where(Run.status.in_(["running", "queued"]))
+                    )
+
+            await _wait_for(runs_ended, "the killed job's run to be closed")
+        finally:
+            for proc in (first, survivor):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    await asyncio.to_thread(proc.wait, 30)
+
+        async with deps.sessions() as session:
+            objects = await session.scalar(select(func.count()).select_from(SandboxObject))
+            distinct = await session.scalar(select(func.count(func.distinct(SandboxObject.reference))))
+            statuses = Counter((await session.scalars(select(Run.status))).all())
+        assert objects == distinct == 400  # nothing pushed twice into the program
+        assert statuses["interrupted"] >= 1 and set(statuses) <= {"finished", "interrupted"}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_every_back_off_rings_again_through_arq(migrated, monkeypatch):
+    # A [flaky] product fails twice: two deferred rings in a row, the second rung from inside the
+    # job the first one started. No sweeper runs after start-up, so only those rings can finish it.
+    async with arq_stack(migrated, POSSYNC_SWEEP_INTERVAL_S=3600) as stack:
+        api = stack.api
+        await api.post("/v1/connections", {"connector": "sandbox"})
+        await api.put("/v1/products/P-1", {"sku": "SKU-1", "name": "Kettle [flaky]", "price": "9.99"})
+        await stack.run_workers(monkeypatch)  # burst: runs until no job (deferred ones too) is left
+        panel = (await api.get("/v1/products/P-1/sync")).json()
+        assert panel["symbol"] == "green", panel
+        logs = (await api.get("/v1/products/P-1/sync/logs")).json()["items"]
+        assert [entry["outcome"] for entry in logs] == ["created", "retry", "retry"]
+
+
+async def test_a_failing_job_hands_its_batch_back_at_once(api, monkeypatch):
+    connection_id = await api.connect_sandbox()
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    await api.settle()
+    monkeypatch.setattr(api.deps, "bell", SilentBell())  # this test runs the job itself
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "B"} for i in range(3)]})
+
+    async def database_lost(*_args, **_kwargs):
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr("app.sync.push.record_outcomes", database_lost)
+    async with transaction(api.deps.sessions) as session:
+        await session.execute(update(Link).values(retries=2))
+    with pytest.raises(ConnectionResetError):
+        await sync_connection(api.deps, uuid.UUID(connection_id))
+
+    async with api.deps.sessions() as session:
+        links = (await session.scalars(select(Link))).all()
+        run = (await session.scalars(select(Run).order_by(Run.created_at.desc()))).first()
+    assert {(link.state, link.claim_token, link.claimed_until, link.retries) for link in links} == {
+        ("pending", None, None, 2)
+    }  # free for the next job now, not when a lease runs out; the retry count is kept
+    assert run.status == RunStatus.INTERRUPTED and "ConnectionResetError" in run.error
+
+
+async def test_a_cancelled_job_hands_its_batch_back(api, monkeypatch):
+    connection_id = await api.connect_sandbox()
+    started = asyncio.Event()
+
+    async def slow_push(ctx, entity_type, items):
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(api.deps.connectors["sandbox"], "push", slow_push)
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    job = asyncio.create_task(sync_connection(api.deps, uuid.UUID(connection_id)))
+    await started.wait()
+    async with api.deps.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Link).where(Link.claim_token.is_not(None))) == 3
+    job.cancel()  # what arq does to a running job on SIGTERM
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    async with api.deps.sessions() as session:
+        held = await session.scalar(select(func.count()).select_from(Link).where(Link.claim_token.is_not(None)))
+        statuses = (await session.scalars(select(Run.status))).all()
+    assert held == 0
+    assert RunStatus.INTERRUPTED in statuses
+
+
+async def test_the_sweeper_closes_runs_whose_heartbeat_stopped(api):
+    connection_id = await api.connect_sandbox()
+    long_ago = utcnow() - timedelta(minutes=10)
+    async with transaction(api.deps.sessions) as session:
+        dead = Run(connection_id=uuid.UUID(connection_id), trigger="schedule", status="running",
+                   created=4, started_at=long_ago, heartbeat_at=long_ago, created_at=long_ago)
+        alive = Run(connection_id=uuid.UUID(connection_id), trigger="schedule", status="running",
+                    started_at=long_ago, heartbeat_at=utcnow(), created_at=long_ago)
+        session.add_all([dead, alive])
+    assert await close_dead_runs(api.deps) == 1
+    async with api.deps.sessions() as session:
+        dead_now, alive_now = await session.get(Run, dead.id), await session.get(Run, alive.id)
+    assert (dead_now.status, dead_now.created, dead_now.finished_at is not None) == ("interrupted", 4, True)
+    assert alive_now.status == "running"
+    shown = (await api.get(f"/v1/runs/{dead.id}")).json()
+    assert shown["status"] == "interrupted" and shown["created"] == 4
+
+
+async def test_the_api_answers_503_while_the_database_is_away():
+    from app.main import create_app
+    from app.sync.deps import build_deps
+    from tests.conftest import make_settings
+
+    # Nothing listens on port 1: every query fails to connect, as when PostgreSQL is stopped.
+    settings = make_settings("postgresql+asyncpg://postgres@127.0.0.1:1/possync")
+    deps = build_deps(settings)
+    deps.bell = SilentBell()
+    app = create_app(settings, deps)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://possync.test") as client:
+                write = await client.put("/v1/customers/C-1", json={"first_name": "Ana"},
+                                         headers={"Authorization": "Bearer some-key"})
+                status = await client.get("/v1/customers/sync-status", params={"ids": "C-1"},
+                                          headers={"Authorization": "Bearer some-key"})
+                ready = await client.get("/readyz")
+    finally:
+        await deps.aclose()
+    for response in (write, status):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/database-unavailable")
+        assert "not stored" in response.json()["detail"]
+    assert ready.status_code == 503
+    assert ready.json()["down"] == ["database"]
+
+
+def _redis_server(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        probe = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, timeout=5)
+        if probe.stdout.strip() == b"PONG":
+            return server
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_worker_waits_out_a_redis_outage(migrated):
+    # A Redis of its own on a free loopback port, so it can be stopped without touching anyone's.
+    port = free_port()
+    redis_server = _redis_server(port)
+    worker = None
+    try:
+        async with arq_stack(migrated, redis_url=f"redis://127.0.0.1:{port}/0", POSSYNC_SWEEP_INTERVAL_S=1) as stack:
+            api, deps = stack.api, stack.deps
+            await api.post("/v1/connections", {"connector": "sandbox"})
+            worker = _start_worker(stack.settings)
+            await api.put("/v1/customers/C-1", {"first_name": "Before"})
+
+            async def green(pos_id: str):
+                async def check() -> bool:
+                    status = await api.get("/v1/customers/sync-status", params={"ids": pos_id})
+                    return status.json()["items"][0]["symbol"] == "green"
+                return check
+
+            await _wait_for(await green("C-1"), "the first record to turn green")
+
+            redis_server.kill()
+            redis_server.wait(10)
+            written = await api.put("/v1/customers/C-2", {"first_name": "During the outage"})
+            assert written.status_code == 201  # stored; only the doorbell is down
+            await asyncio.sleep(3)  # long enough for arq's worker to notice and give up on Redis
+            assert worker.poll() is None  # still there, waiting for Redis
+
+            redis_server = _redis_server(port)  # back, and empty
+            await _wait_for(await green("C-2"), "the record written during the outage to turn green")
+            assert worker.poll() is None
+            worker.terminate()
+            assert await asyncio.to_thread(worker.wait, 30) == 0  # SIGTERM still stops it cleanly
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+        redis_server.kill()
+        redis_server.wait(10)
