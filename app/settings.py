@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     quickbooks_authorize_url: str = Field(
         default="https://appcenter.intuit.com/connect/oauth2", alias="QUICKBOOKS_AUTHORIZE_URL"
     )
+    quickbooks_revoke_url: str = Field(
+        default="https://developer.api.intuit.com/v2/oauth2/tokens/revoke", alias="QUICKBOOKS_REVOKE_URL"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,7 +1,8 @@
 """Per-organisation call limits, shared by every worker through Redis (in memory when embedded).
 
-A connector declares its program's limits; the engine hands it a limiter keyed by the remote
-organisation, and the connector's HTTP adapter wraps every call in `async with limiter.slot():`.
+A connector declares its program's limits (app.connectors.limits.RateLimits, with named buckets);
+the engine hands it a limiter keyed by the remote organisation, and the connector's HTTP adapter
+wraps every call in `async with limiter.slot():` (or `slot("batch")` to spend a named bucket too).
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
+from app.connectors.limits import NoLimits, RateLimits
 
-@dataclass(frozen=True)
-class RateLimits:
-    per_minute: int | None = None
-    concurrent: int | None = None
-    slot_timeout_s: float = 120.0  # an in-flight slot held longer than this is presumed lost
+
+__all__ = ["CallLimiter", "NoLimits", "RateLimits", "SharedLimits"]
 
 
 class CallLimiter:
@@ -35,19 +33,19 @@ class CallLimiter:
         self._shared = window
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        token = await self._shared.acquire_in_flight(self._key, self._limits)
+    async def slot(self, *buckets: str) -> AsyncIterator[None]:
+        held: list[tuple[str, str | None]] = []
         try:
-            await self._shared.wait_for_minute_window(self._key, self._limits)
+            # Buckets in one fixed order, so two calls never wait on each other crosswise.
+            for name, bucket in self._limits.spent_by(buckets):
+                key = f"{self._key}:{name}" if name else self._key
+                limits = RateLimits(bucket.per_minute, bucket.concurrent, self._limits.slot_timeout_s)
+                held.append((key, await self._shared.acquire_in_flight(key, limits)))
+                await self._shared.wait_for_minute_window(key, limits)
             yield
         finally:
-            await self._shared.release_in_flight(self._key, token)
-
-
-class NoLimits:
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        yield
+            for key, token in reversed(held):
+                await self._shared.release_in_flight(key, token)
 
 
 # Counting semaphore in a sorted set: members are slot tokens scored by their expiry time, so a

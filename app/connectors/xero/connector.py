@@ -22,7 +22,7 @@ from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi, idempotency_key
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.xero.settings import XeroSettings, coerce
 from app.settings import Settings
-from app.sync.limiter import RateLimits
+from app.connectors.limits import RateLimits
 
 ITEM_CODES_TTL_S = 300.0
 NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
@@ -55,6 +55,7 @@ class XeroConnector:
     batch_size: ClassVar[int] = MAX_ELEMENTS
     needs_oauth: ClassVar[bool] = True
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
+    required_settings: ClassVar[tuple[str, ...]] = ("xero_client_id", "xero_client_secret")
 
     def __init__(
         self,
@@ -67,6 +68,10 @@ class XeroConnector:
         self._api = XeroApi(settings.xero_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = XeroOAuth(settings, transport=transport)
         self._item_codes: dict[str, dict[str, tuple[str, float]]] = {}  # tenant → ItemID → (Code, learned at)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> "XeroConnector":
+        return cls(settings, timeout_s=settings.http_timeout_s)
 
     # --- Connector protocol ---------------------------------------------------------------------
 
