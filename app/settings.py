@@ -8,10 +8,15 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.connectors.quickbooks.env import QuickBooksEnv
+from app.connectors.xero.env import XeroEnv
+
 DEFAULT_SQLITE_FILE = "possync.db"
 
 
-class Settings(BaseSettings):
+# Each connector declares its own environment settings (app/connectors/<name>/env.py); they are
+# read here with the rest, once.
+class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     database_url: str = Field(default=f"sqlite+aiosqlite:///./{DEFAULT_SQLITE_FILE}", alias="DATABASE_URL")
@@ -30,27 +35,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
-
-    xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
-    xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")
-    xero_webhook_keys: str | None = Field(default=None, alias="XERO_WEBHOOK_KEYS")
-    xero_api_url: str = Field(default="https://api.xero.com", alias="XERO_API_URL")
-    xero_identity_url: str = Field(default="https://identity.xero.com", alias="XERO_IDENTITY_URL")
-    xero_login_url: str = Field(default="https://login.xero.com", alias="XERO_LOGIN_URL")
-
-    quickbooks_client_id: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_ID")
-    quickbooks_client_secret: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_SECRET")
-    quickbooks_webhook_tokens: str | None = Field(default=None, alias="QUICKBOOKS_WEBHOOK_TOKENS")
-    quickbooks_api_url: str = Field(default="https://quickbooks.api.intuit.com", alias="QUICKBOOKS_API_URL")
-    quickbooks_oauth_url: str = Field(
-        default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", alias="QUICKBOOKS_OAUTH_URL"
-    )
-    quickbooks_authorize_url: str = Field(
-        default="https://appcenter.intuit.com/connect/oauth2", alias="QUICKBOOKS_AUTHORIZE_URL"
-    )
-    quickbooks_revoke_url: str = Field(
-        default="https://developer.api.intuit.com/v2/oauth2/tokens/revoke", alias="QUICKBOOKS_REVOKE_URL"
-    )
 
     @field_validator("database_url")
     @classmethod

@@ -198,3 +198,12 @@ async def _enter(limiter, *buckets):
 async def test_no_limits_takes_bucket_names_too():
     async with NoLimits().slot("batch"):
         pass
+
+
+def test_a_connectors_own_environment_settings_are_read_with_the_rest(monkeypatch, tmp_path):
+    monkeypatch.setenv("QUICKBOOKS_CLIENT_ID", "from-env")
+    monkeypatch.setenv("QUICKBOOKS_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("QUICKBOOKS_API_URL", "https://sandbox-quickbooks.api.intuit.com")
+    settings = Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert settings.quickbooks_api_url == "https://sandbox-quickbooks.api.intuit.com"
+    assert "quickbooks" in build_connectors(settings, sandbox_program=None)

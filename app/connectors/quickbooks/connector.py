@@ -19,7 +19,7 @@ from app.connectors import rules
 from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import errors, mapping
+from app.connectors.quickbooks import env, errors, mapping
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -57,7 +57,7 @@ class QuickBooksConnector:
     rate_limits: ClassVar[RateLimits | None] = RateLimits(
         per_minute=500, concurrent=10, buckets={"batch": Bucket(per_minute=40)}
     )
-    required_settings: ClassVar[tuple[str, ...]] = ("quickbooks_client_id", "quickbooks_client_secret")
+    required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
