@@ -207,3 +207,22 @@ def test_a_connectors_own_environment_settings_are_read_with_the_rest(monkeypatc
     settings = Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     assert settings.quickbooks_api_url == "https://sandbox-quickbooks.api.intuit.com"
     assert "quickbooks" in build_connectors(settings, sandbox_program=None)
+
+
+@pytest.mark.redis
+async def test_a_call_that_failed_keeps_its_in_flight_slot_a_while_the_program_may_still_run_it():
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    key = f"test:{uuid.uuid4().hex}"
+    limiter = SharedLimits(client, REDIS_URL).for_organisation(key, RateLimits(concurrent=1, abandoned_call_s=1.0))
+    try:
+        with pytest.raises(TimeoutError):
+            async with limiter.slot():
+                raise TimeoutError("we gave up; the program did not")
+        waiting = asyncio.create_task(_enter(limiter))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the abandoned call still counts as in flight
+        assert await asyncio.wait_for(waiting, 5) is True  # and is let go after abandoned_call_s
+    finally:
+        await client.aclose()

@@ -29,6 +29,9 @@ class RateLimits:
     per_minute: int | None = None
     concurrent: int | None = None
     slot_timeout_s: float = 120.0  # an in-flight slot held longer than this is presumed lost
+    # A call that ended in an exception (a time-out, a dropped connection) may still be running at the
+    # program: its in-flight slot stays taken this much longer, so the next call does not overrun.
+    abandoned_call_s: float = 5.0
     buckets: Mapping[str, Bucket] = field(default_factory=dict)
 
     @property

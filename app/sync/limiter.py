@@ -35,6 +35,7 @@ class CallLimiter:
     @asynccontextmanager
     async def slot(self, *buckets: str) -> AsyncIterator[None]:
         held: list[tuple[str, str | None]] = []
+        hold_s = 0.0
         try:
             # Buckets in one fixed order, so two calls never wait on each other crosswise.
             for name, bucket in self._limits.spent_by(buckets):
@@ -42,10 +43,14 @@ class CallLimiter:
                 limits = RateLimits(bucket.per_minute, bucket.concurrent, self._limits.slot_timeout_s)
                 held.append((key, await self._shared.acquire_in_flight(key, limits)))
                 await self._shared.wait_for_minute_window(key, limits)
-            yield
+            try:
+                yield
+            except BaseException:
+                hold_s = self._limits.abandoned_call_s  # the program may still be working on it
+                raise
         finally:
             for key, token in reversed(held):
-                await self._shared.release_in_flight(key, token)
+                await self._shared.release_in_flight(key, token, hold_s=hold_s)
 
 
 # Counting semaphore in a sorted set: members are slot tokens scored by their expiry time, so a
@@ -106,10 +111,17 @@ class SharedLimits:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    async def release_in_flight(self, key: str, token: str | None) -> None:
+    async def release_in_flight(self, key: str, token: str | None, *, hold_s: float = 0.0) -> None:
+        """Free the slot now, or (hold_s > 0) once that time has passed."""
         if token is None:
             return
         if self._redis is None:
-            self._local[key].release()
+            if hold_s > 0:
+                asyncio.get_running_loop().call_later(hold_s, self._local[key].release)
+            else:
+                self._local[key].release()
+        elif hold_s > 0:
+            # The acquire script drops members whose score (expiry) has passed.
+            await self._redis.zadd(f"possync:inflight:{key}", {token: time.time() + hold_s}, xx=True)
         else:
             await self._redis.zrem(f"possync:inflight:{key}", token)

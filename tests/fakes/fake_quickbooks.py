@@ -101,6 +101,7 @@ class _Limits:
     window: deque[float] = field(default_factory=deque)
     batches: deque[float] = field(default_factory=deque)
     in_flight: int = 0
+    most_in_flight: int = 0  # the highest it ever was, for tests
 
 
 class Refused(Exception):
@@ -191,6 +192,9 @@ class FakeQuickBooks:
         self._requests.clear()
 
     # --- looking inside -------------------------------------------------------------------------
+
+    def most_in_flight(self, realm: str) -> int:
+        return self._limits.setdefault(realm, _Limits()).most_in_flight
 
     def count(self, kind: str | None = None, *, status: int | None = None) -> int:
         return sum(1 for c in self.calls if (kind is None or c.kind == kind) and (status is None or c.status == status))
@@ -458,6 +462,7 @@ class FakeQuickBooks:
         if kind == "batch":
             limits.batches.append(now)
         limits.in_flight += 1
+        limits.most_in_flight = max(limits.most_in_flight, limits.in_flight)
         try:
             response = await work(request, self.companies[realm], call)
         finally:
