@@ -33,12 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
-from contextlib import AbstractAsyncContextManager
-
 from pydantic import BaseModel
 
 from app.connectors.errors import SyncError
-from app.connectors.limits import RateLimits
+from app.connectors.limits import CallSlot, RateLimits
 
 Action = Literal["created", "updated"]
 
