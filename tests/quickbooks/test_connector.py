@@ -257,3 +257,19 @@ async def test_an_expired_token_is_refused_as_such_and_a_foreign_company_as_reco
     with pytest.raises(ConnectionBroken) as caught:
         await connector.push(foreign, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
     assert not isinstance(caught.value, TokenRefused) and "Reconnect" in caught.value.advice
+
+
+async def test_an_update_without_a_known_sync_token_reads_it_first(fake, realm, ctx, connector):
+    first = await one(connector, ctx, "supplier", SUPPLIER_EXAMPLE)
+    fake.edit_in_quickbooks(realm, "Vendor", first.external_id)
+    again = await one(connector, ctx, "supplier", {**SUPPLIER_EXAMPLE, "phone": "+44 1"}, external_id=first.external_id,
+                      version="v2")  # a link from before versions were kept: no remote_version
+    assert again.ok and again.remote_version == "2" and fake.count("query") == 1
+
+
+async def test_an_object_deleted_in_quickbooks_comes_back_as_advice(fake, realm, ctx, connector):
+    first = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    del fake.companies[realm].objects["Customer"][first.external_id]
+    again = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "phone": "+44 1"},
+                      external_id=first.external_id, remote_version=first.remote_version, version="v2")
+    assert again.error.code == "object_inactive" and "active again" in again.error.advice

@@ -167,22 +167,29 @@ class QuickBooksConnector:
 
     async def _with_sync_tokens(self, state: _Push, ops: list[_Op]) -> list[_Op]:
         """Updates need the object's current SyncToken; read those the engine does not know yet."""
-        missing = [op for op in ops if op.external_id and op.sync_token is None]
-        fresh = await self._current_tokens(state, missing)
-        return [replace(op, sync_token=fresh.get(op.external_id)) if op in missing else op for op in ops]
+        missing = {op.item.key for op in ops if op.external_id and op.sync_token is None}
+        if not missing:
+            return ops
+        try:
+            fresh = await self._current_tokens(state, [op for op in ops if op.item.key in missing])
+        except SyncError as exc:
+            if not state.reached:
+                raise
+            for op in ops:
+                if op.item.key in missing:
+                    state.results[op.item.key] = self._failed(op, exc)
+            return [op for op in ops if op.item.key not in missing]
+        # An object QuickBooks no longer has is sent with token "0" and comes back as fault 610, with advice.
+        return [replace(op, sync_token=fresh.get(op.external_id)) if op.item.key in missing else op for op in ops]
 
     async def _current_tokens(self, state: _Push, ops: list[_Op]) -> dict[str, str]:
+        """Object Id → its current SyncToken, one query per entity; a failed query raises."""
         tokens: dict[str, str] = {}
         by_entity: dict[str, list[str]] = {}
         for op in ops:
             by_entity.setdefault(op.doc.entity, []).append(op.external_id)
         for entity, ids in by_entity.items():
-            try:
-                found = await self._api.query(state.ctx, entity, f"Id in ({', '.join(quoted(i) for i in ids)})")
-            except SyncError:
-                if not state.reached:
-                    raise
-                continue
+            found = await self._api.query(state.ctx, entity, f"Id in ({', '.join(quoted(i) for i in ids)})")
             state.reached = True
             tokens.update({str(o["Id"]): str(o.get("SyncToken")) for o in found if o.get("Id")})
         return tokens
@@ -213,7 +220,12 @@ class QuickBooksConnector:
                 elif outcome == "rename":
                     again.append(replace(op, doc=op.doc.renamed(op.item.pos_id)))
         if stale:
-            tokens = await self._current_tokens(state, stale)
+            try:
+                tokens = await self._current_tokens(state, stale)
+            except SyncError as exc:
+                for op in stale:
+                    state.results[op.item.key] = self._failed(op, exc)
+                return again
             for op in stale:
                 if op.external_id in tokens:
                     again.append(replace(op, sync_token=tokens[op.external_id]))
