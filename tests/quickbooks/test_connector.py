@@ -273,3 +273,25 @@ async def test_an_object_deleted_in_quickbooks_comes_back_as_advice(fake, realm,
     again = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "phone": "+44 1"},
                       external_id=first.external_id, remote_version=first.remote_version, version="v2")
     assert again.error.code == "object_inactive" and "active again" in again.error.advice
+
+
+async def test_a_lost_renamed_create_is_adopted_under_its_new_name(fake, realm, connector):
+    fake.add_employee(realm, "Ana Lopez")
+    ctx = context_for(fake, realm, QuickBooksSettings(duplicate_names="add_pos_id"))
+    # What a lost, renamed try left behind in QuickBooks (and Intuit has forgotten its requestid).
+    company = fake.companies[realm]
+    fake._store(company, "Customer", {"DisplayName": "Ana Lopez (C-1001)", "Notes": "POS customer C-1001"})  # noqa: SLF001
+    [again] = await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE, retries=1)])
+    assert again.ok and again.action == "created"
+    assert [c["DisplayName"] for c in objects(fake, realm, "Customer")] == ["Ana Lopez (C-1001)"]
+
+
+async def test_a_renamed_customer_keeps_its_name_on_later_updates(fake, realm, connector):
+    fake.add_employee(realm, "Ana Lopez")
+    ctx = context_for(fake, realm, QuickBooksSettings(duplicate_names="add_pos_id"))
+    first = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    again = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "phone": "+44 1"}, version="v2",
+                      external_id=first.external_id, remote_version=first.remote_version)
+    assert again.ok, again.error
+    (customer,) = objects(fake, realm, "Customer")
+    assert customer["DisplayName"] == "Ana Lopez (C-1001)" and customer["PrimaryPhone"] == {"FreeFormNumber": "+44 1"}

@@ -145,9 +145,14 @@ class QuickBooksConnector:
         name or number up first, and adopts an object whose mark shows it is this record's.
         """
         wanted: dict[tuple[str, str], dict[str, _Op]] = {}
+        renaming = state.settings.duplicate_names == "add_pos_id"
         for op in ops:
             if op.item.retries and op.external_id is None:
-                wanted.setdefault((op.doc.entity, op.doc.lookup_field), {})[op.doc.lookup_value] = op
+                by_value = wanted.setdefault((op.doc.entity, op.doc.lookup_field), {})
+                by_value[op.doc.lookup_value] = op
+                if renaming and op.doc.entity in mapping.NAMED:  # the lost try may have been the renamed one
+                    renamed = replace(op, doc=op.doc.renamed(op.item.pos_id))
+                    by_value[renamed.doc.lookup_value] = renamed
         adopted: dict[int, _Op] = {}
         for (entity, lookup_field), by_value in wanted.items():
             where = f"{lookup_field} in ({', '.join(quoted(v) for v in sorted(by_value))})"
@@ -251,7 +256,8 @@ class QuickBooksConnector:
             if isinstance(error, errors.StaleObject):
                 # Edited again between our re-read and the retry: next run reads it once more.
                 error = TransientError(error.message, code="stale_object", request_id=tid)
-            if (error.code == "duplicate_name" and not last and op.external_id is None
+            # Creates and updates alike: a record sent once as "Name (POS id)" keeps clashing on its name.
+            if (error.code == "duplicate_name" and not last
                     and state.settings.duplicate_names == "add_pos_id" and op.doc.entity in mapping.NAMED):
                 return "rename"
             state.results[op.item.key] = self._failed(op, error)
