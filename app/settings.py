@@ -8,10 +8,15 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.connectors.quickbooks.env import QuickBooksEnv
+from app.connectors.xero.env import XeroEnv
+
 DEFAULT_SQLITE_FILE = "possync.db"
 
 
-class Settings(BaseSettings):
+# Each connector declares its own environment settings (app/connectors/<name>/env.py); they are
+# read here with the rest, once.
+class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     database_url: str = Field(default=f"sqlite+aiosqlite:///./{DEFAULT_SQLITE_FILE}", alias="DATABASE_URL")
@@ -36,24 +41,6 @@ class Settings(BaseSettings):
     # the fault suite: a worker must be mid-call when it is killed).
     sandbox_latency_ms: int = Field(default=0, ge=0, le=60_000, alias="POSSYNC_SANDBOX_LATENCY_MS")
     sandbox_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0, alias="POSSYNC_SANDBOX_FAULT_RATE")
-
-    xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
-    xero_client_secret: str | None = Field(default=None, alias="XERO_CLIENT_SECRET")
-    xero_webhook_keys: str | None = Field(default=None, alias="XERO_WEBHOOK_KEYS")
-    xero_api_url: str = Field(default="https://api.xero.com", alias="XERO_API_URL")
-    xero_identity_url: str = Field(default="https://identity.xero.com", alias="XERO_IDENTITY_URL")
-    xero_login_url: str = Field(default="https://login.xero.com", alias="XERO_LOGIN_URL")
-
-    quickbooks_client_id: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_ID")
-    quickbooks_client_secret: str | None = Field(default=None, alias="QUICKBOOKS_CLIENT_SECRET")
-    quickbooks_webhook_tokens: str | None = Field(default=None, alias="QUICKBOOKS_WEBHOOK_TOKENS")
-    quickbooks_api_url: str = Field(default="https://quickbooks.api.intuit.com", alias="QUICKBOOKS_API_URL")
-    quickbooks_oauth_url: str = Field(
-        default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", alias="QUICKBOOKS_OAUTH_URL"
-    )
-    quickbooks_authorize_url: str = Field(
-        default="https://appcenter.intuit.com/connect/oauth2", alias="QUICKBOOKS_AUTHORIZE_URL"
-    )
 
     @field_validator("database_url")
     @classmethod

@@ -3,6 +3,29 @@
 A connector translates POS records into one program's objects and makes the HTTP calls. It never
 touches the database: the engine hands it everything it needs (payloads, external ids of what a
 record refers to, decrypted credentials, settings) and writes down what comes back.
+
+The contract, beyond the signatures below:
+
+- **Object version.** A program that wants a version with each update (QuickBooks' SyncToken)
+  returns it as `PushResult.remote_version`; the engine keeps it on the link, opaque, and hands it
+  back as `PushItem.remote_version` with the next push of that record. Programs without versions
+  (Xero) leave it None.
+- **Rate buckets.** `rate_limits` declares the organisation's default bucket (every call) and
+  named buckets; every HTTP call is wrapped in `async with ctx.limiter.slot(*names)`. The engine
+  enforces them per remote organisation across all workers.
+- **Refused tokens.** An access token the program refuses early is raised as `TokenRefused`: the
+  engine refreshes once (serialized per connection, stored before use) and pushes the batch again.
+- **Batch idempotency.** Records that failed together in one call (a whole-call TransientError, or
+  the same transient error on several items) come due together and are claimed together, in a
+  stable order, so the retried call is formed from the same records with the same
+  `idempotency_key`s. A connector derives each call's key (Xero's Idempotency-Key, QuickBooks'
+  requestid) from its items' keys only, never from time or randomness, so the retry is the same
+  call to the program. A key changes only when the record's content changes.
+- **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer; a program
+  that forgets idempotency keys may hold an object from them, so such a create looks it up first.
+- **Configuration.** A connector names the process settings (environment variables) it needs in
+  `required_settings`; the registry offers it when they are all set and builds it with
+  `from_settings`.
 """
 
 from __future__ import annotations
@@ -10,12 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
-from contextlib import AbstractAsyncContextManager
-
 from pydantic import BaseModel
 
 from app.connectors.errors import SyncError
-from app.sync.limiter import RateLimits
+from app.connectors.limits import CallSlot, RateLimits
 
 Action = Literal["created", "updated"]
 
@@ -36,6 +57,8 @@ class PushItem:
     # Earlier tries of this content that ended without an answer: a create may have reached the
     # program anyway, so a connector whose program forgets idempotency keys looks it up first.
     retries: int = 0
+    # What the program said the object's version was after our last push (opaque; see module doc).
+    remote_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,8 @@ class PushResult:
     external_id: str | None = None
     error: SyncError | None = None  # set on failure
     skipped: str | None = None  # set when the program should not get this record (the reason)
+    remote_version: str | None = None  # the object's version after this push, if the program has one
+    request_id: str | None = None  # the program's id of the call that succeeded (support asks for it)
 
     @property
     def ok(self) -> bool:
@@ -62,17 +87,12 @@ class Credentials:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class CallSlot(Protocol):
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Wait for the program's limits to allow one more call; hold it during the call."""
-
-
 @dataclass(frozen=True)
 class PushContext:
     connection_id: str
     settings: BaseModel
     credentials: Credentials
-    limiter: CallSlot  # wrap every HTTP call: `async with ctx.limiter.slot(): ...`
+    limiter: CallSlot  # wrap every HTTP call: `async with ctx.limiter.slot(): ...` (or slot("batch"))
 
 
 class Connector(Protocol):
@@ -82,6 +102,12 @@ class Connector(Protocol):
     batch_size: ClassVar[int]  # most records per push call
     needs_oauth: ClassVar[bool]
     rate_limits: ClassVar[RateLimits | None]  # per remote organisation, enforced across workers
+    # Names of app.settings.Settings fields that must be set for this connector to be offered.
+    required_settings: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_settings(cls, settings: Any, **resources: Any) -> "Connector":
+        """Build this process's instance (called only when `required_settings` are all set)."""
 
     def syncs(self, entity_type: str, settings: BaseModel) -> bool:
         """Whether this connection's settings sync that entity type at all."""

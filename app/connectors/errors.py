@@ -64,3 +64,14 @@ class ConnectionBroken(SyncError):
     def __init__(self, message: str, *, pause_s: float | None = None, **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.pause_s = pause_s
+
+
+class TokenRefused(ConnectionBroken):
+    """The program refused the access token before its stated lifetime ended (clock skew, revoked).
+
+    The engine forces one token refresh per run and tries the batch again; only if the fresh
+    token is refused too does the connection stop. Raise it for the program's "token expired"
+    answer, not for "this app lost access" (that is a plain ConnectionBroken: reconnect).
+    """
+
+    code = "token_expired"

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from app.connectors.base import Connector
+from app.connectors.quickbooks.connector import QuickBooksConnector
 from app.connectors.sandbox import SandboxConnector
 from app.connectors.xero.connector import XeroConnector
 from app.settings import Settings
 
-CONNECTOR_CLASSES = {cls.name: cls for cls in (SandboxConnector, XeroConnector)}
+CONNECTOR_CLASSES: dict[str, type[Connector]] = {
+    cls.name: cls for cls in (SandboxConnector, XeroConnector, QuickBooksConnector)
+}
+
+
+def missing_settings(cls: type[Connector], settings: Settings) -> list[str]:
+    """The environment variables a connector still needs before it can be offered."""
+    fields = Settings.model_fields
+    return [fields[name].alias or name.upper() for name in cls.required_settings if not getattr(settings, name)]
 
 
 def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
     """One instance per offered connector for this process; each pools its own HTTP connections.
 
-    A program whose app credentials are not configured is not offered.
+    A connector whose settings are incomplete (a program's app credentials unset) is not offered.
     """
-    connectors: dict[str, Connector] = {"sandbox": SandboxConnector(sandbox_program)}
-    if settings.xero_client_id and settings.xero_client_secret:
-        connectors["xero"] = XeroConnector(settings, timeout_s=settings.http_timeout_s)
-    return connectors
+    return {
+        name: cls.from_settings(settings, sandbox_program=sandbox_program)
+        for name, cls in CONNECTOR_CLASSES.items()
+        if not missing_settings(cls, settings)
+    }

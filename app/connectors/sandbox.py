@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from app.connectors import rules
 from app.connectors.base import Credentials, PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, TransientError
-from app.sync.limiter import RateLimits
+from app.connectors.limits import RateLimits
 from app.sandbox.program import REFUSED_EMAIL_DOMAIN, SandboxProgram, SandboxWrite
 
 
@@ -45,9 +45,14 @@ class SandboxConnector:
     batch_size: ClassVar[int] = 50
     needs_oauth: ClassVar[bool] = False
     rate_limits: ClassVar[RateLimits | None] = None
+    required_settings: ClassVar[tuple[str, ...]] = ()  # built in: always offered
 
     def __init__(self, program: SandboxProgram) -> None:
         self._program = program
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, sandbox_program: SandboxProgram, **_: Any) -> "SandboxConnector":
+        return cls(sandbox_program)
 
     def syncs(self, entity_type: str, settings: SandboxSettings) -> bool:
         return rules.syncs(entity_type, settings)

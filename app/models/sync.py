@@ -56,6 +56,8 @@ class Link(Base):
     state: Mapped[str] = mapped_column(String(16), default=LinkState.PENDING)
     action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated
     external_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The program's version of the object (QuickBooks' SyncToken), opaque to the engine.
+    remote_version: Mapped[str | None] = mapped_column(String(100), default=None)
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     advice: Mapped[str | None] = mapped_column(Text, default=None)

@@ -36,6 +36,7 @@ class Claimed:
     external_id: str | None
     retries: int
     claim_token: str  # proves the lease when the outcome is written
+    remote_version: str | None = None  # the program's object version, handed back to the connector
 
 
 async def claim(
@@ -102,7 +103,7 @@ async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> 
     rows = await session.execute(
         select(
             Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
-            Link.external_id, Link.retries, Link.claim_token,
+            Link.external_id, Link.retries, Link.claim_token, Link.remote_version,
         )
         .join(Record, Record.id == Link.record_id)
         .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)

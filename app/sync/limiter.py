@@ -1,7 +1,8 @@
 """Per-organisation call limits, shared by every worker through Redis (in memory when embedded).
 
-A connector declares its program's limits; the engine hands it a limiter keyed by the remote
-organisation, and the connector's HTTP adapter wraps every call in `async with limiter.slot():`.
+A connector declares its program's limits (app.connectors.limits.RateLimits, with named buckets);
+the engine hands it a limiter keyed by the remote organisation, and the connector's HTTP adapter
+wraps every call in `async with limiter.slot():` (or `slot("batch")` to spend a named bucket too).
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
+from app.connectors.limits import NoLimits, RateLimits
 
-@dataclass(frozen=True)
-class RateLimits:
-    per_minute: int | None = None
-    concurrent: int | None = None
-    slot_timeout_s: float = 120.0  # an in-flight slot held longer than this is presumed lost
+
+__all__ = ["CallLimiter", "NoLimits", "RateLimits", "SharedLimits"]
 
 
 class CallLimiter:
@@ -35,19 +33,24 @@ class CallLimiter:
         self._shared = window
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        token = await self._shared.acquire_in_flight(self._key, self._limits)
+    async def slot(self, *buckets: str) -> AsyncIterator[None]:
+        held: list[tuple[str, str | None]] = []
+        hold_s = 0.0
         try:
-            await self._shared.wait_for_minute_window(self._key, self._limits)
-            yield
+            # Buckets in one fixed order, so two calls never wait on each other crosswise.
+            for name, bucket in self._limits.spent_by(buckets):
+                key = f"{self._key}:{name}" if name else self._key
+                limits = RateLimits(bucket.per_minute, bucket.concurrent, self._limits.slot_timeout_s)
+                held.append((key, await self._shared.acquire_in_flight(key, limits)))
+                await self._shared.wait_for_minute_window(key, limits)
+            try:
+                yield
+            except BaseException:
+                hold_s = self._limits.abandoned_call_s  # the program may still be working on it
+                raise
         finally:
-            await self._shared.release_in_flight(self._key, token)
-
-
-class NoLimits:
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        yield
+            for key, token in reversed(held):
+                await self._shared.release_in_flight(key, token, hold_s=hold_s)
 
 
 # Counting semaphore in a sorted set: members are slot tokens scored by their expiry time, so a
@@ -108,10 +111,17 @@ class SharedLimits:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    async def release_in_flight(self, key: str, token: str | None) -> None:
+    async def release_in_flight(self, key: str, token: str | None, *, hold_s: float = 0.0) -> None:
+        """Free the slot now, or (hold_s > 0) once that time has passed."""
         if token is None:
             return
         if self._redis is None:
-            self._local[key].release()
+            if hold_s > 0:
+                asyncio.get_running_loop().call_later(hold_s, self._local[key].release)
+            else:
+                self._local[key].release()
+        elif hold_s > 0:
+            # The acquire script drops members whose score (expiry) has passed.
+            await self._redis.zadd(f"possync:inflight:{key}", {token: time.time() + hold_s}, xx=True)
         else:
             await self._redis.zrem(f"possync:inflight:{key}", token)

@@ -20,6 +20,8 @@ class Outcome:
     duration_ms: int = 0
     # Outcomes with one retry group come due again together (see backoff.next_attempt).
     retry_group: int = 0
+    remote_version: str | None = None  # the object's version the program reported, if any
+    request_id: str | None = None  # the program's id of a successful call (errors carry their own)
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:
@@ -29,9 +31,11 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
         outcome = from_error(claimed, result.error, duration_ms)
         # The program may have created the object before refusing a later step (an invoice whose
         # payments failed): keep its id, so the next push updates it instead of creating another.
-        return replace(outcome, external_id=result.external_id) if result.external_id else outcome
+        if result.external_id:
+            return replace(outcome, external_id=result.external_id, remote_version=result.remote_version)
+        return outcome
     return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
-                   duration_ms=duration_ms)
+                   duration_ms=duration_ms, remote_version=result.remote_version, request_id=result.request_id)
 
 
 def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outcome:

@@ -185,6 +185,7 @@ def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem
         idempotency_key=idempotency_key(str(scope.connection_id), item.entity_type, item.pos_id, item.content_hash),
         references={ref: external_ids[ref] for ref in refs if ref in external_ids},
         retries=item.retries,
+        remote_version=item.remote_version,
     )
 
 

@@ -33,6 +33,7 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
         "state": LinkState.PENDING,
         "action": None,
         "external_id": outcome.external_id or c.external_id,
+        "remote_version": outcome.remote_version or c.remote_version,
         "error_code": None,
         "error": None,
         "advice": None,
@@ -98,7 +99,7 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
                 "error": e.message if e else None,
                 "advice": e.advice if e else o.skipped_reason,
                 "http_status": e.http_status if e else None,
-                "request_id": e.request_id if e else None,
+                "request_id": e.request_id if e else o.request_id,
                 "content_hash": c.content_hash,
                 "duration_ms": o.duration_ms,
                 "created_at": now,
@@ -110,7 +111,8 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
 async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: datetime) -> None:
     links = Link.__table__
     rows = [_link_values(o, now) for o in outcomes]
-    columns = ["state", "external_id", "error_code", "error", "advice", "attempted_hash", "next_attempt_at", "retries"]
+    columns = ["state", "external_id", "remote_version", "error_code", "error", "advice", "attempted_hash",
+               "next_attempt_at", "retries"]
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
     # overwrite the newer job's result.
     stmt = (

@@ -10,7 +10,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import case, func, select, update
 
-from app.connectors.errors import ConnectionBroken
+from app.connectors.errors import ConnectionBroken, TokenRefused
 from app.db import transaction
 from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
@@ -23,7 +23,6 @@ from app.sync.lease import LeaseKeeper, kept_leases, retrying
 from app.sync.push import BatchScope, ConnectionStopped, process
 
 log = structlog.get_logger(__name__)
-TOKEN_EXPIRED = "token_expired"
 
 
 async def sync_connection(
@@ -116,7 +115,7 @@ async def _process_refreshing_once(scope: BatchScope, claimed, connection: Conne
     try:
         return await process(scope, claimed)
     except ConnectionStopped as stop:
-        if stop.cause.code != TOKEN_EXPIRED or scope.refreshed:
+        if not isinstance(stop.cause, TokenRefused) or scope.refreshed:
             raise
         # Refused earlier than its stated lifetime (clock skew, a revoked access token): one
         # forced refresh for the run; the batch's links are already back to pending.

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from app.connectors import rules
 from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
-from app.connectors.xero import errors, mapping
+from app.connectors.xero import env, errors, mapping
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
+from app.connectors.limits import RateLimits
 from app.connectors.xero.settings import XeroSettings, coerce
-from app.settings import Settings
-from app.sync.limiter import RateLimits
+
+if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's env settings
+    from app.settings import Settings
 
 ITEM_CODES_TTL_S = 300.0
 NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
@@ -55,6 +57,7 @@ class XeroConnector:
     batch_size: ClassVar[int] = MAX_ELEMENTS
     needs_oauth: ClassVar[bool] = True
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
+    required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
 
     def __init__(
         self,
@@ -67,6 +70,10 @@ class XeroConnector:
         self._api = XeroApi(settings.xero_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = XeroOAuth(settings, transport=transport)
         self._item_codes: dict[str, dict[str, tuple[str, float]]] = {}  # tenant → ItemID → (Code, learned at)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> "XeroConnector":
+        return cls(settings, timeout_s=settings.http_timeout_s)
 
     # --- Connector protocol ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from app.connectors.errors import (
     PermanentError,
     RateLimited,
     SyncError,
+    TokenRefused,
     TransientError,
 )
 
@@ -202,12 +203,13 @@ def from_response(response: httpx.Response) -> SyncError | None:
         )
     if status in (401, 403):
         detail = _detail(response)
-        expired = "expired" in detail.lower()
+        message = f"Xero refused the credentials ({status}): {detail}".rstrip(": ")
+        if "expired" in detail.lower():
+            return TokenRefused(message, http_status=status, request_id=rid)
         return ConnectionBroken(
-            f"Xero refused the credentials ({status}): {detail}".rstrip(": "),
-            code="token_expired" if expired else "reconnect_required",
-            advice=None if expired else "Reconnect Xero under Integrated Apps (the app was disconnected "
-            "or lost access to this organisation).",
+            message,
+            advice="Reconnect Xero under Integrated Apps (the app was disconnected or lost access to this "
+            "organisation).",
             http_status=status,
             request_id=rid,
         )

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from app.connectors.base import Credentials, Organisation
 from app.connectors.errors import ConnectionBroken, PermanentError, TransientError
 from app.connectors.xero import errors
-from app.settings import Settings
+
+if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's env settings
+    from app.settings import Settings
 
 import authlib.deprecate  # noqa: F401  (installs Authlib's own warning filter first, so ours can override it)
 

@@ -1,0 +1,284 @@
+"""The QuickBooks Online connector: mapping.py translates, adapter.py carries, this module sequences.
+
+One push = (when the tax kind is not known yet) one Preferences read, (for retried creates) one
+look-up per entity, the objects in batch calls of ≤ 30 operations, and at most one more round for
+objects that need it: stale SyncTokens re-read and sent again once, duplicate names sent again
+with the POS id when the settings ask for that. Whole-call failures raise only while nothing has
+reached QuickBooks in this push; after that they are reported per item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any, ClassVar
+
+import httpx
+
+from app.connectors import rules
+from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
+from app.connectors.errors import PermanentError, SyncError, TransientError
+from app.connectors.limits import Bucket, RateLimits
+from app.connectors.quickbooks import env, errors, mapping
+from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
+from app.connectors.quickbooks.oauth import QuickBooksOAuth
+from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
+
+
+@dataclass
+class _Push:
+    ctx: PushContext
+    settings: QuickBooksSettings
+    results: dict[int, PushResult] = field(default_factory=dict)
+    reached: bool = False  # a call has succeeded: from now on failures are reported per item
+
+
+@dataclass(frozen=True)
+class _Op:
+    item: PushItem
+    doc: mapping.Document
+    external_id: str | None = None
+    sync_token: str | None = None
+
+    def operation(self) -> dict[str, Any]:
+        if self.external_id is None:
+            return {"bId": str(self.item.key), "operation": "create", self.doc.entity: self.doc.body}
+        body = {**self.doc.body, "Id": self.external_id, "SyncToken": self.sync_token or "0", "sparse": True}
+        return {"bId": str(self.item.key), "operation": "update", self.doc.entity: body}
+
+
+class QuickBooksConnector:
+    name: ClassVar[str] = "quickbooks"
+    title: ClassVar[str] = "QuickBooks Online"
+    settings_model: ClassVar[type[QuickBooksSettings]] = QuickBooksSettings
+    batch_size: ClassVar[int] = MAX_BATCH
+    needs_oauth: ClassVar[bool] = True
+    # Per company: 500 requests a minute and 10 in flight, and 40 batch calls a minute.
+    rate_limits: ClassVar[RateLimits | None] = RateLimits(
+        per_minute=500, concurrent=10, buckets={"batch": Bucket(per_minute=40)}
+    )
+    required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
+
+    def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout_s: float = 30.0) -> None:
+        """`transport` lets tests route every call to a fake QuickBooks in-process."""
+        self._api = QuickBooksApi(settings.quickbooks_api_url, timeout_s=timeout_s, transport=transport)
+        self._oauth = QuickBooksOAuth(settings, transport=transport)
+        self._us_tax: dict[str, bool] = {}  # realm → automated (US) sales tax, read once from Preferences
+
+    @classmethod
+    def from_settings(cls, settings: Any, **_: Any) -> "QuickBooksConnector":
+        return cls(settings, timeout_s=settings.http_timeout_s)
+
+    # --- Connector protocol -------------------------------------------------------------------
+
+    def syncs(self, entity_type: str, settings: Any) -> bool:
+        return rules.syncs(entity_type, coerce(settings))
+
+    def skip_reason(self, entity_type: str, payload: dict[str, Any], settings: Any) -> str | None:
+        return rules.common_skip_reason(entity_type, payload, coerce(settings))
+
+    async def push(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        state = _Push(ctx, coerce(ctx.settings))
+        us_tax = await self._is_us(ctx) if entity_type not in ("customer", "supplier") else True
+        ops: list[_Op] = []
+        today = date.today()
+        for item in items:
+            try:
+                doc = mapping.build(item, state.settings, us_tax=us_tax, today=today)
+            except SyncError as exc:
+                state.results[item.key] = PushResult(item.key, error=exc)
+                continue
+            ops.append(_Op(item, doc, item.external_id, item.remote_version))
+        ops = await self._adopt_earlier_creates(state, ops)
+        ops = await self._with_sync_tokens(state, ops)
+        retry = await self._send(state, ops)
+        if retry:
+            await self._send(state, retry, last=True)
+        return [state.results[item.key] for item in items]
+
+    async def refresh_credentials(self, credentials: Credentials) -> Credentials:
+        return await self._oauth.refresh(credentials)
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._oauth.aclose()
+
+    # --- OAuthConnector protocol --------------------------------------------------------------
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        return self._oauth.authorization_url(state=state, redirect_uri=redirect_uri)
+
+    async def exchange_code(self, *, code: str, redirect_uri: str, callback_params: dict[str, str]) -> Credentials:
+        realm = callback_params.get("realmId")
+        if not realm:
+            raise PermanentError("Intuit's callback named no company (realmId).")
+        return await self._oauth.exchange_code(code=code, redirect_uri=redirect_uri, realm_id=realm)
+
+    async def organisations(self, credentials: Credentials) -> list[Organisation]:
+        # The company was chosen on Intuit's consent screen and came back as realmId.
+        realm = credentials.extra.get("realm_id")
+        if not realm:
+            return []
+        name = await self._api.company_name(credentials.access_token or "", realm)
+        return [Organisation(id=realm, name=name or f"QuickBooks company {realm}")]
+
+    async def revoke(self, credentials: Credentials) -> None:
+        await self._oauth.revoke(credentials)
+
+    # --- steps --------------------------------------------------------------------------------
+
+    async def _is_us(self, ctx: PushContext) -> bool:
+        realm = ctx.credentials.tenant_id or ""
+        if realm not in self._us_tax:
+            prefs = await self._api.preferences(ctx)
+            tax = prefs.get("TaxPrefs") or {}
+            # Automated sales tax (PartnerTaxEnabled) is QuickBooks' US sales tax; elsewhere tax codes.
+            self._us_tax[realm] = bool(tax.get("PartnerTaxEnabled"))
+        return self._us_tax[realm]
+
+    async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op]) -> list[_Op]:
+        """Find objects an earlier, unanswered try created, so they are not created twice.
+
+        Intuit remembers a requestid for a limited time; a retry later than that would create the
+        object again (or be refused for its name or number). A retried create therefore looks its
+        name or number up first, and adopts an object whose mark shows it is this record's.
+        """
+        wanted: dict[tuple[str, str], dict[str, _Op]] = {}
+        renaming = state.settings.duplicate_names == "add_pos_id"
+        for op in ops:
+            if op.item.retries and op.external_id is None:
+                by_value = wanted.setdefault((op.doc.entity, op.doc.lookup_field), {})
+                by_value[op.doc.lookup_value] = op
+                if renaming and op.doc.entity in mapping.NAMED:  # the lost try may have been the renamed one
+                    renamed = replace(op, doc=op.doc.renamed(op.item.pos_id))
+                    by_value[renamed.doc.lookup_value] = renamed
+        adopted: dict[int, _Op] = {}
+        for (entity, lookup_field), by_value in wanted.items():
+            where = f"{lookup_field} in ({', '.join(quoted(v) for v in sorted(by_value))})"
+            try:
+                found = await self._api.query(state.ctx, entity, where)
+            except SyncError:
+                if not state.reached:
+                    raise
+                continue  # the creates go ahead; a clash comes back as advice
+            state.reached = True
+            for obj in found:
+                op = by_value.get(str(obj.get(lookup_field)))
+                if op is not None and op.doc.owns(obj):
+                    adopted[op.item.key] = replace(op, external_id=obj["Id"], sync_token=obj.get("SyncToken"))
+        # An adopted object is updated to this content (the lost try may have held older content).
+        return [adopted.get(op.item.key, op) for op in ops]
+
+    async def _with_sync_tokens(self, state: _Push, ops: list[_Op]) -> list[_Op]:
+        """Updates need the object's current SyncToken; read those the engine does not know yet."""
+        missing = {op.item.key for op in ops if op.external_id and op.sync_token is None}
+        if not missing:
+            return ops
+        try:
+            fresh = await self._current_tokens(state, [op for op in ops if op.item.key in missing])
+        except SyncError as exc:
+            if not state.reached:
+                raise
+            for op in ops:
+                if op.item.key in missing:
+                    state.results[op.item.key] = self._failed(op, exc)
+            return [op for op in ops if op.item.key not in missing]
+        # An object QuickBooks no longer has is sent with token "0" and comes back as fault 610, with advice.
+        return [replace(op, sync_token=fresh.get(op.external_id)) if op.item.key in missing else op for op in ops]
+
+    async def _current_tokens(self, state: _Push, ops: list[_Op]) -> dict[str, str]:
+        """Object Id → its current SyncToken, one query per entity; a failed query raises."""
+        tokens: dict[str, str] = {}
+        by_entity: dict[str, list[str]] = {}
+        for op in ops:
+            by_entity.setdefault(op.doc.entity, []).append(op.external_id)
+        for entity, ids in by_entity.items():
+            found = await self._api.query(state.ctx, entity, f"Id in ({', '.join(quoted(i) for i in ids)})")
+            state.reached = True
+            tokens.update({str(o["Id"]): str(o.get("SyncToken")) for o in found if o.get("Id")})
+        return tokens
+
+    async def _send(self, state: _Push, ops: list[_Op], *, last: bool = False) -> list[_Op]:
+        """Send in batches; return what deserves one more round (stale token, renamed on a clash)."""
+        again: list[_Op] = []
+        stale: list[_Op] = []
+        # Sorted so the same records always form the same batches, hence the same requestids.
+        ops = sorted(ops, key=lambda op: op.item.idempotency_key)
+        for start in range(0, len(ops), MAX_BATCH):
+            chunk = ops[start : start + MAX_BATCH]
+            try:
+                answer = await self._api.batch(state.ctx, [op.operation() for op in chunk])
+            except SyncError as exc:
+                if not state.reached and not isinstance(exc, PermanentError):
+                    raise
+                for op in chunk:
+                    state.results[op.item.key] = self._failed(op, exc)
+                continue
+            state.reached = True
+            by_bid = {str(entry.get("bId")): entry for entry in answer.items}
+            for op in chunk:
+                entry = by_bid.get(str(op.item.key))
+                outcome = self._outcome(state, op, entry, answer.intuit_tid, last=last)
+                if outcome == "stale":
+                    stale.append(op)
+                elif outcome == "rename":
+                    again.append(replace(op, doc=op.doc.renamed(op.item.pos_id)))
+        if stale:
+            try:
+                tokens = await self._current_tokens(state, stale)
+            except SyncError as exc:
+                for op in stale:
+                    state.results[op.item.key] = self._failed(op, exc)
+                return again
+            for op in stale:
+                if op.external_id in tokens:
+                    again.append(replace(op, sync_token=tokens[op.external_id]))
+                else:
+                    state.results[op.item.key] = self._failed(op, errors.advice_error(
+                        "object_not_found", f"QuickBooks no longer has {op.doc.entity} {op.external_id}.",
+                        f"The {op.doc.entity} was deleted in QuickBooks. Make it active again there, then SYNC NOW.",
+                    ))
+        return again
+
+    def _outcome(self, state: _Push, op: _Op, entry: dict[str, Any] | None, tid: str | None, *, last: bool) -> str | None:
+        if entry is None:
+            state.results[op.item.key] = self._failed(
+                op, TransientError("QuickBooks' batch answer did not mention this record.", code="unmatched",
+                                   request_id=tid))
+            return None
+        faults = errors.faults_in(entry)
+        if faults:
+            error = errors.classify(faults)
+            error.request_id = tid
+            if isinstance(error, errors.StaleObject) and not last:
+                return "stale"
+            if isinstance(error, errors.StaleObject):
+                # Edited again between our re-read and the retry: next run reads it once more.
+                error = TransientError(error.message, code="stale_object", request_id=tid)
+            # Creates and updates alike: a record sent once as "Name (POS id)" keeps clashing on its name.
+            if (error.code == "duplicate_name" and not last
+                    and state.settings.duplicate_names == "add_pos_id" and op.doc.entity in mapping.NAMED):
+                return "rename"
+            state.results[op.item.key] = self._failed(op, error)
+            return None
+        obj = entry.get(op.doc.entity)
+        if not isinstance(obj, dict) or not obj.get("Id"):
+            state.results[op.item.key] = self._failed(
+                op, TransientError(f"QuickBooks answered without the {op.doc.entity}.", request_id=tid))
+            return None
+        state.results[op.item.key] = PushResult(
+            op.item.key,
+            action="created" if op.item.external_id is None else "updated",
+            external_id=str(obj["Id"]),
+            remote_version=str(obj.get("SyncToken")) if obj.get("SyncToken") is not None else None,
+            request_id=tid,
+        )
+        return None
+
+    @staticmethod
+    def _failed(op: _Op, error: SyncError) -> PushResult:
+        # An adopted object's id is kept even when its update fails, so it is never created twice.
+        return PushResult(op.item.key, error=error,
+                          external_id=op.external_id if op.item.external_id is None else None,
+                          remote_version=op.sync_token if op.external_id else None)

@@ -1,0 +1,572 @@
+"""A fake QuickBooks Online that behaves like the real one where the connector can tell the difference.
+
+It speaks what the connector uses: `POST /v3/company/{realm}/batch` (≤ 30 create/update
+operations, each answered by bId), `GET …/query` (select * from X where F in (…) / F = '…'),
+`GET …/preferences`, `GET …/companyinfo/{realm}`, and Intuit's OAuth endpoints (an authorize page
+that redirects with code, state and realmId; the token endpoint with rotating refresh tokens; the
+revoke endpoint), all on one host: point every QUICKBOOKS_*_URL at it.
+
+Per company (realm) it keeps objects with their SyncTokens, refuses a stale SyncToken (5010), an
+unknown Id (610), a DisplayName shared by a customer, vendor or employee (6240), an item Name in
+use (6240), a DocNumber over 21 characters or already used (6140), references to objects,
+accounts, payment methods or tax codes the company lacks (2500), and item lines whose Amount is
+not Qty × UnitPrice (6000). US companies take TaxCodeRef TAX/NON; others their TaxCode Ids.
+It enforces Intuit's three limits (500 requests a minute, 10 in flight, 40 batch calls a minute)
+with 429 and the XML throttle body, and honours `requestid`: one id is one body, answered again
+as first answered. Failures can be injected: 5xx, delays (client time-outs), lost answers, a Fault
+with HTTP 200, throttling, and an edit made in QuickBooks (the next update goes stale).
+
+In-process:   fake = FakeQuickBooks(); realm = fake.add_realm(); QuickBooksConnector(s, transport=fake.transport())
+Over TCP:     with fake.serve() as base_url: ...   (uvicorn in a thread)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
+
+ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
+PEOPLE = ("Customer", "Vendor", "Employee")
+TRANSACTIONS = ("PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt")
+# The US sandbox company's accounts and payment methods the default settings name, and more.
+SANDBOX_ACCOUNTS = {"1", "4", "33", "35", "36", "79", "80", "81"}
+SANDBOX_PAYMENT_METHODS = {str(i) for i in range(1, 8)}
+GLOBAL_TAX_CODES = {"2", "3", "4", "5"}
+THROTTLE_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="2026-11-27T10:00:00.000-08:00">'
+    '<Fault type="SERVICE"><Error code="003001"><Message>message=ThrottleExceeded; errorCode=003001; '
+    "statusCode=429</Message><Detail>The request limit was reached.</Detail></Error></Fault></IntuitResponse>"
+)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    realm: str | None
+    status: int
+    kind: str = "other"  # batch, query, preferences, companyinfo, token, revoke
+    operations: int = 0
+    requestid: str | None = None
+    minorversion: str | None = None
+    accept: str | None = None
+    replayed: bool = False
+
+
+@dataclass
+class _Injection:
+    kind: str  # fail, delay, kill, fault200, throttle
+    remaining: int
+    status: int = 503
+    seconds: float = 0.0
+
+
+@dataclass
+class Company:
+    realm: str
+    name: str
+    us: bool
+    objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
+    next_id: int = 100
+
+    def all(self, entity: str) -> list[dict[str, Any]]:
+        return list(self.objects[entity].values())
+
+
+@dataclass
+class _Limits:
+    window: deque[float] = field(default_factory=deque)
+    batches: deque[float] = field(default_factory=deque)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the highest it ever was, for tests
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str, detail: str, element: str = "") -> None:
+        super().__init__(message)
+        self.error = {"Message": message, "Detail": detail, "code": code, "element": element}
+
+
+class FakeQuickBooks:
+    def __init__(self, *, per_minute: int = 500, concurrent: int = 10, batches_per_minute: int = 40,
+                 window_s: float = 60.0, client_id: str | None = None, client_secret: str | None = None,
+                 check_tokens: bool = False, requestid_ttl_s: float = 3600.0) -> None:
+        self.per_minute, self.concurrent, self.batches_per_minute = per_minute, concurrent, batches_per_minute
+        self.window_s = window_s
+        self.client_id, self.client_secret = client_id, client_secret
+        self.check_tokens = check_tokens
+        self.requestid_ttl_s = requestid_ttl_s
+        self.companies: dict[str, Company] = {}
+        self.calls: list[Call] = []
+        self.access_tokens: set[str] = set()
+        self.expired_tokens: set[str] = set()
+        self.live_refresh_tokens: set[str] = set()
+        self.revoked_tokens: list[str] = []
+        self.refresh_count = 0
+        self.pending_realm: str | None = None  # the company the next consent grants
+        self._limits: dict[str, _Limits] = {}
+        self._requests: dict[tuple[str, str], tuple[float, str, int, Any]] = {}
+        self._injections: list[_Injection] = []
+        base = "/v3/company/{realm}"
+        self._app = Starlette(routes=[
+            Route(f"{base}/batch", self._batch, methods=["POST"]),
+            Route(f"{base}/query", self._query, methods=["GET"]),
+            Route(f"{base}/preferences", self._preferences, methods=["GET"]),
+            Route(f"{base}/companyinfo/{{other}}", self._companyinfo, methods=["GET"]),
+            Route("/connect/oauth2", self._authorize, methods=["GET"]),
+            Route("/oauth2/v1/tokens/bearer", self._token, methods=["POST"]),
+            Route("/v2/oauth2/tokens/revoke", self._revoke, methods=["POST"]),
+        ])
+
+    # --- setting up -----------------------------------------------------------------------------
+
+    def add_realm(self, name: str = "Sandbox Company_US_1", *, us: bool = True, realm: str | None = None) -> str:
+        realm = realm or str(9130350000000000 + len(self.companies) + secrets.randbelow(10**6))
+        self.companies[realm] = Company(realm, name, us)
+        self.pending_realm = self.pending_realm or realm
+        return realm
+
+    def add_employee(self, realm: str, display_name: str) -> str:
+        return self._store(self.companies[realm], "Employee", {"DisplayName": display_name})["Id"]
+
+    def issue_tokens(self) -> dict[str, Any]:
+        access, refresh = f"qat-{secrets.token_hex(16)}", f"qrt-{secrets.token_hex(16)}"
+        self.access_tokens.add(access)
+        self.live_refresh_tokens.add(refresh)
+        return {"access_token": access, "refresh_token": refresh, "token_type": "bearer", "expires_in": 3600,
+                "x_refresh_token_expires_in": 8726400}
+
+    def expire_access_tokens(self) -> None:
+        self.expired_tokens |= self.access_tokens
+        self.access_tokens.clear()
+
+    def edit_in_quickbooks(self, realm: str, entity: str, object_id: str) -> None:
+        """Someone changed the object in QuickBooks: its SyncToken moves on."""
+        obj = self.companies[realm].objects[entity][object_id]
+        obj["SyncToken"] = str(int(obj["SyncToken"]) + 1)
+
+    # --- failure injection ----------------------------------------------------------------------
+
+    def fail_next(self, n: int = 1, *, status: int = 503) -> None:
+        self._injections.append(_Injection("fail", n, status=status))
+
+    def delay_next(self, n: int = 1, *, seconds: float = 5.0) -> None:
+        """The next n batch calls wait before working; a client that gave up meanwhile changes nothing."""
+        self._injections.append(_Injection("delay", n, seconds=seconds))
+
+    def kill_next(self, n: int = 1) -> None:
+        """The next n batch calls do their work, then the answer is lost."""
+        self._injections.append(_Injection("kill", n))
+
+    def fault_next(self, n: int = 1) -> None:
+        """The next n batch calls answer HTTP 200 with a whole-call Fault (and do nothing)."""
+        self._injections.append(_Injection("fault200", n))
+
+    def throttle_next(self, n: int = 1) -> None:
+        self._injections.append(_Injection("throttle", n))
+
+    def forget_requestids(self) -> None:
+        self._requests.clear()
+
+    # --- looking inside -------------------------------------------------------------------------
+
+    def most_in_flight(self, realm: str) -> int:
+        return self._limits.setdefault(realm, _Limits()).most_in_flight
+
+    def count(self, kind: str | None = None, *, status: int | None = None) -> int:
+        return sum(1 for c in self.calls if (kind is None or c.kind == kind) and (status is None or c.status == status))
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return _InProcessTransport(self)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(self, host=host, port=port, log_level="critical", lifespan="off"))
+        thread = threading.Thread(target=server.run, name="fake-quickbooks", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("fake QuickBooks did not start")
+            time.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield f"http://{host}:{bound}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self._app(scope, receive, send)
+        state = scope.setdefault("state", {})
+
+        async def send_or_lose(message):
+            if message["type"] == "http.response.start" and state.get("lose_response"):
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                await send({**message, "headers": [*headers, (b"content-length", b"100000")]})
+                raise ResponseLost()
+            await send(message)
+
+        await self._app(scope, receive, send_or_lose)
+
+    # --- API ------------------------------------------------------------------------------------
+
+    async def _batch(self, request: Request) -> Response:
+        return await self._api(request, "batch", self._do_batch)
+
+    async def _do_batch(self, request: Request, company: Company, call: Call) -> Response:
+        raw = await request.body()
+        try:
+            operations = json.loads(raw)["BatchItemRequest"]
+        except (ValueError, KeyError, TypeError):
+            return _fault(400, "2310", "Invalid or missing BatchItemRequest", "")
+        call.operations = len(operations)
+        if len(operations) > 30:
+            return _fault(400, "6000", "A business validation error has occurred",
+                          "Batch has more than 30 operations.")
+        rid = request.query_params.get("requestid")
+        digest = hashlib.sha256(raw).hexdigest()
+        if rid:
+            remembered = self._requests.get((company.realm, rid))
+            if remembered and remembered[0] > time.monotonic():
+                if remembered[1] != digest:
+                    return _fault(400, "6000", "A business validation error has occurred",
+                                  "This requestid was already used with another request body.")
+                call.replayed = True
+                return _json(remembered[2], remembered[3])
+        injection = self._take()
+        if injection and injection.kind == "fault200":
+            return _fault(200, "6000", "A business validation error has occurred", "Injected whole-call fault.")
+        if injection and injection.kind == "delay":
+            await asyncio.sleep(injection.seconds)
+            if await request.is_disconnected():
+                return _json(499, {})
+        answers = [self._operation(company, op) for op in operations]
+        body = {"BatchItemResponse": answers, "time": _now()}
+        if rid:
+            self._requests[(company.realm, rid)] = (time.monotonic() + self.requestid_ttl_s, digest, 200, body)
+        if injection and injection.kind == "kill":
+            request.state.lose_response = True
+        return _json(200, body)
+
+    def _operation(self, company: Company, op: dict[str, Any]) -> dict[str, Any]:
+        bid = op.get("bId")
+        entity = next((k for k in op if k in ENTITIES), None)
+        try:
+            if entity is None or op.get("operation") not in ("create", "update"):
+                raise Refused("2010", "Request has invalid or unsupported property", "Unknown operation or entity.")
+            stored = self._write(company, entity, op["operation"], copy.deepcopy(op[entity]))
+        except Refused as refused:
+            return {"bId": bid, "Fault": {"Error": [refused.error], "type": "ValidationFault"}}
+        return {"bId": bid, entity: copy.deepcopy(stored)}
+
+    def _write(self, company: Company, entity: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if operation == "update":
+            current = company.objects[entity].get(str(body.get("Id")))
+            if current is None or current.get("Active") is False and entity in PEOPLE:
+                raise Refused("610", "Object Not Found", f"Object Not Found : Something you're trying to use has "
+                              f"been made inactive. Check the fields with accounts, customers, items, vendors or "
+                              f"employees. {entity} {body.get('Id')}")
+            if str(body.get("SyncToken")) != current["SyncToken"]:
+                raise Refused("5010", "Stale Object Error", f"Stale Object Error : You and {company.name} were "
+                              "working on this at the same time. Try again.")
+            merged = {**current, **{k: v for k, v in body.items() if k not in ("sparse", "SyncToken")}}
+            self._validate(company, entity, merged, exclude=current["Id"])
+            merged["SyncToken"] = str(int(current["SyncToken"]) + 1)
+            company.objects[entity][current["Id"]] = merged
+            return merged
+        if "Id" in body:
+            raise Refused("2010", "Request has invalid or unsupported property", "Id is not allowed on create.")
+        self._validate(company, entity, body, exclude=None)
+        return self._store(company, entity, body)
+
+    def _store(self, company: Company, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        company.next_id += 1
+        body = {**body, "Id": str(company.next_id), "SyncToken": "0", "domain": "QBO",
+                "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()}}
+        if entity in TRANSACTIONS:
+            body["TotalAmt"] = float(sum(Decimal(str(line.get("Amount", 0))) * (-1 if line.get("DetailType") ==
+                                     "DiscountLineDetail" else 1) for line in body.get("Line", [])))
+        company.objects[entity][body["Id"]] = body
+        return body
+
+    def _validate(self, company: Company, entity: str, body: dict[str, Any], *, exclude: str | None) -> None:
+        if entity in PEOPLE:
+            name = str(body.get("DisplayName") or "").strip()
+            if not name:
+                raise Refused("6000", "A business validation error has occurred", "DisplayName is required.")
+            for other in PEOPLE:
+                for obj in company.all(other):
+                    if obj["Id"] != exclude and str(obj.get("DisplayName", "")).lower() == name.lower():
+                        raise Refused("6240", "Duplicate Name Exists Error", "The name supplied already exists. : "
+                                      "Another customer, vendor or employee is already using this name. Please use "
+                                      "a different name.", "DisplayName")
+        if entity == "Item":
+            self._validate_item(company, body, exclude)
+        if entity in TRANSACTIONS:
+            self._validate_transaction(company, entity, body, exclude)
+
+    def _validate_item(self, company: Company, body: dict[str, Any], exclude: str | None) -> None:
+        name = str(body.get("Name") or "")
+        if not name or len(name) > 100:
+            raise Refused("6000", "A business validation error has occurred", "Item Name is required (≤ 100).")
+        if any(o["Id"] != exclude and o.get("Name", "").lower() == name.lower() for o in company.all("Item")):
+            raise Refused("6240", "Duplicate Name Exists Error", "The name supplied already exists. : Another "
+                          "product or service is already using this name. Please use a different name.", "Name")
+        for ref in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"):
+            if ref in body:
+                self._account(body[ref])
+        if body.get("Type") == "Inventory":
+            missing = [f for f in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef", "QtyOnHand",
+                                   "InvStartDate") if f not in body]
+            if missing or body.get("TrackQtyOnHand") is not True:
+                raise Refused("6000", "A business validation error has occurred",
+                              f"Inventory items need {', '.join(missing) or 'TrackQtyOnHand'}.")
+        if not company.us:
+            for ref in ("SalesTaxCodeRef", "PurchaseTaxCodeRef"):
+                if ref in body and body[ref]["value"] not in GLOBAL_TAX_CODES:
+                    raise _invalid_ref("TaxCode", body[ref]["value"])
+
+    def _validate_transaction(self, company: Company, entity: str, body: dict[str, Any], exclude: str | None) -> None:
+        number = body.get("DocNumber")
+        if number is not None:
+            if len(number) > 21:
+                raise Refused("6000", "A business validation error has occurred",
+                              "String length is either shorter or longer than supported by specification. "
+                              "DocNumber: max 21.", "DocNumber")
+            if any(o["Id"] != exclude and o.get("DocNumber") == number for o in company.all(entity)):
+                raise Refused("6140", "Duplicate Document Number Error", "Duplicate Document Number Error : You "
+                              "must specify a different number. This number has already been used.", "DocNumber")
+        if "VendorRef" in body:
+            self._exists(company, "Vendor", body["VendorRef"])
+        if "CustomerRef" in body:
+            self._exists(company, "Customer", body["CustomerRef"])
+        elif entity == "Invoice":
+            raise Refused("6000", "A business validation error has occurred", "An invoice needs a customer.")
+        for ref in ("DepositToAccountRef", "APAccountRef"):
+            if ref in body:
+                self._account(body[ref])
+        if "PaymentMethodRef" in body and body["PaymentMethodRef"]["value"] not in SANDBOX_PAYMENT_METHODS:
+            raise _invalid_ref("PaymentMethod", body["PaymentMethodRef"]["value"])
+        if company.us and "GlobalTaxCalculation" in body:
+            raise Refused("6000", "A business validation error has occurred",
+                          "GlobalTaxCalculation is not supported for US companies.")
+        for line in body.get("Line") or []:
+            detail = line.get(line.get("DetailType", ""), {})
+            if line.get("DetailType") in ("SalesItemLineDetail", "ItemBasedExpenseLineDetail"):
+                if "ItemRef" in detail:
+                    self._exists(company, "Item", detail["ItemRef"], allow={"1"})
+                if "Qty" in detail and "UnitPrice" in detail:
+                    expected = (Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"]))).quantize(Decimal("0.01"))
+                    if abs(expected - Decimal(str(line.get("Amount", 0)))) > Decimal("0.01"):
+                        raise Refused("6000", "A business validation error has occurred",
+                                      "Amount is not equal to UnitPrice * Qty.", "Line.Amount")
+                code = (detail.get("TaxCodeRef") or {}).get("value")
+                if code is not None and (code not in ("TAX", "NON") if company.us else code not in GLOBAL_TAX_CODES):
+                    raise _invalid_ref("TaxCode", code)
+
+    def _account(self, ref: dict[str, Any]) -> None:
+        if str(ref.get("value")) not in SANDBOX_ACCOUNTS:
+            raise _invalid_ref("Account", ref.get("value"))
+
+    def _exists(self, company: Company, entity: str, ref: dict[str, Any], allow: set[str] = frozenset()) -> None:
+        value = str(ref.get("value"))
+        obj = company.objects[entity].get(value)
+        if value in allow:
+            return
+        if obj is None:
+            raise _invalid_ref(entity, value)
+        if obj.get("Active") is False:
+            raise Refused("610", "Object Not Found", f"Object Not Found : Something you're trying to use has been "
+                          f"made inactive. {entity} {value}")
+
+    async def _query(self, request: Request) -> Response:
+        async def work(request: Request, company: Company, call: Call) -> Response:
+            statement = request.query_params.get("query", "")
+            match = re.match(r"select \* from (\w+) where (\w+) (in|=) \((.*)\)|select \* from (\w+) where (\w+) = "
+                             r"('(?:[^'\\]|\\.)*')", statement.replace(" maxresults 1000", ""), re.I)
+            if not match:
+                return _fault(400, "4000", "Error parsing query", f"QueryParserError: {statement}")
+            entity, fld, raw = (match.group(1), match.group(2), match.group(4)) if match.group(1) else (
+                match.group(5), match.group(6), match.group(7))
+            values = {v.replace("\\'", "'").replace("\\\\", "\\") for v in re.findall(r"'((?:[^'\\]|\\.)*)'", raw)}
+            if entity not in ENTITIES:
+                return _fault(400, "4001", "Invalid query", f"Unknown entity {entity}")
+            found = [copy.deepcopy(o) for o in company.all(entity) if str(o.get(fld)) in values]
+            return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
+                               else {}, "time": _now()})
+
+        return await self._api(request, "query", work)
+
+    async def _preferences(self, request: Request) -> Response:
+        async def work(request: Request, company: Company, call: Call) -> Response:
+            tax = {"UsingSalesTax": True, "PartnerTaxEnabled": company.us}
+            return _json(200, {"Preferences": {"Id": "1", "SyncToken": "0", "TaxPrefs": tax}, "time": _now()})
+
+        return await self._api(request, "preferences", work)
+
+    async def _companyinfo(self, request: Request) -> Response:
+        async def work(request: Request, company: Company, call: Call) -> Response:
+            return _json(200, {"CompanyInfo": {"Id": "1", "CompanyName": company.name,
+                                               "Country": "US" if company.us else "GB"}, "time": _now()})
+
+        return await self._api(request, "companyinfo", work)
+
+    async def _api(self, request: Request, kind: str, work) -> Response:
+        realm = request.path_params["realm"]
+        call = Call(request.method, request.url.path, realm, 0, kind, requestid=request.query_params.get("requestid"),
+                    minorversion=request.query_params.get("minorversion"), accept=request.headers.get("accept"))
+        self.calls.append(call)
+        response = self._check_auth(request)
+        if response is None and realm not in self.companies:
+            response = _lower_fault(403, "3100", "AuthorizationFailed", "Not authorized for this company.")
+        if response is None:
+            response = self._over_limit(self._limits.setdefault(realm, _Limits()), kind)
+        if response is None and kind == "batch" and self._peek("throttle"):
+            self._take()
+            response = Response(THROTTLE_XML, status_code=429, media_type="application/xml")
+        if response is None and kind == "batch" and self._peek("fail"):
+            response = _fault(self._take().status, "10000", "An application error has occurred", "Injected.")
+        if response is not None:
+            call.status = response.status_code
+            return response
+        limits = self._limits[realm]
+        now = time.monotonic()
+        limits.window.append(now)
+        if kind == "batch":
+            limits.batches.append(now)
+        limits.in_flight += 1
+        limits.most_in_flight = max(limits.most_in_flight, limits.in_flight)
+        try:
+            response = await work(request, self.companies[realm], call)
+        finally:
+            limits.in_flight -= 1
+        response.headers["intuit_tid"] = f"1-{secrets.token_hex(8)}"
+        call.status = response.status_code
+        return response
+
+    def _over_limit(self, limits: _Limits, kind: str) -> Response | None:
+        now = time.monotonic()
+        for window in (limits.window, limits.batches):
+            while window and window[0] <= now - self.window_s:
+                window.popleft()
+        over = (limits.in_flight >= self.concurrent or len(limits.window) >= self.per_minute
+                or (kind == "batch" and len(limits.batches) >= self.batches_per_minute))
+        return Response(THROTTLE_XML, status_code=429, media_type="application/xml") if over else None
+
+    def _peek(self, kind: str) -> bool:
+        return bool(self._injections) and self._injections[0].kind == kind and self._injections[0].remaining > 0
+
+    def _take(self) -> _Injection | None:
+        while self._injections and self._injections[0].remaining <= 0:
+            self._injections.pop(0)
+        if not self._injections:
+            return None
+        injection = self._injections[0]
+        injection.remaining -= 1
+        return injection
+
+    def _check_auth(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        if token in self.expired_tokens or not token or (self.check_tokens and token not in self.access_tokens):
+            return _lower_fault(401, "3200", "AuthenticationFailed", "Token expired: " + token[:8])
+        return None
+
+    # --- OAuth ----------------------------------------------------------------------------------
+
+    async def _authorize(self, request: Request) -> Response:
+        q = request.query_params
+        code = f"code-{secrets.token_hex(8)}"
+        back = {"code": code, "state": q.get("state", ""), "realmId": self.pending_realm or ""}
+        return RedirectResponse(f"{q['redirect_uri']}?{urlencode(back)}", 302)
+
+    async def _token(self, request: Request) -> Response:
+        call = Call("POST", request.url.path, None, 200, "token")
+        self.calls.append(call)
+        form = dict(parse_qsl((await request.body()).decode()))
+        if not self._client_ok(request, form):
+            call.status = 401
+            return _json(401, {"error": "invalid_client"})
+        grant = form.get("grant_type")
+        if grant == "authorization_code" and form.get("code"):
+            return _json(200, self.issue_tokens())
+        if grant == "refresh_token":
+            old = form.get("refresh_token", "")
+            if old not in self.live_refresh_tokens:
+                call.status = 400
+                return _json(400, {"error": "invalid_grant"})
+            self.live_refresh_tokens.discard(old)  # rotated: the old one is spent
+            self.refresh_count += 1
+            return _json(200, self.issue_tokens())
+        call.status = 400
+        return _json(400, {"error": "unsupported_grant_type"})
+
+    async def _revoke(self, request: Request) -> Response:
+        self.calls.append(Call("POST", request.url.path, None, 200, "revoke"))
+        if not self._client_ok(request, {}):
+            return _json(401, {"error": "invalid_client"})
+        token = (await request.json()).get("token", "")
+        self.revoked_tokens.append(token)
+        self.live_refresh_tokens.discard(token)
+        return Response(status_code=200)
+
+    def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        if self.client_id is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        else:
+            user, password = form.get("client_id"), form.get("client_secret")
+        return user == self.client_id and password == self.client_secret
+
+
+def _invalid_ref(what: str, value: Any) -> Refused:
+    return Refused("2500", "Invalid Reference Id", f"Invalid Reference Id : {what} element id {value} not found")
+
+
+def _fault(status: int, code: str, message: str, detail: str) -> JSONResponse:
+    body = {"Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": ""}],
+                      "type": "ValidationFault"}, "time": _now()}
+    return _json(status, body)
+
+
+def _lower_fault(status: int, code: str, name: str, detail: str) -> JSONResponse:
+    message = f"message={name}; errorCode={code.zfill(6)}; statusCode={status}"
+    return _json(status, {"fault": {"error": [{"message": message, "detail": detail, "code": code}],
+                                    "type": "AUTHENTICATION"}, "time": _now()})
+
+
+def _json(status: int, body: Any) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime())

@@ -1,0 +1,297 @@
+"""The QuickBooks connector against the fake QuickBooks: every entity type, both sales modes, US and
+non-US tax, batches and requestids, stale SyncTokens, duplicate names, lost answers, faults."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import asynccontextmanager
+
+import pytest
+
+from app.connectors.errors import ConnectionBroken, PermanentError, RateLimited, TokenRefused, TransientError
+from app.connectors.quickbooks import QuickBooksSettings
+from app.entities.schemas import (
+    CUSTOMER_EXAMPLE,
+    PRODUCT_EXAMPLE,
+    PURCHASE_ORDER_EXAMPLE,
+    SALE_EXAMPLE,
+    SHIFT_REPORT_EXAMPLE,
+    SUPPLIER_EXAMPLE,
+)
+
+from .conftest import GLOBAL_TAX, context_for, push_item
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.slots: list[tuple[str, ...]] = []
+
+    @asynccontextmanager
+    async def slot(self, *buckets):
+        self.slots.append(buckets)
+        yield
+
+
+async def one(connector, ctx, entity_type, payload, *, key=1, **kw):
+    [result] = await connector.push(ctx, entity_type, [push_item(entity_type, copy.deepcopy(payload), key=key, **kw)])
+    return result
+
+
+async def refs(connector, ctx):
+    customer = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE, key=1)
+    supplier = await one(connector, ctx, "supplier", SUPPLIER_EXAMPLE, key=2)
+    product = await one(connector, ctx, "product", PRODUCT_EXAMPLE, key=3)
+    assert customer.ok and supplier.ok and product.ok, (customer, supplier, product)
+    return {("customer", "C-1001"): customer.external_id, ("supplier", "S-2001"): supplier.external_id,
+            ("product", "P-3001"): product.external_id}
+
+
+def objects(fake, realm, entity):
+    return fake.companies[realm].all(entity)
+
+
+# --- every entity type ----------------------------------------------------------------------------
+
+
+async def test_every_entity_type_reaches_quickbooks_as_its_object(fake, realm, ctx, connector):
+    ids = await refs(connector, ctx)
+    po = await one(connector, ctx, "purchase_order", PURCHASE_ORDER_EXAMPLE, key=4, references=ids)
+    sale = await one(connector, ctx, "sale", SALE_EXAMPLE, key=5, references=ids)
+    totals = context_for(fake, realm, QuickBooksSettings(sales_mode="shift_totals"))
+    shift = await one(connector, totals, "shift_report", SHIFT_REPORT_EXAMPLE, key=6)
+    assert po.ok and sale.ok and shift.ok, (po.error, sale.error, shift.error)
+    (customer,) = objects(fake, realm, "Customer")
+    assert customer["DisplayName"] == "Ana Lopez" and customer["Notes"] == "POS customer C-1001"
+    (vendor,) = objects(fake, realm, "Vendor")
+    assert vendor["DisplayName"] == "Harbour Coffee Roasters" and vendor["AcctNum"] == "HCR-77"
+    (item,) = objects(fake, realm, "Item")
+    assert item["Type"] == "Inventory" and item["TrackQtyOnHand"] is True and item["QtyOnHand"] == 40
+    assert item["AssetAccountRef"] == {"value": "81"} and item["Sku"] == "BEANS-HOUSE-1KG"
+    (order,) = objects(fake, realm, "PurchaseOrder")
+    assert order["VendorRef"]["value"] == ids[("supplier", "S-2001")]
+    assert order["Line"][0]["DetailType"] == "ItemBasedExpenseLineDetail"
+    receipts = {r["DocNumber"]: r for r in objects(fake, realm, "SalesReceipt")}
+    paid = receipts["5001"]
+    assert paid["PaymentMethodRef"] == {"value": "3"} and paid["DepositToAccountRef"] == {"value": "4"}
+    assert paid["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "TAX"}  # US: automated sales tax
+    assert "TxnTaxDetail" not in paid and "GlobalTaxCalculation" not in paid
+    assert paid["Line"][1]["DetailType"] == "DiscountLineDetail" and paid["Line"][1]["Amount"] == 4.0
+    assert receipts["SHIFT-6001"]["PrivateNote"] == "POS shift SHIFT-6001"
+    assert sale.remote_version == "0" and sale.request_id
+
+
+async def test_products_become_inventory_non_inventory_or_service_items(fake, realm, ctx, connector):
+    kinds = {}
+    for key, extra in enumerate(({"tracked": True}, {"tracked": False}, {"service": True}), start=1):
+        payload = {**PRODUCT_EXAMPLE, "id": f"P-{key}", "sku": f"SKU-{key}", "name": f"Thing {key}", **extra}
+        result = await one(connector, ctx, "product", payload, key=key)
+        assert result.ok, result.error
+        kinds[f"Thing {key}"] = fake.companies[realm].objects["Item"][result.external_id]["Type"]
+    assert kinds == {"Thing 1": "Inventory", "Thing 2": "NonInventory", "Thing 3": "Service"}
+
+
+async def test_sales_paid_at_the_till_on_account_refunded_or_with_several_payment_types(fake, realm, ctx, connector):
+    ids = await refs(connector, ctx)
+    base = {k: v for k, v in SALE_EXAMPLE.items() if k != "payments"}
+    mixed = {**base, "id": "S-2", "number": "2", "payments": [{"payment_type": "Card", "amount": "20"},
+                                                               {"payment_type": "Cash", "amount": "24"}]}
+    on_account = {**base, "id": "S-3", "number": "3", "payments": []}
+    refund = {**base, "id": "S-4", "number": "4", "status": "refund",
+              "payments": [{"payment_type": "Cash", "amount": "-44"}]}
+    for key, payload in enumerate((mixed, on_account, refund), start=10):
+        result = await one(connector, ctx, "sale", payload, key=key, references=ids)
+        assert result.ok, (payload["id"], result.error)
+    (receipt,) = objects(fake, realm, "SalesReceipt")
+    assert receipt["DepositToAccountRef"] == {"value": "4"} and "PaymentMethodRef" not in receipt  # mixed rule
+    (invoice,) = objects(fake, realm, "Invoice")
+    assert invoice["DocNumber"] == "3" and invoice["CustomerRef"]["value"] == ids[("customer", "C-1001")]
+    (refunded,) = objects(fake, realm, "RefundReceipt")
+    assert refunded["DepositToAccountRef"] == {"value": "35"} and refunded["PaymentMethodRef"] == {"value": "1"}
+
+
+async def test_voided_and_parked_sales_and_shifts_in_the_wrong_mode_are_skipped_with_the_reason(connector):
+    individual, totals = QuickBooksSettings(), QuickBooksSettings(sales_mode="shift_totals")
+    assert "Voided" in connector.skip_reason("sale", {**SALE_EXAMPLE, "status": "voided"}, individual)
+    assert "Parked" in connector.skip_reason("sale", {**SALE_EXAMPLE, "status": "parked"}, individual)
+    assert "Covered by shift report SHIFT-6001" in connector.skip_reason("sale", SALE_EXAMPLE, totals)
+    assert connector.skip_reason("shift_report", SHIFT_REPORT_EXAMPLE, individual)
+
+
+async def test_companies_outside_the_us_get_tax_codes_and_global_tax_calculation(fake, uk_realm, connector):
+    ctx = context_for(fake, uk_realm, QuickBooksSettings(tax_codes=GLOBAL_TAX))
+    ids = await refs(connector, ctx)
+    result = await one(connector, ctx, "sale", SALE_EXAMPLE, key=5, references=ids)
+    assert result.ok, result.error
+    (receipt,) = objects(fake, uk_realm, "SalesReceipt")
+    assert receipt["GlobalTaxCalculation"] == "TaxInclusive"
+    assert receipt["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "2"}
+    (item,) = objects(fake, uk_realm, "Item")
+    assert item["SalesTaxCodeRef"] == {"value": "2"} and "Taxable" not in item
+    # The company's kind was read from Preferences once, not per push.
+    assert fake.count("preferences") == 1
+
+
+async def test_an_unmapped_tax_rate_outside_the_us_fails_with_advice_naming_it(fake, uk_realm, connector):
+    ctx = context_for(fake, uk_realm, QuickBooksSettings(tax_codes={"VAT 5%": "3"}))
+    result = await one(connector, ctx, "product", PRODUCT_EXAMPLE)
+    assert result.error.code == "tax_rate_unmapped" and "VAT 20%" in result.error.advice
+
+
+# --- batches, requestids, limits -------------------------------------------------------------------
+
+
+async def test_65_customers_go_in_three_batches_each_with_its_requestid_and_minorversion(fake, realm, connector):
+    limiter = CountingLimiter()
+    ctx = context_for(fake, realm, limiter=limiter)
+    items = [push_item("customer", {"id": f"C-{i}", "first_name": f"Name {i}"}, key=i) for i in range(65)]
+    results = await connector.push(ctx, "customer", items)
+    assert all(r.ok for r in results)
+    batches = [c for c in fake.calls if c.kind == "batch"]
+    assert sorted(c.operations for c in batches) == [5, 30, 30]
+    assert all(c.minorversion == "75" and c.accept == "application/json" for c in fake.calls)
+    assert all(c.requestid and len(c.requestid) <= 36 for c in batches)
+    assert limiter.slots.count(("batch",)) == 3  # batch calls spend the batch bucket too
+    assert len(objects(fake, realm, "Customer")) == 65
+
+
+async def test_a_lost_answer_is_replayed_by_requestid_and_creates_nothing_twice(fake, realm, ctx, connector):
+    items = [push_item("customer", {"id": f"C-{i}", "first_name": f"N{i}"}, key=i) for i in range(3)]
+    fake.kill_next(1)
+    with pytest.raises(TransientError):
+        await connector.push(ctx, "customer", items)
+    assert len(objects(fake, realm, "Customer")) == 3  # stored, answer lost
+    # The same call again (a worker died before writing anything down, so no retry was counted).
+    again = await connector.push(ctx, "customer", items)
+    assert all(r.ok and r.action == "created" for r in again)
+    assert len(objects(fake, realm, "Customer")) == 3
+    assert [c.replayed for c in fake.calls if c.kind == "batch"] == [False, True]
+    # A retry the engine counted looks its objects up first, and adopts them as this record's.
+    counted = await connector.push(ctx, "customer", [push_item(i.entity_type, i.payload, key=i.key, retries=1)
+                                                      for i in items])
+    assert [r.external_id for r in counted] == [r.external_id for r in again]
+    assert len(objects(fake, realm, "Customer")) == 3
+
+
+async def test_after_quickbooks_forgot_the_requestid_a_retried_create_adopts_its_object(fake, realm, ctx, connector):
+    ids = await refs(connector, ctx)
+    sale = push_item("sale", copy.deepcopy(SALE_EXAMPLE), key=5, references=ids)
+    fake.kill_next(1)
+    with pytest.raises(TransientError):
+        await connector.push(ctx, "sale", [sale])
+    fake.forget_requestids()
+    [result] = await connector.push(ctx, "sale", [push_item("sale", sale.payload, key=5, references=ids, retries=1)])
+    assert result.ok and result.external_id == objects(fake, realm, "SalesReceipt")[0]["Id"]
+    assert len(objects(fake, realm, "SalesReceipt")) == 1
+
+
+async def test_a_stale_sync_token_is_read_again_and_the_update_sent_once_more(fake, realm, ctx, connector):
+    first = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    fake.edit_in_quickbooks(realm, "Customer", first.external_id)  # someone edits it in QuickBooks
+    second = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "email": "ana@example.org"},
+                       external_id=first.external_id, remote_version=first.remote_version, version="v2")
+    assert second.ok and second.action == "updated" and second.remote_version == "2", second.error
+    (customer,) = objects(fake, realm, "Customer")
+    assert customer["PrimaryEmailAddr"] == {"Address": "ana@example.org"}
+    assert fake.count("query") == 1
+
+
+async def test_a_display_name_used_by_an_employee_gets_advice_or_the_pos_id_as_chosen(fake, realm, connector):
+    fake.add_employee(realm, "Ana Lopez")
+    ctx = context_for(fake, realm)
+    refused = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    assert refused.error.code == "duplicate_name" and "employee" in refused.error.advice
+    renaming = context_for(fake, realm, QuickBooksSettings(duplicate_names="add_pos_id"))
+    renamed = await one(connector, renaming, "customer", CUSTOMER_EXAMPLE)
+    assert renamed.ok
+    assert objects(fake, realm, "Customer")[0]["DisplayName"] == "Ana Lopez (C-1001)"
+
+
+async def test_a_pos_number_too_long_for_doc_number_is_advice_not_a_cut(fake, realm, ctx, connector):
+    ids = await refs(connector, ctx)
+    result = await one(connector, ctx, "sale", {**SALE_EXAMPLE, "number": "2026-11-27-REG1-000123"}, key=9,
+                       references=ids)
+    assert result.error.code == "doc_number_too_long" and "21" in result.error.advice
+    assert not objects(fake, realm, "SalesReceipt")
+
+
+async def test_an_unknown_account_comes_back_as_advice_naming_it(fake, realm, connector):
+    ctx = context_for(fake, realm, QuickBooksSettings(sales_service_account="999"))
+    result = await one(connector, ctx, "product", {**PRODUCT_EXAMPLE, "service": True})
+    assert result.error.code == "invalid_reference" and "Account 999" in result.error.advice
+    assert result.error.request_id  # the batch's intuit_tid, for Intuit's support
+
+
+# --- whole-call failures --------------------------------------------------------------------------
+
+
+async def test_a_fault_with_http_200_fails_the_records_with_intuits_detail(fake, realm, ctx, connector):
+    fake.fault_next(1)
+    [result] = await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    assert isinstance(result.error, PermanentError) and "Injected whole-call fault" in result.error.advice
+    assert not objects(fake, realm, "Customer")
+
+
+async def test_throttling_with_an_xml_body_is_a_rate_limit_of_60_seconds(fake, ctx, connector):
+    fake.throttle_next(1)
+    with pytest.raises(RateLimited) as caught:
+        await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    assert caught.value.retry_after_s == 60.0
+
+
+async def test_5xx_and_timeouts_are_transient(fake, ctx, connector):
+    fake.fail_next(1, status=503)
+    with pytest.raises(TransientError):
+        await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    fake.delay_next(1, seconds=3.0)  # the connector's time-out is 2 s
+    with pytest.raises(TransientError) as caught:
+        await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    assert caught.value.code == "network"
+
+
+async def test_an_expired_token_is_refused_as_such_and_a_foreign_company_as_reconnect(fake, realm, connector):
+    ctx = context_for(fake, realm)
+    fake.expire_access_tokens()
+    with pytest.raises(TokenRefused):
+        await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    foreign = context_for(fake, "123")
+    with pytest.raises(ConnectionBroken) as caught:
+        await connector.push(foreign, "customer", [push_item("customer", CUSTOMER_EXAMPLE)])
+    assert not isinstance(caught.value, TokenRefused) and "Reconnect" in caught.value.advice
+
+
+async def test_an_update_without_a_known_sync_token_reads_it_first(fake, realm, ctx, connector):
+    first = await one(connector, ctx, "supplier", SUPPLIER_EXAMPLE)
+    fake.edit_in_quickbooks(realm, "Vendor", first.external_id)
+    again = await one(connector, ctx, "supplier", {**SUPPLIER_EXAMPLE, "phone": "+44 1"}, external_id=first.external_id,
+                      version="v2")  # a link from before versions were kept: no remote_version
+    assert again.ok and again.remote_version == "2" and fake.count("query") == 1
+
+
+async def test_an_object_deleted_in_quickbooks_comes_back_as_advice(fake, realm, ctx, connector):
+    first = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    del fake.companies[realm].objects["Customer"][first.external_id]
+    again = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "phone": "+44 1"},
+                      external_id=first.external_id, remote_version=first.remote_version, version="v2")
+    assert again.error.code == "object_inactive" and "active again" in again.error.advice
+
+
+async def test_a_lost_renamed_create_is_adopted_under_its_new_name(fake, realm, connector):
+    fake.add_employee(realm, "Ana Lopez")
+    ctx = context_for(fake, realm, QuickBooksSettings(duplicate_names="add_pos_id"))
+    # What a lost, renamed try left behind in QuickBooks (and Intuit has forgotten its requestid).
+    company = fake.companies[realm]
+    fake._store(company, "Customer", {"DisplayName": "Ana Lopez (C-1001)", "Notes": "POS customer C-1001"})  # noqa: SLF001
+    [again] = await connector.push(ctx, "customer", [push_item("customer", CUSTOMER_EXAMPLE, retries=1)])
+    assert again.ok and again.action == "created"
+    assert [c["DisplayName"] for c in objects(fake, realm, "Customer")] == ["Ana Lopez (C-1001)"]
+
+
+async def test_a_renamed_customer_keeps_its_name_on_later_updates(fake, realm, connector):
+    fake.add_employee(realm, "Ana Lopez")
+    ctx = context_for(fake, realm, QuickBooksSettings(duplicate_names="add_pos_id"))
+    first = await one(connector, ctx, "customer", CUSTOMER_EXAMPLE)
+    again = await one(connector, ctx, "customer", {**CUSTOMER_EXAMPLE, "phone": "+44 1"}, version="v2",
+                      external_id=first.external_id, remote_version=first.remote_version)
+    assert again.ok, again.error
+    (customer,) = objects(fake, realm, "Customer")
+    assert customer["DisplayName"] == "Ana Lopez (C-1001)" and customer["PrimaryPhone"] == {"FreeFormNumber": "+44 1"}
