@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select
+from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,14 +94,34 @@ async def upsert_records(
         )
     rung: set[uuid.UUID] = set()
     if changed:
-        connections = syncing(connectors, await collecting_connections(session, store_id), entity_type)
+        collecting = await collecting_connections(session, store_id)
+        connections = syncing(connectors, collecting, entity_type)
         await mark_pending(session, connections, entity_type, [ids[p] for p in changed])
         rung = {c.id for c in connections}
+        if entity_type == "shift_report":
+            await _rejudge_sales_of(session, store_id, [c.id for c in collecting], changed)
+            rung |= {c.id for c in collecting}
     changed_set = set(changed)
     results = [
         Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
     ]
     return results, rung
+
+
+async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connection_ids: list[uuid.UUID],
+                            shift_ids: list[str]) -> None:
+    """A shift that closes (or changes) fixes the moment its skipped sales are judged by: judge them again."""
+    if not connection_ids or not shift_ids:
+        return
+    sales = select(Record.id).where(
+        Record.store_id == store_id, Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shift_ids)
+    )
+    now = utcnow()
+    await session.execute(
+        update(Link)
+        .where(Link.connection_id.in_(connection_ids), Link.state == LinkState.SKIPPED, Link.record_id.in_(sales))
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+    )
 
 
 async def mark_pending(

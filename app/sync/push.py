@@ -17,6 +17,7 @@ from app.connectors.errors import ConnectionBroken, SyncError
 from app.entities import unique_references
 from app.models import AttemptOutcome
 from app.sync.claim import Claimed, claim
+from app.sync.coverage import skip_reasons
 from app.sync.dependencies import blocker_for, resolve
 from app.sync.deps import SyncDeps
 from app.sync.keys import idempotency_key
@@ -65,8 +66,10 @@ async def process(scope: BatchScope, claimed: list[Claimed], *, depth: int = 0) 
 async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed], depth: int) -> Counter:
     outcomes: list[Outcome] = []
     ready: list[Claimed] = []
+    covered = await skip_reasons(scope.deps.sessions, store_id=scope.store_id, connection_id=scope.connection_id,
+                                 settings=scope.settings, entity_type=entity_type, items=items)
     for item in items:
-        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings)
+        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings) or covered.get(item.link_id)
         if reason:
             outcomes.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=reason))
         else:
