@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import String, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.connectors.errors import TransientError
+from app.connectors.errors import PermanentError, TransientError
 from app.db import transaction
+from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt
@@ -69,6 +71,7 @@ async def record_outcomes(
         return Counter()
     now = utcnow()
     async with transaction(sessions) as session:
+        outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
         await _insert_attempts(session, outcomes, connection_id, run_id, now)
         await _update_links(session, outcomes, now)
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
@@ -79,6 +82,45 @@ async def record_outcomes(
             .values(**{name: getattr(Run, name) + n for name, n in counts.items()}, calls=Run.calls + calls)
         )
     return counts
+
+
+async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:
+    """An external id the program returned that another record of the connection already holds
+    (Xero merged two contacts; a create matched an existing object) fails this one record."""
+    wanted = {o.external_id for o in outcomes if o.external_id and o.external_id != o.claimed.external_id}
+    if not wanted:
+        return outcomes
+    rows = await session.execute(
+        select(Link.id, Link.external_id, Record.entity_type, Record.pos_id)
+        .join(Record, Record.id == Link.record_id)
+        .where(Link.connection_id == connection_id, Link.external_id.in_(wanted))
+    )
+    holders = {external_id: (link_id, entity_type, pos_id) for link_id, external_id, entity_type, pos_id in rows.all()}
+    checked = []
+    for o in outcomes:
+        c = o.claimed
+        holder = holders.get(o.external_id) if o.external_id and o.external_id != c.external_id else None
+        if holder is None or holder[0] == c.link_id:
+            if o.external_id:
+                holders.setdefault(o.external_id, (c.link_id, c.entity_type, c.pos_id))  # two in one batch
+            checked.append(o)
+            continue
+        checked.append(replace(o, kind=AttemptOutcome.FAILED, external_id=None, error=_taken(o, holder)))
+    return checked
+
+
+def _taken(outcome: Outcome, holder: tuple) -> PermanentError:
+    c = outcome.claimed
+    this = f"{ENTITY_TYPES[c.entity_type].title.lower()} {c.pos_id}"
+    other = f"{ENTITY_TYPES[holder[1]].title.lower()} {holder[2]}"
+    return PermanentError(
+        f"The program answered for {this} with object {outcome.external_id}, which is already linked to {other}.",
+        code="external_id_taken",
+        advice=f"The program treats {this} and {other} as one object (it may have merged them, or matched the "
+        f"new one to the existing one). Check {outcome.external_id} in the program; if they are different, make "
+        f"them differ in the POS (name, code) and press SYNC NOW on {this}; if they are the same, keep one of them "
+        "in the POS.",
+    )
 
 
 async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], connection_id, run_id, now) -> None:
