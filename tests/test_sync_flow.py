@@ -166,10 +166,11 @@ async def test_sale_waits_for_a_customer_not_yet_received(api):
     await api.put("/v1/sales/SALE-5001", ENTITY_TYPES["sale"].example)
     await api.settle()
     entry = (await panel(api, "sales", "SALE-5001"))["connections"][0]
-    assert entry["state"] == "pending" and "C-1001" in entry["advice"]
+    # Red with advice naming what is missing, not a silent back-off.
+    assert entry["state"] == "failed" and "C-1001" in entry["advice"]
 
+    # The customer's arrival wakes the sale: no SYNC NOW needed.
     await api.put("/v1/customers/C-1001", ENTITY_TYPES["customer"].example)
-    await api.post("/v1/sales/SALE-5001/sync")
     await api.settle()
     assert (await panel(api, "sales", "SALE-5001"))["symbol"] == "green"
 

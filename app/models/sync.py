@@ -39,6 +39,14 @@ class Link(Base):
             postgresql_where=text("claim_token IS NOT NULL"),
             sqlite_where=text("claim_token IS NOT NULL"),
         ),
+        # Waking what waits on a record that arrived or synced.
+        Index(
+            "ix_links_waiting_for",
+            "connection_id",
+            "waiting_for",
+            postgresql_where=text("waiting_for IS NOT NULL"),
+            sqlite_where=text("waiting_for IS NOT NULL"),
+        ),
         Index(
             "uq_links_connection_id_external_id",
             "connection_id",
@@ -64,6 +72,9 @@ class Link(Base):
     last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     retries: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
+    # "<entity type>:<POS id>" of the record this link waits for (a sale's product); woken when it
+    # arrives or syncs (app.sync.wake).
+    waiting_for: Mapped[str | None] = mapped_column(String(200), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     claim_token: Mapped[str | None] = mapped_column(String(36), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from app.entities.canonical import content_hash
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
 from app.sync.connections import collecting_connections, syncing
+from app.sync.wake import wait_key, wake_waiting
 
 
 ROWS_PER_STATEMENT = 2000
@@ -93,11 +94,13 @@ async def upsert_records(
             )
         )
     rung: set[uuid.UUID] = set()
+    collecting = await collecting_connections(session, store_id)
+    # Whatever waited for these records (a sale for its product) is due now.
+    rung |= await wake_waiting(session, [c.id for c in collecting], [wait_key(entity_type, p) for p in payloads])
     if changed:
-        collecting = await collecting_connections(session, store_id)
         connections = syncing(connectors, collecting, entity_type)
         await mark_pending(session, connections, entity_type, [ids[p] for p in changed])
-        rung = {c.id for c in connections}
+        rung |= {c.id for c in connections}
         if entity_type == "shift_report":
             await _rejudge_sales_of(session, store_id, [c.id for c in collecting], changed)
             rung |= {c.id for c in collecting}

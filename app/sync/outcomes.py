@@ -20,6 +20,8 @@ class Outcome:
     duration_ms: int = 0
     # Outcomes with one retry group come due again together (see backoff.next_attempt).
     retry_group: int = 0
+    # "<entity type>:<POS id>" of the dependency this record waits for, if any.
+    waiting_for: str | None = None
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:

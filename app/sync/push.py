@@ -23,6 +23,7 @@ from app.sync.deps import SyncDeps
 from app.sync.keys import idempotency_key
 from app.sync.outcomes import Outcome, from_error, from_result
 from app.sync.results import record_outcomes
+from app.sync.wake import wait_key
 
 log = structlog.get_logger(__name__)
 DEPENDENCY_WAIT_S = 15.0
@@ -84,10 +85,13 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
         pushable: list[PushItem] = []
         by_key = {item.link_id: item for item in ready}
         for item in ready:
-            blocker = blocker_for(item, resolution)
-            if blocker:
-                # Everything this batch set aside waits as one group, so it returns as one call.
-                outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution)))
+            blocked = blocker_for(item, resolution)
+            if blocked:
+                (ref_type, ref_id), blocker = blocked
+                # Everything this batch set aside waits as one group, so it returns as one call;
+                # the dependency wakes it as soon as it arrives or syncs.
+                outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution),
+                                        waiting_for=wait_key(ref_type, ref_id)))
                 continue
             pushable.append(_push_item(scope, item, resolution.external_ids))
 

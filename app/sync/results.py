@@ -17,6 +17,7 @@ from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt
 from app.sync.outcomes import Outcome
+from app.sync.wake import wait_key, wake_waiting
 
 RUN_COUNTER = {
     AttemptOutcome.CREATED: "created",
@@ -42,6 +43,7 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
         "next_attempt_at": now,
         "retries": 0,
         "synced": False,
+        "waiting_for": outcome.waiting_for,
     }
     kind, error = outcome.kind, outcome.error
     if kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
@@ -75,6 +77,9 @@ async def record_outcomes(
         await _insert_attempts(session, outcomes, connection_id, run_id, now)
         await _update_links(session, outcomes, now)
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
+        synced = [wait_key(o.claimed.entity_type, o.claimed.pos_id) for o in outcomes
+                  if o.kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED)]
+        await wake_waiting(session, [connection_id], synced)
         counts = Counter(RUN_COUNTER[o.kind] for o in outcomes)
         await session.execute(
             update(Run)
@@ -152,7 +157,8 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
 async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: datetime) -> None:
     links = Link.__table__
     rows = [_link_values(o, now) for o in outcomes]
-    columns = ["state", "external_id", "error_code", "error", "advice", "attempted_hash", "next_attempt_at", "retries"]
+    columns = ["state", "external_id", "error_code", "error", "advice", "attempted_hash", "next_attempt_at", "retries",
+               "waiting_for"]
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
     # overwrite the newer job's result.
     stmt = (
