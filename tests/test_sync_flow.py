@@ -188,7 +188,7 @@ async def test_connecting_later_backfills_existing_records(api):
 async def test_voided_and_parked_sales_are_skipped_with_reason(api, status):
     await api.connect_sandbox()
     sale = dict(ENTITY_TYPES["sale"].example, id="SALE-1", status=status, customer_id=None, lines=[
-        {"product_id": "P-3001", "quantity": "1", "unit_price": "1"}])
+        {"product_id": "P-3001", "quantity": "1", "unit_price": "1"}], payments=[])
     await api.put("/v1/products/P-3001", ENTITY_TYPES["product"].example)
     await api.put("/v1/sales/SALE-1", sale)
     await api.settle()

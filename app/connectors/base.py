@@ -45,6 +45,7 @@ class PushResult:
     external_id: str | None = None
     error: SyncError | None = None  # set on failure
     skipped: str | None = None  # set when the program should not get this record (the reason)
+    note: str | None = None  # on success: what the shop should know (a rounding line added…), kept in the attempt
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -75,6 +76,7 @@ class SandboxProgram:
         if refusal:
             return SandboxOutcome(refused=refusal)
 
+        _keep_books(w.data)
         existing = None
         if w.object_id:
             existing = await session.get(SandboxObject, w.object_id)
@@ -101,6 +103,22 @@ class SandboxProgram:
         request.object_id = obj.id
         request.created_object = True
         return SandboxOutcome(object_id=obj.id, created=True)
+
+
+def _keep_books(data: dict[str, Any]) -> None:
+    """A document's total as a program computes it: each line rounded to the cent, then summed;
+    payments applied against it, the rest owed."""
+    if "document_lines" not in data:
+        return
+    total = sum((_cents(line["amount"]) for line in data["document_lines"]), Decimal(0))
+    paid = sum((Decimal(str(a)) for a in data.pop("payments_to_apply", [])), Decimal(0))
+    data["program_total"] = str(total)
+    data["amount_paid"] = str(_cents(paid))
+    data["amount_due"] = str(total - _cents(paid))
+
+
+def _cents(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _is_flaky(data: dict[str, Any]) -> bool:

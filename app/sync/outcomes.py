@@ -22,6 +22,7 @@ class Outcome:
     retry_group: int = 0
     # "<entity type>:<POS id>" of the dependency this record waits for, if any.
     waiting_for: str | None = None
+    note: str | None = None  # a successful push's remark, kept as the attempt's advice
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:
@@ -33,7 +34,7 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
         # payments failed): keep its id, so the next push updates it instead of creating another.
         return replace(outcome, external_id=result.external_id) if result.external_id else outcome
     return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
-                   duration_ms=duration_ms)
+                   duration_ms=duration_ms, note=result.note)
 
 
 def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outcome:

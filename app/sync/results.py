@@ -143,7 +143,7 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
                 "external_id": o.external_id or c.external_id,
                 "error_code": e.code if e else ("skipped" if o.skipped_reason else None),
                 "error": e.message if e else None,
-                "advice": e.advice if e else o.skipped_reason,
+                "advice": e.advice if e else (o.skipped_reason or o.note),
                 "http_status": e.http_status if e else None,
                 "request_id": e.request_id if e else None,
                 "content_hash": c.content_hash,

@@ -16,7 +16,8 @@ from typing import Any
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 # The UK demo company's chart, enough for the connector's defaults.
-DEMO_ACCOUNT_CODES = {"090", "091", "200", "260", "300", "310", "400", "429", "630", "800", "820"}
+DEMO_ACCOUNT_CODES = {"090", "091", "200", "260", "300", "310", "400", "429", "630", "800", "805", "810", "814",
+                      "820"}
 DEMO_TAX_RATES = {
     "OUTPUT2": Decimal(20),
     "INPUT2": Decimal(20),
@@ -51,6 +52,10 @@ def _now() -> str:
 
 def _d(value: Any) -> Decimal:
     return Decimal(str(value if value is not None else 0))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _money(value: Decimal) -> float:
@@ -239,14 +244,15 @@ class Books:
             self.check_account(account, required=element.get("Status") == "AUTHORISED" and sales)
             tax_type = line.get("TaxType") or details.get("TaxType")
             self.check_tax(tax_type)
-            amount = _d(line.get("Quantity", 1)) * _d(line.get("UnitAmount")) - _d(line.get("DiscountAmount"))
+            # As Xero does: each line's amount and each line's tax rounded to the cent, then summed.
+            amount = _cents(_d(line.get("Quantity", 1)) * _d(line.get("UnitAmount")) - _d(line.get("DiscountAmount")))
             rate = (self.tax_rates or {}).get(tax_type or "", Decimal(0))
             if line.get("TaxAmount") is not None:
-                tax = _d(line["TaxAmount"])
+                tax = _cents(_d(line["TaxAmount"]))
             elif kind == "Inclusive":
-                tax = amount * rate / (100 + rate)
+                tax = _cents(amount * rate / (100 + rate))
             elif kind == "Exclusive":
-                tax = amount * rate / 100
+                tax = _cents(amount * rate / 100)
             else:
                 tax = Decimal(0)
             net = amount - tax if kind == "Inclusive" else amount

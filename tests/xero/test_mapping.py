@@ -208,7 +208,7 @@ def test_sale_with_unmapped_payment_type_gets_advice():
     with pytest.raises(PermanentError) as err:
         mapping.build(sale_item(payload), XeroSettings(), CODES)
     assert err.value.code == "payment_type_unmapped"
-    assert err.value.advice == "Map payment type Voucher to an account in the Xero sync settings."
+    assert err.value.advice == "Map payment type Voucher to an account in the Xero sync settings (payment_accounts)."
 
 
 def test_sale_with_unmapped_tax_rate_gets_advice():
@@ -292,10 +292,10 @@ def test_negative_shift_total_for_a_payment_type_gets_advice():
 
 
 def test_shift_report_with_unmapped_payment_type_gets_advice():
-    payload = {**SHIFT_REPORT_EXAMPLE, "totals_by_payment_type": [{"payment_type": "Gift card", "amount": "44.00"}]}
+    payload = {**SHIFT_REPORT_EXAMPLE, "totals_by_payment_type": [{"payment_type": "Voucher", "amount": "44.00"}]}
     with pytest.raises(PermanentError) as err:
         mapping.build(shift_item(payload), XeroSettings())
-    assert err.value.advice == "Map payment type Gift card to an account in the Xero sync settings."
+    assert err.value.advice == "Map payment type Voucher to an account in the Xero sync settings (payment_accounts)."
 
 
 def test_amounts_are_json_numbers_not_strings():

@@ -205,6 +205,7 @@ class XeroConnector:
             item.key,
             action="created" if item.external_id is None else "updated",
             external_id=element.get(doc.id_field),
+            note=doc.note,
         )
         return element
 
