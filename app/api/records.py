@@ -80,7 +80,8 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
 
     async def put_record(
         pos_id: PosIdPath,
-        body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example}})],
+        body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example},
+                                                       **et.more_examples})],
         store: StoreDep,
         session: SessionDep,
         deps: DepsDep,

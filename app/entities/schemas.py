@@ -244,6 +244,44 @@ SALE_EXAMPLE = {
     "lines": [{"product_id": "P-3001", "quantity": "2", "unit_price": "24.00", "discount": "4.00", "tax_rate": "VAT 20%"}],
     "payments": [{"payment_type": "Card", "amount": "44.00", "paid_at": "2026-11-27T10:15:30Z"}],
 }
+MORE_SALE_EXAMPLES = {
+    "refund": {
+        "summary": "a refund (credit note): its own sale, status refund, positive amounts",
+        "value": {
+            "id": "SALE-5002",
+            "number": "5002",
+            "date": "2026-11-28T11:00:00Z",
+            "status": "refund",
+            "customer_id": "C-1001",
+            "register_id": "REG-1",
+            "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "22.00", "tax_rate": "VAT 20%"}],
+            "total": "22.00",
+            "payments": [{"payment_type": "Card", "amount": "22.00"}],
+            "note": "Refund of one bag from sale 5001",
+        },
+    },
+    "custom_lines_and_deposit": {
+        "summary": "custom lines (service charge, tip, gift card sold), a gift card payment, the rest owed",
+        "value": {
+            "id": "SALE-5003",
+            "number": "5003",
+            "date": "2026-11-28T12:00:00Z",
+            "customer_id": "C-1001",
+            "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "24.00", "tax_rate": "VAT 20%"}],
+            "custom_lines": [
+                {"kind": "service_charge", "description": "Service 10%", "amount": "2.40", "tax_rate": "VAT 20%"},
+                {"kind": "tip", "amount": "3.00"},
+                {"kind": "gift_card_sold", "description": "Gift card GC-77", "amount": "25.00"},
+            ],
+            "total": "54.40",
+            "payments": [
+                {"payment_type": "Gift card", "amount": "10.00"},
+                {"payment_type": "Cash", "amount": "40.00", "change_given": "0.60"},
+            ],
+            "note": "5.00 left on account",
+        },
+    },
+}
 SHIFT_REPORT_EXAMPLE = {
     "id": "SHIFT-6001",
     "register_id": "REG-1",
