@@ -120,6 +120,19 @@ class SandboxConnector:
             results[item.key] = _result(item, outcome)
         return [results[i.key] for i in items]
 
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        done = await self._program.undo_many(uuid.UUID(ctx.connection_id), [i.external_id for i in items])
+        results = []
+        for item, (action, refusal) in zip(items, done, strict=True):
+            if refusal:
+                results.append(PushResult(item.key, external_id=item.external_id, error=PermanentError(
+                    refusal, code="undo_refused",
+                    advice=f"Unreconcile the payment in the sandbox and press SYNC NOW, or void document "
+                    f"{item.external_id} by hand there.")))
+            else:
+                results.append(PushResult(item.key, action=action, external_id=item.external_id))
+        return results
+
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return credentials
 

@@ -62,7 +62,7 @@ class Link(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     entity_type: Mapped[str] = mapped_column(String(32))  # copied from the record: claim order, filters
     state: Mapped[str] = mapped_column(String(16), default=LinkState.PENDING)
-    action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated
+    action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated | archived | voided | deleted
     external_id: Mapped[str | None] = mapped_column(String(100), default=None)
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -83,6 +83,10 @@ class Link(Base):
 class AttemptOutcome:
     CREATED = "created"
     UPDATED = "updated"
+    # The record was undone in the program (deleted in the POS, or a synced sale voided).
+    ARCHIVED = "archived"
+    VOIDED = "voided"
+    DELETED = "deleted"
     FAILED = "failed"  # permanent: waits for a change
     RETRY = "retry"  # transient: stays pending
     SKIPPED = "skipped"

@@ -4,7 +4,8 @@ It behaves like the real ones where it matters to the engine: its own ids, creat
 idempotency keys remembered, and two documented triggers:
 
 - an email ending in `@invalid.example` is refused (a permanent validation error);
-- a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works.
+- a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works;
+- a sale whose note contains `[reconciled]` cannot be voided (its payment is reconciled).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from app.models import SandboxObject, SandboxRequest
 from app.models.base import utcnow
 
 FLAKY_MARK = "[flaky]"
+# A document whose note carries this mark has a reconciled payment: the sandbox refuses to void it,
+# as real programs do, so the panel's "do it by hand" advice can be tried.
+RECONCILED_MARK = "[reconciled]"
+UNDO = {"contact": "archived", "vendor": "archived", "item": "archived", "purchase_order": "deleted",
+        "sales_receipt": "voided", "summary_receipt": "voided"}
 FLAKY_FAILURES = 2
 REFUSED_EMAIL_DOMAIN = "@invalid.example"
 
@@ -55,6 +61,25 @@ class SandboxProgram:
         except IntegrityError:
             # Two requests with one idempotency key at once: like a real program's 409, try later.
             return [SandboxOutcome(unavailable=True) for _ in writes]
+
+    async def undo_many(self, organisation_id: uuid.UUID, object_ids: list[str]) -> list[tuple[str | None, str | None]]:
+        """Archive, void or delete each object as its kind allows: (what was done, why refused)."""
+        out: list[tuple[str | None, str | None]] = []
+        async with transaction(self._sessions) as session:
+            for object_id in object_ids:
+                obj = await session.get(SandboxObject, object_id)
+                if obj is None or obj.organisation_id != organisation_id:
+                    out.append((None, f"Object {object_id} does not exist."))
+                    continue
+                if RECONCILED_MARK in str(obj.data.get("note") or ""):
+                    out.append((None, "Its payment is reconciled; the document cannot be voided."))
+                    continue
+                done = UNDO[obj.kind]
+                obj.data = {**obj.data, "program_status": done}
+                obj.version += 1
+                obj.updated_at = utcnow()
+                out.append((done, None))
+        return out
 
     async def objects(self, organisation_id: uuid.UUID) -> list[SandboxObject]:
         async with self._sessions() as session:

@@ -46,16 +46,17 @@ async def upsert_records(
     An unchanged payload causes no write and no work.
     """
     hashes = {pos_id: content_hash(p) for pos_id, p in payloads.items()}
-    existing = dict(
-        (
-            await session.execute(
-                select(Record.pos_id, Record.content_hash).where(
-                    Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
-                )
+    rows = (
+        await session.execute(
+            select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
+                Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
             )
-        ).all()
-    )
-    changed = [pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id]]
+        )
+    ).all()
+    existing = {pos_id: content for pos_id, content, _ in rows}
+    deleted = {pos_id for pos_id, _, deleted_at in rows if deleted_at is not None}
+    # A record sent again after a DELETE is back in the POS: store it (and push it) even if unchanged.
+    changed = [pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id] or pos_id in deleted]
     now = utcnow()
     ids: dict[str, int] = {}
     if changed:
@@ -75,7 +76,8 @@ async def upsert_records(
         # ON CONFLICT makes two concurrent first PUTs of one id an update, not a 500.
         stmt = stmt.on_conflict_do_update(
             index_elements=["store_id", "entity_type", "pos_id"],
-            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now},
+            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now,
+                  "deleted_at": None},
         ).returning(Record.pos_id, Record.id)
         ids.update(dict((await session.execute(stmt)).all()))
     unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
@@ -109,6 +111,23 @@ async def upsert_records(
         Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
     ]
     return results, rung
+
+
+async def mark_deleted(session: AsyncSession, *, record: Record, connectors: dict[str, Connector]) -> set[uuid.UUID]:
+    """The record is gone from the POS: keep it (history, panel) and make each program undo it.
+
+    Returns the connections that got work; deleting twice changes nothing.
+    """
+    if record.deleted_at is not None:
+        return set()
+    now = utcnow()
+    record.deleted_at = now
+    record.updated_at = now
+    collecting = await collecting_connections(session, record.store_id)
+    linked = set((await session.scalars(select(Link.connection_id).where(Link.record_id == record.id))).all())
+    connections = [c for c in collecting if c.id in linked]
+    await mark_pending(session, connections, record.entity_type, [record.id])
+    return {c.id for c in connections}
 
 
 async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connection_ids: list[uuid.UUID],

@@ -25,7 +25,12 @@ RUN_COUNTER = {
     AttemptOutcome.FAILED: "failed",
     AttemptOutcome.RETRY: "retried",
     AttemptOutcome.SKIPPED: "skipped",
+    AttemptOutcome.ARCHIVED: "updated",
+    AttemptOutcome.VOIDED: "updated",
+    AttemptOutcome.DELETED: "updated",
 }
+SUCCESSES = (AttemptOutcome.CREATED, AttemptOutcome.UPDATED, AttemptOutcome.ARCHIVED, AttemptOutcome.VOIDED,
+             AttemptOutcome.DELETED)
 
 
 def _link_values(outcome: Outcome, now: datetime) -> dict:
@@ -46,7 +51,7 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
         "waiting_for": outcome.waiting_for,
     }
     kind, error = outcome.kind, outcome.error
-    if kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
+    if kind in SUCCESSES:
         values.update(state=LinkState.SYNCED, action=kind, synced=True)
     elif kind == AttemptOutcome.SKIPPED:
         values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")

@@ -119,6 +119,8 @@ class FakeXero:
                 Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
                 Route(f"{API}/{{collection}}", self._list, methods=["GET"]),
                 Route(f"{API}/{{collection}}/{{number}}", self._list, methods=["GET"]),
+                Route(f"{API}/Items/{{item_id}}", self._delete_item, methods=["DELETE"]),
+                Route(f"{API}/Payments/{{payment_id}}", self._update_payment, methods=["POST"]),
                 Route("/connections", self._connections, methods=["GET"]),
                 Route("/connections/{connection_id}", self._disconnect, methods=["DELETE"]),
                 Route("/connect/token", self._token, methods=["POST"]),
@@ -273,6 +275,23 @@ class FakeXero:
                 "Elements": [a for a in answer if a.get("ValidationErrors")],
             }, len(elements)
         return 200, {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "possync", collection: answer}, len(elements)
+
+    async def _delete_item(self, request: Request) -> Response:
+        item_id = request.path_params["item_id"]
+
+        async def work(books: Books) -> tuple[int, Any, int]:
+            return books.delete_item(item_id)
+
+        return await self._api_call(request, work)
+
+    async def _update_payment(self, request: Request) -> Response:
+        payment_id = request.path_params["payment_id"]
+        body = await request.json()
+
+        async def work(books: Books) -> tuple[int, Any, int]:
+            return books.delete_payment(payment_id, body)
+
+        return await self._api_call(request, work)
 
     async def _list(self, request: Request) -> Response:
         collection = request.path_params["collection"]

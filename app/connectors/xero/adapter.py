@@ -127,6 +127,17 @@ class XeroApi:
             found += _body(response).get(collection) or []
         return found
 
+    async def delete_item(self, ctx: PushContext, item_id: str) -> None:
+        """DELETE /Items/{id}: Xero's API has no archive for items; it refuses items it must keep."""
+        response = await self._request(ctx, "DELETE", f"{API_ROOT}/Items/{quote(item_id, safe='')}")
+        _raise_refusal(response)
+
+    async def delete_payment(self, ctx: PushContext, payment_id: str) -> None:
+        """Remove a payment from its invoice or credit note (refused when it is reconciled)."""
+        response = await self._request(ctx, "POST", f"{API_ROOT}/Payments/{quote(payment_id, safe='')}",
+                                       json={"Status": "DELETED"})
+        _raise_refusal(response)
+
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""
         response = await self._request(ctx, "GET", f"{API_ROOT}/Items")
@@ -152,6 +163,15 @@ class XeroApi:
         if problem is not None:
             raise problem
         return response
+
+
+def _raise_refusal(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    elements = _body(response).get("Elements") or []
+    messages = [e.get("Message") for element in elements for e in element.get("ValidationErrors") or [] if e.get("Message")]
+    raise PermanentError("; ".join(messages) or f"Xero refused the request ({response.status_code}).",
+                         http_status=response.status_code)
 
 
 def _quoted(number: str) -> str:

@@ -20,6 +20,7 @@ from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.xero import errors, mapping
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi, idempotency_key
 from app.connectors.xero.oauth import XeroOAuth
+from app.connectors.xero.retract import retract
 from app.connectors.xero.settings import XeroSettings, coerce
 from app.settings import Settings
 from app.sync.limiter import RateLimits
@@ -91,6 +92,9 @@ class XeroConnector:
             self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
         return [state.results[item.key] for item in items]
+
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        return await retract(self._api, ctx, entity_type, items)
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)
