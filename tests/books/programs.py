@@ -55,6 +55,7 @@ class Sandbox(Program):
         out = {}
         for o in await self.objects():
             if o.kind in ("sales_receipt", "summary_receipt"):
+                assert o.reference not in out, f"two documents for {o.reference}"
                 out[o.reference] = {"kind": o.kind, "total": D(str(o.data.get("program_total", o.data.get("total", "0")))),
                                     "status": o.data.get("program_status", "active"), "object": o}
         return out

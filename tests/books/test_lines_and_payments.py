@@ -90,3 +90,29 @@ def test_every_sale_example_is_valid():
     schema = ENTITY_TYPES["sale"].schema
     for example in MORE_SALE_EXAMPLES.values():
         schema.model_validate(example["value"])
+
+
+async def test_a_sale_and_its_refund_are_two_documents_with_their_own_totals(program, api):
+    await program.connect()
+    await tour_basics(api)
+    sale = {"number": "5101", "date": "2026-11-27T10:00:00Z", "customer_id": "C-1001", "total": "48.00",
+            "lines": [{"product_id": "P-3001", "quantity": "2", "unit_price": "24.00", "tax_rate": "VAT 20%"}],
+            "payments": [{"payment_type": "Card", "amount": "48.00"}]}
+    refund = {**sale, "number": "5102", "status": "refund", "date": "2026-11-28T10:00:00Z", "total": "24.00",
+              "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "24.00", "tax_rate": "VAT 20%"}],
+              "payments": [{"payment_type": "Store credit", "amount": "24.00"}]}
+    assert (await api.put("/v1/sales/S-5101", sale)).status_code == 201
+    assert (await api.put("/v1/sales/S-5102", refund)).status_code == 201
+    await api.settle()
+    documents = await program.documents()
+    assert sorted(documents) == ["S-5101", "S-5102"]
+    assert documents["S-5101"]["total"] == D("48.00") and documents["S-5102"]["total"] == D("24.00")
+    if program.name == "xero":
+        credit = documents["S-5102"]["object"]
+        assert documents["S-5102"]["kind"] == "credit_note" and credit["Type"] == "ACCRECCREDIT"
+        assert credit["Status"] == "PAID" and credit["RemainingCredit"] == 0
+        assert [(p["Account"]["Code"], p["Amount"]) for p in program.books.payments.values()
+                if p.get("CreditNote")] == [("805", 24.0)]
+    else:
+        assert documents["S-5102"]["object"].data["status"] == "refund"
+        assert documents["S-5102"]["object"].data["amount_due"] == "0.00"

@@ -146,3 +146,17 @@ async def test_a_change_dated_in_the_past_is_refused_and_a_future_one_is_schedul
     await put(api, "sales", "LATER", sale("LATER", shift=None, date=iso(at + timedelta(minutes=1))))
     await api.settle()
     assert sorted(await program.documents()) == ["NOW"]
+
+
+async def test_history_is_possyncs_to_keep(program, api):
+    await program.connect({"sales_mode": "individual", "effective_from": ago(hours=5),
+                           "mode_history": [{"effective_from": ago(hours=9), "sales_mode": "shift_totals",
+                                             "entity_types": ["sale"]}]})
+    settings = (await api.get(f"/v1/connections/{program.connection_id}/settings")).json()
+    assert settings["effective_from"] is None and settings["mode_history"] == []
+    # A later change of another setting is not refused for a moment nobody gave.
+    assert (await program.settings({"sales_mode": "individual"})).status_code == 200
+    changed = await program.settings({"sales_mode": "shift_totals",
+                                      "mode_history": [{"effective_from": ago(hours=9), "sales_mode": "individual",
+                                                        "entity_types": []}]})
+    assert [p["sales_mode"] for p in changed.json()["mode_history"]] == ["individual", "shift_totals"]
