@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import String, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.connectors.errors import PermanentError, TransientError
@@ -76,6 +77,15 @@ async def record_outcomes(
     """Persist one batch's outcomes and release the claims; return the counts added to the run."""
     if not outcomes:
         return Counter()
+    try:
+        return await _write(sessions, outcomes, connection_id, run_id, calls)
+    except IntegrityError:
+        # Another job stored the same external id for another record between our check and our
+        # write: written again, the check now sees it and fails this record instead of the job.
+        return await _write(sessions, outcomes, connection_id, run_id, calls)
+
+
+async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, run_id: uuid.UUID, calls: int) -> Counter:
     now = utcnow()
     async with transaction(sessions) as session:
         outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
