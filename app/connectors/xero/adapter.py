@@ -135,7 +135,8 @@ class XeroApi:
     async def delete_payment(self, ctx: PushContext, payment_id: str) -> None:
         """Remove a payment from its invoice or credit note (refused when it is reconciled)."""
         response = await self._request(ctx, "POST", f"{API_ROOT}/Payments/{quote(payment_id, safe='')}",
-                                       json={"Status": "DELETED"})
+                                       json={"Status": "DELETED"},
+                                       headers={"Idempotency-Key": idempotency_key("undo:Payments", [payment_id])})
         _raise_refusal(response)
 
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
