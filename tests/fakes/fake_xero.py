@@ -299,6 +299,9 @@ class FakeXero:
         number = request.path_params.get("number")
 
         async def read(books: Books) -> tuple[int, Any, int]:
+            if collection == "TaxRates":
+                return 200, {"TaxRates": [{"TaxType": t, "EffectiveRate": float(r), "Status": "ACTIVE"}
+                                          for t, r in (books.tax_rates or {}).items()]}, 0
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
             id_field = KINDS[collection][0]

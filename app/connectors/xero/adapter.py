@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -138,6 +139,13 @@ class XeroApi:
                                        json={"Status": "DELETED"},
                                        headers={"Idempotency-Key": idempotency_key("undo:Payments", [payment_id])})
         _raise_refusal(response)
+
+    async def tax_rates(self, ctx: PushContext) -> dict[str, Decimal]:
+        """TaxType → effective rate in percent, as the organisation has them."""
+        response = await self._request(ctx, "GET", f"{API_ROOT}/TaxRates")
+        rates = _body(response).get("TaxRates") or []
+        return {r["TaxType"]: Decimal(str(r["EffectiveRate"])) for r in rates
+                if r.get("TaxType") and r.get("EffectiveRate") is not None}
 
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""

@@ -61,8 +61,10 @@ class Document:
         return ID_FIELD[self.collection]
 
 
-def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] | None = None) -> Document:
-    """Translate one record. `item_codes` maps Xero ItemIDs to item codes (for sale and PO lines)."""
+def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] | None = None,
+          tax_rates: Mapping[str, Decimal] | None = None) -> Document:
+    """Translate one record. `item_codes` maps Xero ItemIDs to item codes (for sale and PO lines);
+    `tax_rates` maps TaxTypes to percent (for sales with prices before tax)."""
     codes = item_codes or {}
     match item.entity_type:
         case "customer" | "supplier":
@@ -72,7 +74,7 @@ def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] 
         case "purchase_order":
             return Document("PurchaseOrders", purchase_order(item, settings, codes))
         case "sale":
-            return sale(item, settings, codes)
+            return sale(item, settings, codes, tax_rates)
         case "shift_report":
             return shift_report(item, settings)
     raise ValueError(f"Xero does not take entity type {item.entity_type!r}")
@@ -241,7 +243,8 @@ def purchase_order(item: PushItem, settings: XeroSettings, item_codes: Mapping[s
 # --- sales ------------------------------------------------------------------------------------
 
 
-def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str]) -> Document:
+def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str],
+         tax_rates: Mapping[str, Decimal] | None = None) -> Document:
     """A completed sale → AUTHORISED ACCREC invoice; a refund → ACCRECCREDIT credit note.
 
     The document comes to the POS total to the cent: where Xero's rounding (each line's amount
@@ -257,7 +260,7 @@ def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str]) 
     lines = [_sale_line(item, line, settings, item_codes) for line in p.get("lines") or []]
     lines += [_custom_line(line, settings) for line in p.get("custom_lines") or []]
     note = None
-    difference = _rounding_needed(p, lines, inclusive)
+    difference = _rounding_needed(p, lines, inclusive, tax_rates or {})
     if difference:
         lines.append({"Description": "Rounding", "Quantity": 1.0, "UnitAmount": float(difference),
                       "AccountCode": settings.rounding_account, "TaxType": "NONE"})
@@ -294,9 +297,9 @@ def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str]) 
     return Document(collection, element, plans, note)
 
 
-def xero_total(lines: list[dict[str, Any]], inclusive: bool) -> Decimal | None:
+def xero_total(lines: list[dict[str, Any]], inclusive: bool, tax_rates: Mapping[str, Decimal]) -> Decimal | None:
     """The total Xero computes: each line's amount rounded to the cent, plus (prices before tax) each
-    line's tax rounded; None when a line's tax depends on a rate only Xero knows."""
+    line's tax (given, or at its TaxType's rate) rounded; None when a rate is not known."""
     total = Decimal(0)
     for line in lines:
         amount = totals.cents(
@@ -304,15 +307,19 @@ def xero_total(lines: list[dict[str, Any]], inclusive: bool) -> Decimal | None:
         )
         total += amount
         if not inclusive and line.get("TaxType") not in (None, "NONE"):
-            if line.get("TaxAmount") is None:
+            if line.get("TaxAmount") is not None:
+                total += totals.cents(line["TaxAmount"])
+            elif line["TaxType"] in tax_rates:
+                total += totals.cents(amount * tax_rates[line["TaxType"]] / 100)
+            else:
                 return None
-            total += totals.cents(line["TaxAmount"])
     return total
 
 
-def _rounding_needed(payload: dict[str, Any], lines: list[dict[str, Any]], inclusive: bool) -> Decimal:
+def _rounding_needed(payload: dict[str, Any], lines: list[dict[str, Any]], inclusive: bool,
+                     tax_rates: Mapping[str, Decimal]) -> Decimal:
     wanted = totals.sale_total(payload)
-    computed = xero_total(lines, inclusive)
+    computed = xero_total(lines, inclusive, tax_rates)
     if wanted is None or computed is None:
         return Decimal(0)
     return wanted - computed
