@@ -8,24 +8,34 @@ settings never counts revenue twice:
 - a sale whose shift summary is in the program stays covered by it;
 - a shift whose sales went to the program one by one stays skipped, and the rest of its sales
   follow them one by one;
-- a record already in the program keeps being updated there.
+- a record already in the program keeps being updated there;
+- a shift summary waits while one of its sales is being pushed by another job (that push decides
+  whether the shift went one by one); the sale's sync wakes it.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.connectors.errors import TransientError
 from app.connectors.rules import CommonSettings, ModePeriod
-from app.models import Link, Record
+from app.models import Link, LinkState, Record
 from app.sync.claim import Claimed
 
 
-async def skip_reasons(
+@dataclass
+class Coverage:
+    skips: dict[int, str] = field(default_factory=dict)  # link id → why it is not to be pushed
+    waits: dict[int, tuple[str, TransientError]] = field(default_factory=dict)  # link id → (awaited sale, why)
+
+
+async def judge(
     sessions: async_sessionmaker[AsyncSession],
     *,
     store_id: uuid.UUID,
@@ -33,10 +43,11 @@ async def skip_reasons(
     settings: Any,
     entity_type: str,
     items: list[Claimed],
-) -> dict[int, str]:
-    """link id → why that sale or shift report is not to be pushed (absent: push it)."""
+) -> Coverage:
+    """Which of these sales or shift reports are not to be pushed, and which must wait a moment."""
+    coverage = Coverage()
     if entity_type not in ("sale", "shift_report") or not isinstance(settings, CommonSettings):
-        return {}
+        return coverage
     now = datetime.now(UTC)
     if entity_type == "shift_report":
         shift_ids = {item.pos_id for item in items}
@@ -45,17 +56,26 @@ async def skip_reasons(
     async with sessions() as session:
         shifts = await _shifts(session, store_id, connection_id, shift_ids)
         went_one_by_one = await _shifts_with_sales_in_program(session, store_id, connection_id, shift_ids)
-    reasons: dict[int, str] = {}
+        in_flight = await _sales_in_flight(session, store_id, connection_id, shift_ids, now) if (
+            entity_type == "shift_report") else {}
     for item in items:
         if item.external_id:
             continue  # in the program already: keep it up to date there
+        if entity_type == "shift_report" and item.pos_id in in_flight and item.pos_id not in went_one_by_one:
+            sale = in_flight[item.pos_id]
+            coverage.waits[item.link_id] = (sale, TransientError(
+                f"Waiting for sale {sale} of this shift, which is being synced right now.",
+                code="dependency_pending",
+                advice="Nothing to do: whether this summary is sent depends on how its sales went.",
+            ))
+            continue
         if entity_type == "shift_report":
             reason = _shift_reason(item, settings, went_one_by_one, now)
         else:
             reason = _sale_reason(item, settings, shifts, went_one_by_one, now)
         if reason:
-            reasons[item.link_id] = reason
-    return reasons
+            coverage.skips[item.link_id] = reason
+    return coverage
 
 
 def _shift_reason(item: Claimed, settings: CommonSettings, went_one_by_one: set[str], now: datetime) -> str | None:
@@ -116,6 +136,20 @@ async def _shifts(session: AsyncSession, store_id, connection_id, shift_ids: set
     )
     return {pos_id: (_moment(payload.get("closed_at")), external_id is not None)
             for pos_id, payload, external_id in rows.all()}
+
+
+async def _sales_in_flight(session: AsyncSession, store_id, connection_id, shift_ids: set[str], now) -> dict[str, str]:
+    """shift id → a sale of it that a job holds right now and that is not in the program yet."""
+    if not shift_ids:
+        return {}
+    shift_of = Record.payload["shift_id"].as_string()
+    rows = await session.execute(
+        select(shift_of, Record.pos_id)
+        .join(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
+        .where(Record.store_id == store_id, Record.entity_type == "sale", shift_of.in_(shift_ids),
+               Link.external_id.is_(None), Link.state == LinkState.PENDING, Link.claimed_until > now)
+    )
+    return {shift_id: pos_id for shift_id, pos_id in rows.all()}
 
 
 async def _shifts_with_sales_in_program(session: AsyncSession, store_id, connection_id, shift_ids: set[str]) -> set[str]:

@@ -18,7 +18,7 @@ from app.connectors.errors import ConnectionBroken, PermanentError, SyncError
 from app.entities import unique_references
 from app.models import AttemptOutcome, Record
 from app.sync.claim import Claimed, claim
-from app.sync.coverage import skip_reasons
+from app.sync.coverage import judge
 from app.sync.dependencies import blocker_for, resolve
 from app.sync.deps import SyncDeps
 from app.sync.keys import idempotency_key
@@ -70,12 +70,16 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
     ready: list[Claimed] = []
     undo, items, gone = await _split_retractions(scope, entity_type, items)
     outcomes += gone
-    covered = await skip_reasons(scope.deps.sessions, store_id=scope.store_id, connection_id=scope.connection_id,
-                                 settings=scope.settings, entity_type=entity_type, items=items)
+    coverage = await judge(scope.deps.sessions, store_id=scope.store_id, connection_id=scope.connection_id,
+                           settings=scope.settings, entity_type=entity_type, items=items)
     for item in items:
-        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings) or covered.get(item.link_id)
+        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings) or coverage.skips.get(
+            item.link_id)
         if reason:
             outcomes.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=reason))
+        elif item.link_id in coverage.waits:
+            sale, why = coverage.waits[item.link_id]
+            outcomes.append(replace(from_error(item, why), waiting_for=wait_key("sale", sale)))
         else:
             ready.append(item)
 

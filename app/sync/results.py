@@ -17,6 +17,7 @@ from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt
+from app.sync.dependencies import IN_FLIGHT
 from app.sync.outcomes import Outcome
 from app.sync.wake import wait_key, wake_waiting
 
@@ -90,11 +91,15 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
     async with transaction(sessions) as session:
         outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
         await _insert_attempts(session, outcomes, connection_id, run_id, now)
+        settled = await _waits_already_over(session, outcomes, connection_id, now)
         await _update_links(session, outcomes, now)
+        if settled:
+            await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
-        synced = [wait_key(o.claimed.entity_type, o.claimed.pos_id) for o in outcomes
-                  if o.kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED)]
-        await wake_waiting(session, [connection_id], synced)
+        # Whatever waited on these records is due now: synced, they can be referred to; settled
+        # otherwise (failed, skipped), the waiting record learns why instead of backing off.
+        settled = [wait_key(o.claimed.entity_type, o.claimed.pos_id) for o in outcomes if o.kind != AttemptOutcome.RETRY]
+        await wake_waiting(session, [connection_id], settled)
         counts = Counter(RUN_COUNTER[o.kind] for o in outcomes)
         await session.execute(
             update(Run)
@@ -102,6 +107,31 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
             .values(**{name: getattr(Run, name) + n for name, n in counts.items()}, calls=Run.calls + calls)
         )
     return counts
+
+
+async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID,
+                             now: datetime) -> list[int]:
+    """Links of this batch that wait for a record another job is pushing, whose push has settled
+    meanwhile: that job's wake-up may have come before this wait was written, so they are due now.
+
+    The awaited links are locked first (before this batch's own links), so the other job either
+    committed already (its release is seen here) or writes after this transaction (and its wake-up
+    then sees this wait): no lost wake-up, and one lock order, so no deadlock.
+    """
+    waiting = {o.claimed.link_id: o.waiting_for for o in outcomes
+               if o.waiting_for and o.error is not None and o.error.code == IN_FLIGHT}
+    if not waiting:
+        return []
+    key = Record.entity_type + ":" + Record.pos_id
+    held = await session.execute(
+        select(Record.entity_type, Record.pos_id, Link.claimed_until)
+        .join(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
+        .where(key.in_(sorted(set(waiting.values()))))
+        .order_by(Link.id)
+        .with_for_update(of=Link, key_share=True)
+    )
+    in_flight = {f"{t}:{p}" for t, p, until in held.all() if until is not None and until > now}
+    return [link_id for link_id, awaited in waiting.items() if awaited not in in_flight]
 
 
 async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:

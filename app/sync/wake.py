@@ -1,8 +1,8 @@
 """Dependencies wake what waits on them.
 
-A record held back by a dependency (a sale by its product) remembers which one on its link
-(`waiting_for`). When that record is stored, or becomes synced on the connection, the links
-waiting on it are due at once, with no back-off left, whether they were still pending or shown
+A record held back by a dependency (a sale by its product, a shift summary by a sale of its
+shift being pushed) remembers which one on its link (`waiting_for`). When that record is stored,
+or its push on the connection settles (synced, failed or skipped), the links waiting on it are due at once, with no back-off left, whether they were still pending or shown
 red because the dependency was missing or refused.
 """
 

@@ -160,3 +160,42 @@ async def test_history_is_possyncs_to_keep(program, api):
                                       "mode_history": [{"effective_from": ago(hours=9), "sales_mode": "individual",
                                                         "entity_types": []}]})
     assert [p["sales_mode"] for p in changed.json()["mode_history"]] == ["individual", "shift_totals"]
+
+
+async def test_a_summary_waits_while_a_sale_of_its_shift_is_being_pushed(api):
+    import asyncio
+    import uuid
+
+    from sqlalchemy import select, update
+
+    from app.models import Link, Record, SandboxObject
+    from app.models.base import utcnow
+    from app.sync.runner import sync_connection
+
+    connection_id = uuid.UUID(await api.connect_sandbox({"sales_mode": "shift_totals"}))
+    api.deps.bell._sync = lambda *a: asyncio.sleep(0)  # noqa: SLF001 - the test runs the jobs by hand
+    await put(api, "products", "P-1", PRODUCT)
+    await put(api, "sales", "O1", sale("O1", shift="O", date=ago(minutes=30)))
+    await put(api, "shift-reports", "O", shift(opened=ago(hours=1), closed=ago(minutes=1)))
+    async with api.deps.sessions() as session, session.begin():
+        o1 = select(Record.id).where(Record.pos_id == "O1").scalar_subquery()
+        # Another job holds O1 right now (it judged it before the shift closed, and is pushing it).
+        await session.execute(update(Link).where(Link.record_id == o1)
+                              .values(claimed_until=utcnow() + __import__("datetime").timedelta(minutes=5),
+                                      claim_token="another-job"))
+    await sync_connection(api.deps, connection_id)
+    waiting = await panel_entry(api, "shift-reports", "O")
+    assert waiting["state"] == "pending" and "sale O1" in waiting["error"]
+
+    async with api.deps.sessions() as session, session.begin():
+        # That job's result: O1 went to the program on its own.
+        await session.execute(update(Link).where(Link.record_id == o1).values(
+            claimed_until=None, claim_token=None, state="synced", external_id="sandbox-o1"))
+        o = select(Record.id).where(Record.pos_id == "O").scalar_subquery()
+        await session.execute(update(Link).where(Link.record_id == o).values(next_attempt_at=utcnow()))
+    await sync_connection(api.deps, connection_id)
+    skipped = await panel_entry(api, "shift-reports", "O")
+    assert skipped["state"] == "skipped" and "one by one" in skipped["advice"]
+    async with api.deps.sessions() as session:
+        kinds = [o.kind for o in (await session.scalars(select(SandboxObject))).all()]
+    assert "summary_receipt" not in kinds
