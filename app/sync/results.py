@@ -96,6 +96,7 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
         if settled:
             await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
+        await _rejudge_sales_of_skipped_shifts(session, outcomes, connection_id, now)
         # Whatever waited on these records is due now: synced, they can be referred to; settled
         # otherwise (failed, skipped), the waiting record learns why instead of backing off.
         settled = [wait_key(o.claimed.entity_type, o.claimed.pos_id) for o in outcomes if o.kind != AttemptOutcome.RETRY]
@@ -107,6 +108,24 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
             .values(**{name: getattr(Run, name) + n for name, n in counts.items()}, calls=Run.calls + calls)
         )
     return counts
+
+
+async def _rejudge_sales_of_skipped_shifts(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID,
+                                            now: datetime) -> None:
+    """A shift summary that is not sent leaves its sales to go one by one: any of them skipped
+    earlier (judged before the shift's close was known, or while it was being stored) is judged again."""
+    shifts = [o.claimed.pos_id for o in outcomes
+              if o.claimed.entity_type == "shift_report" and o.kind == AttemptOutcome.SKIPPED]
+    if not shifts:
+        return
+    sales = select(Record.id).where(Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shifts))
+    await session.execute(
+        update(Link)
+        .where(Link.connection_id == connection_id, Link.state == LinkState.SKIPPED, Link.record_id.in_(sales),
+               Link.claim_token.is_(None))
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID,

@@ -199,3 +199,36 @@ async def test_a_summary_waits_while_a_sale_of_its_shift_is_being_pushed(api):
     async with api.deps.sessions() as session:
         kinds = [o.kind for o in (await session.scalars(select(SandboxObject))).all()]
     assert "summary_receipt" not in kinds
+
+
+async def test_a_skipped_shift_rejudges_sales_skipped_before_its_close_was_known(api):
+    import asyncio
+    import uuid
+
+    from sqlalchemy import select, update
+
+    from app.models import Connection, Link, Record
+    from app.sync.runner import sync_connection
+
+    connection_id = uuid.UUID(await api.connect_sandbox({"sales_mode": "individual"}))
+    api.deps.bell._sync = lambda *a: asyncio.sleep(0)  # noqa: SLF001 - the test runs the jobs by hand
+    async with api.deps.sessions() as session, session.begin():
+        connection = await session.get(Connection, connection_id)
+        # Individual until ten minutes ago, shift totals since.
+        connection.settings = {**connection.settings, "sales_mode": "shift_totals", "mode_history": [
+            {"effective_from": ago(days=1), "sales_mode": "individual", "entity_types": ["sale", "shift_report", "product"]},
+            {"effective_from": ago(minutes=10), "sales_mode": "shift_totals",
+             "entity_types": ["sale", "shift_report", "product"]}]}
+    await put(api, "products", "P-1", PRODUCT)
+    await put(api, "sales", "H1", sale("H1", shift="H", date=ago(minutes=30)))
+    await sync_connection(api.deps, connection_id)
+    assert (await panel_entry(api, "sales", "H1"))["state"] == "skipped"  # judged "now": shift totals
+    await put(api, "shift-reports", "H", shift(opened=ago(hours=1), closed=ago(minutes=20)))
+    async with api.deps.sessions() as session, session.begin():
+        h1 = select(Record.id).where(Record.pos_id == "H1").scalar_subquery()
+        # As if a job still holding H1 wrote its skip after the shift's arrival re-queued it.
+        await session.execute(update(Link).where(Link.record_id == h1).values(state="skipped"))
+    await sync_connection(api.deps, connection_id)
+    shift_entry = await panel_entry(api, "shift-reports", "H")
+    assert shift_entry["state"] == "skipped" and "individual sales" in shift_entry["advice"]
+    assert (await panel_entry(api, "sales", "H1"))["state"] == "synced"
