@@ -74,9 +74,14 @@ async def test_individual_to_shift_totals(program, api):
     for s in ("A1", "A2"):
         await put(api, "sales", s, sale(s, shift="A", date=ago(hours=8, minutes=30)))
     await put(api, "sales", "O1", sale("O1", shift="O", date=ago(minutes=30)))
+    # D: closed before the switch; its sale is red (its customer has no name) when the switch comes.
+    await put(api, "customers", "C-BAD", {"email": "nameless@example.com"})
+    await put(api, "shift-reports", "D", shift(opened=ago(hours=7), closed=ago(hours=6), cash="10.00"))
+    await put(api, "sales", "D1", sale("D1", shift="D", date=ago(hours=6, minutes=30), customer_id="C-BAD"))
     await api.settle()
     assert (await panel_entry(api, "sales", "A1"))["state"] == "synced"
     assert (await panel_entry(api, "shift-reports", "A"))["state"] == "skipped"
+    assert (await panel_entry(api, "sales", "D1"))["state"] == "failed"
 
     switched = await program.settings({"sales_mode": "shift_totals"})
     assert switched.status_code == 200, switched.text
@@ -94,10 +99,14 @@ async def test_individual_to_shift_totals(program, api):
     assert (await panel_entry(api, "sales", "B1"))["state"] == "skipped"
     await put(api, "shift-reports", "B", shift(opened=ago(minutes=1), closed=iso(datetime.now(UTC) + timedelta(seconds=1))))
     await api.settle()
+    assert (await panel_entry(api, "sales", "D1"))["state"] == "failed"  # still red: judged by D's close
+    await put(api, "customers", "C-BAD", {"first_name": "Named", "email": "nameless@example.com"})
+    await api.settle()  # the fixed customer wakes D1, which goes one by one as D's mode says
 
     documents = await program.documents()
-    assert sorted(documents) == ["A1", "A2", "B", "C1", "O1", "O2"]
-    assert_exactly_once(documents, {"A": ["A1", "A2"], "O": ["O1", "O2"], "C": ["C1"], "B": ["B1", "B2"]})
+    assert sorted(documents) == ["A1", "A2", "B", "C1", "D1", "O1", "O2"]
+    assert_exactly_once(documents, {"A": ["A1", "A2"], "O": ["O1", "O2"], "C": ["C1"], "B": ["B1", "B2"],
+                                    "D": ["D1"]})
     o = await panel_entry(api, "shift-reports", "O")
     assert o["state"] == "skipped" and "one by one" in o["advice"]
     b1 = await panel_entry(api, "sales", "B1")
@@ -106,7 +115,7 @@ async def test_individual_to_shift_totals(program, api):
     # Switching back and forth again changes nothing in the books.
     assert (await program.settings({"sales_mode": "individual"})).status_code == 200
     await api.settle()
-    assert sorted(await program.documents()) == ["A1", "A2", "B", "C1", "O1", "O2"]
+    assert sorted(await program.documents()) == ["A1", "A2", "B", "C1", "D1", "O1", "O2"]
 
 
 async def test_turning_sales_off_and_on_follows_the_same_rule(program, api):
