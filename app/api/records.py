@@ -27,7 +27,7 @@ from app.records.schemas import (
     SyncNowAccepted,
     SyncPanel,
 )
-from app.sync.ingest import upsert_records
+from app.sync.ingest import mark_deleted, upsert_records
 from app.sync.sync_now import request_sync_now
 
 MAX_BATCH = 1000
@@ -67,6 +67,7 @@ async def _public(session, record: Record) -> RecordPublic:
         content_hash=record.content_hash,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        deleted_at=record.deleted_at,
         sync=await service.panel(session=session, record_id=record.id),
     )
 
@@ -80,7 +81,8 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
 
     async def put_record(
         pos_id: PosIdPath,
-        body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example}})],
+        body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example},
+                                                       **et.more_examples})],
         store: StoreDep,
         session: SessionDep,
         deps: DepsDep,
@@ -145,6 +147,14 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     async def get_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> RecordPublic:
         return await _public(session, await _require(session, store, et, pos_id))
 
+    async def delete_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> RecordPublic:
+        async with session.begin():
+            record = await _require(session, store, et, pos_id)
+            rung = await mark_deleted(session, record=record, connectors=deps.connectors)
+        await _ring(deps, rung)
+        record = await session.get(Record, record.id, populate_existing=True)
+        return await _public(session, record)
+
     async def sync_status(
         store: StoreDep,
         session: SessionDep,
@@ -202,6 +212,11 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                          responses={200: {"description": "Updated (or unchanged)"}, 201: {"description": "Created"}})
     router.add_api_route(f"{path}/{{pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
                          summary=f"The {noun} as stored")
+    router.add_api_route(f"{path}/{{pos_id}}", delete_record, methods=["DELETE"], tags=[tag], name=f"delete_{name}",
+                         summary=f"The {noun} is gone from the POS",
+                         description="Each connected program archives, voids or deletes what it allows; where it "
+                         "refuses, the Sync panel says what to do by hand. The record keeps its history and "
+                         "panel (`deleted_at` set); sending it again brings it back.")
     router.add_api_route(f"{path}/{{pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
                          name=f"sync_panel_{name}", summary="Sync panel")
     router.add_api_route(f"{path}/{{pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,

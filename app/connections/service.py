@@ -35,9 +35,15 @@ async def list_connections(*, session: AsyncSession, store_id: uuid.UUID) -> lis
 
 def validated_settings(connector: Connector, raw: dict | None) -> dict:
     try:
-        return connector.settings_model.model_validate(raw or {}).model_dump(mode="json")
+        settings = connector.settings_model.model_validate(raw or {}).model_dump(mode="json")
     except ValidationError as exc:
         raise Problem(422, "The sync settings are not valid; see errors.", errors=field_errors(exc.errors())) from exc
+    if "effective_from" in settings:
+        # A new connection's settings apply from the start; only a change has a moment, and the
+        # history is possync's to keep (apply_settings).
+        settings["effective_from"] = None
+        settings["mode_history"] = []
+    return settings
 
 
 async def activate(*, session: AsyncSession, connection: Connection, connector: Connector) -> int:

@@ -38,7 +38,8 @@ from pydantic import BaseModel
 from app.connectors.errors import SyncError
 from app.connectors.limits import CallSlot, RateLimits
 
-Action = Literal["created", "updated"]
+# What a push did; the last three undo a record in the program (see Connector.retract).
+Action = Literal["created", "updated", "archived", "voided", "deleted"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class PushResult:
     skipped: str | None = None  # set when the program should not get this record (the reason)
     remote_version: str | None = None  # the object's version after this push, if the program has one
     request_id: str | None = None  # the program's id of the call that succeeded (support asks for it)
+    note: str | None = None  # on success: what the shop should know (a rounding line added…), kept in the attempt
 
     @property
     def ok(self) -> bool:
@@ -120,6 +122,17 @@ class Connector(Protocol):
 
         Item-level refusals come back as results with `error`; a failure of the whole call
         (network, 5xx, 429, revoked tokens) is raised as a SyncError subclass.
+        """
+
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        """Undo in the program, as far as it allows, what these records put there: each was deleted in
+        the POS (DELETE), or is a synced sale that became voided. Every item has its `external_id`.
+
+        One result per item: on success `action` says what the program did ("archived" a contact or
+        an item, "voided" a document, "deleted" an order); where the program refuses (a reconciled
+        payment, a closed period) a PermanentError whose advice says what to do by hand. The engine
+        calls it only for records that reached the program; a connector without this method makes
+        each such record fail with advice to undo it by hand.
         """
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:

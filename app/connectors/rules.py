@@ -5,15 +5,29 @@ Connectors call these from `skip_reason` so the POS sees the same words whatever
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.entities import ENTITY_TYPES
 from app.entities.registry import EntityTypeName
 
 SalesMode = Literal["individual", "shift_totals"]
+# Types whose records carry a moment (a sale's date, a shift's close): a change of the settings
+# judges them by the settings in force at that moment, never backwards.
+DATED_TYPES = ("sale", "shift_report")
+
+
+class ModePeriod(BaseModel):
+    """The sales mode and entity types in force from one moment on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    effective_from: AwareDatetime
+    sales_mode: SalesMode
+    entity_types: list[EntityTypeName]
 
 
 class CommonSettings(BaseModel):
@@ -28,24 +42,57 @@ class CommonSettings(BaseModel):
     sales_mode: SalesMode = Field(
         default="individual", description="Push each sale, or one summary per register shift."
     )
+    effective_from: AwareDatetime | None = Field(
+        default=None,
+        description="When a change of `sales_mode` or of the sale / shift_report entity types takes effect; "
+        "omitted: now. A future moment lets the switch happen at a shift boundary; a past one is refused "
+        "(the books are never changed backwards). Not kept: the change is recorded in `mode_history`.",
+    )
+    mode_history: list[ModePeriod] = Field(
+        default_factory=list,
+        description="Read-only, kept by possync: the sales mode and entity types in force from each moment "
+        "on. A sale is judged by the period in force at its shift's close (or at its date without a shift), "
+        "a shift report by the period in force at its close.",
+    )
+
+    def periods(self) -> list[ModePeriod]:
+        """The history, or (for settings stored before it existed) the current values since ever."""
+        if self.mode_history:
+            return self.mode_history
+        return [ModePeriod(effective_from=EVER, sales_mode=self.sales_mode, entity_types=list(self.entity_types))]
+
+    def in_force(self, moment: datetime) -> tuple[ModePeriod, bool]:
+        """The period in force at `moment`, and whether it is the first one (in force since ever)."""
+        periods = self.periods()
+        current = periods[0]
+        for period in periods[1:]:
+            if period.effective_from <= moment:
+                current = period
+        return current, current is periods[0]
+
+
+EVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def syncs(entity_type: str, settings: CommonSettings) -> bool:
+    """Whether any record of this type may go to the program.
+
+    A dated type counts when any period of the history syncs it (a late sale dated while sales
+    were on must still go); which of its records go is the engine's judgement (app.sync.coverage).
+    """
+    if entity_type in DATED_TYPES:
+        return any(entity_type in p.entity_types for p in settings.periods())
     return entity_type in settings.entity_types
 
 
 def common_skip_reason(entity_type: str, payload: dict[str, Any], settings: CommonSettings) -> str | None:
+    """Reasons that depend on the record alone. Sales mode and on/off periods are judged by the
+    engine (app.sync.coverage), which knows the shift's close and what already reached the program."""
     if entity_type == "sale":
-        if settings.sales_mode == "shift_totals":
-            shift = payload.get("shift_id")
-            where = f"shift report {shift}" if shift else "its register shift report"
-            return f"Covered by {where}: this connection syncs shift totals, not individual sales."
         if payload.get("status") == "voided":
             return "Voided sales are not synced."
         if payload.get("status") == "parked":
             return "Parked sales are synced once they are completed."
-    if entity_type == "shift_report" and settings.sales_mode == "individual":
-        return "This connection syncs individual sales; shift totals are not sent."
     if entity_type == "purchase_order" and payload.get("status") != "received":
         return "Purchase orders are synced once they are received."
     return None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from app.connectors import rules
 from app.connectors.base import Credentials, PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, TransientError
 from app.connectors.limits import RateLimits
+from app.entities import totals
 from app.sandbox.program import REFUSED_EMAIL_DOMAIN, SandboxProgram, SandboxWrite
 
 
@@ -35,7 +37,45 @@ def to_sandbox(item: PushItem) -> dict[str, Any]:
     if name:
         data["name"] = name
     data["references"] = {f"{t}:{pos_id}": ext for (t, pos_id), ext in item.references.items()}
+    if item.entity_type == "sale":
+        data["document_lines"], data["payments_to_apply"] = _sale_document(item.payload)
+    elif item.entity_type == "shift_report":
+        data["document_lines"] = _shift_document(item.payload)
+        data["payments_to_apply"] = [str(t["amount"]) for t in item.payload.get("totals_by_payment_type") or []]
     return data
+
+
+def rounding_note(data: dict[str, Any]) -> str | None:
+    rounding = [line for line in data.get("document_lines") or [] if line.get("kind") == "rounding"]
+    if not rounding:
+        return None
+    return (f"Added a rounding line of {rounding[0]['amount']} so the document total equals the POS total "
+            f"{totals.sale_total(data)}.")
+
+
+def _sale_document(p: dict[str, Any]) -> tuple[list[dict[str, str]], list[str]]:
+    """Lines as the sandbox program adds them (each rounded to the cent), plus a rounding line where
+    that would not come to the POS total; payments net of change given."""
+    lines = [{"kind": "product", "description": line.get("description") or line["product_id"],
+              "amount": str(totals.line_amount(line))} for line in p.get("lines") or []]
+    lines += [{"kind": c["kind"], "description": c.get("description") or c["kind"], "amount": str(c["amount"])}
+              for c in p.get("custom_lines") or []]
+    if not p.get("prices_include_tax", True) and p.get("tax_total") is not None:
+        lines.append({"kind": "tax", "description": "Tax", "amount": str(p["tax_total"])})
+    wanted = totals.sale_total(p)
+    computed = sum((totals.cents(line["amount"]) for line in lines), Decimal(0))
+    if wanted is not None and wanted != computed:
+        lines.append({"kind": "rounding", "description": "Rounding", "amount": str(wanted - computed)})
+    payments = [str(totals.dec(pay["amount"]) - totals.dec(pay.get("change_given"))) for pay in p.get("payments") or []]
+    return lines, payments
+
+
+def _shift_document(p: dict[str, Any]) -> list[dict[str, str]]:
+    by_rate = p.get("totals_by_tax_rate") or []
+    if not by_rate:
+        return [{"kind": "sales", "description": "POS sales", "amount": str(p["sales_total"])}]
+    return [{"kind": "sales", "description": f"POS sales, {t['tax_rate']}",
+             "amount": str(totals.dec(t["net"]) + totals.dec(t["tax"]))} for t in by_rate]
 
 
 class SandboxConnector:
@@ -85,6 +125,19 @@ class SandboxConnector:
             results[item.key] = _result(item, outcome)
         return [results[i.key] for i in items]
 
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        done = await self._program.undo_many(uuid.UUID(ctx.connection_id), [i.external_id for i in items])
+        results = []
+        for item, (action, refusal) in zip(items, done, strict=True):
+            if refusal:
+                results.append(PushResult(item.key, external_id=item.external_id, error=PermanentError(
+                    refusal, code="undo_refused",
+                    advice=f"Unreconcile the payment in the sandbox and press SYNC NOW, or void document "
+                    f"{item.external_id} by hand there.")))
+            else:
+                results.append(PushResult(item.key, action=action, external_id=item.external_id))
+        return results
+
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return credentials
 
@@ -129,4 +182,4 @@ def _result(item: PushItem, outcome) -> PushResult:
             ),
         )
     action = "created" if outcome.created and not item.external_id else "updated"
-    return PushResult(item.key, action=action, external_id=outcome.object_id)
+    return PushResult(item.key, action=action, external_id=outcome.object_id, note=rounding_note(to_sandbox(item)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.entities import schemas
@@ -21,6 +21,8 @@ class EntityType:
     example: dict[str, Any]
     # Which other records must exist in a program before this one can be pushed there.
     references: Callable[[dict[str, Any]], list[Reference]]
+    # More named examples for the OpenAPI document (a refund, custom lines…), beside `example`.
+    more_examples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _no_references(_payload: dict[str, Any]) -> list[Reference]:
@@ -52,7 +54,8 @@ _TYPES = [
         schemas.PURCHASE_ORDER_EXAMPLE,
         _purchase_order_references,
     ),
-    EntityType("sale", "sales", "Sale", schemas.Sale, schemas.SALE_EXAMPLE, _sale_references),
+    EntityType("sale", "sales", "Sale", schemas.Sale, schemas.SALE_EXAMPLE, _sale_references,
+               more_examples=schemas.MORE_SALE_EXAMPLES),
     EntityType(
         "shift_report", "shift-reports", "Shift report", schemas.ShiftReport, schemas.SHIFT_REPORT_EXAMPLE, _no_references
     ),

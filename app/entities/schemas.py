@@ -6,7 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+
+from app.entities import totals
 
 from app.entities.common import (
     Address,
@@ -93,27 +95,79 @@ class SaleLine(Part):
     unit_price: Money
     discount: Money = Field(default=Decimal("0"), ge=0, description="Discount amount for the whole line.")
     tax_rate: ShortText | None = None
+    tax_amount: Money | None = Field(
+        default=None, description="Optional: the tax the POS computed on this line (used by programs that take it)."
+    )
+
+
+CustomLineKind = Literal["service_charge", "surcharge", "delivery", "tip", "gift_card_sold", "other"]
+
+
+class CustomLine(Part):
+    """A line with no product: each kind goes to the account the connection's settings name for it."""
+
+    id: PosId | None = None
+    kind: CustomLineKind
+    description: LongText | None = None
+    amount: Money = Field(description="The line's amount, tax included when the sale's prices include tax.")
+    tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name; none: untaxed.")
+    tax_amount: Money | None = None
 
 
 class SalePayment(Part):
     id: PosId | None = None
-    payment_type: ShortText
-    amount: Money
+    payment_type: ShortText = Field(
+        description="The POS payment type (Cash, Card, Gift card, Store credit…), mapped to an account per connection."
+    )
+    amount: Money = Field(description="Amount tendered; for a refund, the amount paid back.")
+    change_given: Money | None = Field(
+        default=None, ge=0, description="Change handed back from this payment (cash): the rest is what was paid."
+    )
     paid_at: datetime | None = None
 
 
 class Sale(EntitySchema):
     number: ShortText
     date: datetime
-    status: Literal["completed", "parked", "voided", "refund"] = "completed"
+    status: Literal["completed", "parked", "voided", "refund"] = Field(
+        default="completed",
+        description="A refund is its own sale with status `refund`, positive quantities and amounts, and the "
+        "payments paid back (positive); it becomes a credit note. `voided` after a sync voids the document.",
+    )
     customer_id: PosId | None = Field(default=None, description="Absent for a walk-in sale.")
     register_id: PosId | None = None
     shift_id: PosId | None = Field(default=None, description="The register shift (shift report) it belongs to.")
     currency: CurrencyCode | None = None
     prices_include_tax: bool = True
-    lines: list[SaleLine] = Field(min_length=1, max_length=500)
-    payments: list[SalePayment] = Field(default_factory=list, max_length=50)
+    lines: list[SaleLine] = Field(default_factory=list, max_length=500)
+    custom_lines: list[CustomLine] | None = Field(
+        default=None, max_length=100,
+        description="Lines with no product: service charge, surcharge, delivery, tip, gift card sold, other.",
+    )
+    cash_rounding: Money | None = Field(
+        default=None, description="Rounding of a cash total (e.g. -0.02), part of the total."
+    )
+    total: Money | None = Field(
+        default=None,
+        description="The sale's total as the POS shows it (tax included). Given: the lines, discounts, custom lines "
+        "and cash rounding must add up to it (else 422), and every program's document comes to it to the cent.",
+    )
+    tax_total: Money | None = Field(default=None, description="Optional: the sale's tax as the POS computed it.")
+    payments: list[SalePayment] = Field(
+        default_factory=list, max_length=50,
+        description="May come to less than the total (the rest is owed: on account, a layby deposit); never more, "
+        "except for change handed back (change_given).",
+    )
     note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _amounts_hold_together(self) -> Sale:
+        if not self.lines and not self.custom_lines:
+            raise ValueError("a sale needs at least one line or custom line")
+        found = totals.problems(self.model_dump(mode="json"))
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
 
 class PaymentTotal(Part):
@@ -189,6 +243,44 @@ SALE_EXAMPLE = {
     "shift_id": "SHIFT-6001",
     "lines": [{"product_id": "P-3001", "quantity": "2", "unit_price": "24.00", "discount": "4.00", "tax_rate": "VAT 20%"}],
     "payments": [{"payment_type": "Card", "amount": "44.00", "paid_at": "2026-11-27T10:15:30Z"}],
+}
+MORE_SALE_EXAMPLES = {
+    "refund": {
+        "summary": "a refund (credit note): its own sale, status refund, positive amounts",
+        "value": {
+            "id": "SALE-5002",
+            "number": "5002",
+            "date": "2026-11-28T11:00:00Z",
+            "status": "refund",
+            "customer_id": "C-1001",
+            "register_id": "REG-1",
+            "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "22.00", "tax_rate": "VAT 20%"}],
+            "total": "22.00",
+            "payments": [{"payment_type": "Card", "amount": "22.00"}],
+            "note": "Refund of one bag from sale 5001",
+        },
+    },
+    "custom_lines_and_deposit": {
+        "summary": "custom lines (service charge, tip, gift card sold), a gift card payment, the rest owed",
+        "value": {
+            "id": "SALE-5003",
+            "number": "5003",
+            "date": "2026-11-28T12:00:00Z",
+            "customer_id": "C-1001",
+            "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "24.00", "tax_rate": "VAT 20%"}],
+            "custom_lines": [
+                {"kind": "service_charge", "description": "Service 10%", "amount": "2.40", "tax_rate": "VAT 20%"},
+                {"kind": "tip", "amount": "3.00"},
+                {"kind": "gift_card_sold", "description": "Gift card GC-77", "amount": "25.00"},
+            ],
+            "total": "54.40",
+            "payments": [
+                {"payment_type": "Gift card", "amount": "10.00"},
+                {"payment_type": "Cash", "amount": "40.00", "change_given": "0.60"},
+            ],
+            "note": "5.00 left on account",
+        },
+    },
 }
 SHIFT_REPORT_EXAMPLE = {
     "id": "SHIFT-6001",

@@ -24,3 +24,5 @@ class Record(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Set by DELETE: the record is gone from the POS; it keeps its history and panel.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -39,6 +39,14 @@ class Link(Base):
             postgresql_where=text("claim_token IS NOT NULL"),
             sqlite_where=text("claim_token IS NOT NULL"),
         ),
+        # Waking what waits on a record that arrived or synced.
+        Index(
+            "ix_links_waiting_for",
+            "connection_id",
+            "waiting_for",
+            postgresql_where=text("waiting_for IS NOT NULL"),
+            sqlite_where=text("waiting_for IS NOT NULL"),
+        ),
         Index(
             "uq_links_connection_id_external_id",
             "connection_id",
@@ -54,7 +62,7 @@ class Link(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     entity_type: Mapped[str] = mapped_column(String(32))  # copied from the record: claim order, filters
     state: Mapped[str] = mapped_column(String(16), default=LinkState.PENDING)
-    action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated
+    action: Mapped[str | None] = mapped_column(String(16), default=None)  # created | updated | archived | voided | deleted
     external_id: Mapped[str | None] = mapped_column(String(100), default=None)
     # The program's version of the object (QuickBooks' SyncToken), opaque to the engine.
     remote_version: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -66,6 +74,9 @@ class Link(Base):
     last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     retries: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
+    # "<entity type>:<POS id>" of the record this link waits for (a sale's product); woken when it
+    # arrives or syncs (app.sync.wake).
+    waiting_for: Mapped[str | None] = mapped_column(String(200), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     claim_token: Mapped[str | None] = mapped_column(String(36), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -74,6 +85,10 @@ class Link(Base):
 class AttemptOutcome:
     CREATED = "created"
     UPDATED = "updated"
+    # The record was undone in the program (deleted in the POS, or a synced sale voided).
+    ARCHIVED = "archived"
+    VOIDED = "voided"
+    DELETED = "deleted"
     FAILED = "failed"  # permanent: waits for a change
     RETRY = "retry"  # transient: stays pending
     SKIPPED = "skipped"

@@ -15,7 +15,9 @@ class PanelConnection(BaseModel):
     connection_id: uuid.UUID
     connector: str
     state: Literal["synced", "pending", "failed", "skipped"]
-    status: Literal["created", "updated"] | None
+    # archived / voided / deleted: the record was deleted in the POS (or a synced sale voided) and the
+    # program's object was undone accordingly.
+    status: Literal["created", "updated", "archived", "voided", "deleted"] | None
     error: str | None
     advice: str | None
     last_sync: datetime | None
@@ -34,6 +36,7 @@ class RecordPublic(BaseModel):
     content_hash: str
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = None  # set once DELETE said the record is gone from the POS
     sync: SyncPanel
 
 
@@ -75,7 +78,7 @@ class AttemptPublic(BaseModel):
     run_id: uuid.UUID | None
     entity_type: str
     pos_id: str
-    outcome: Literal["created", "updated", "failed", "retry", "skipped"]
+    outcome: Literal["created", "updated", "failed", "retry", "skipped", "archived", "voided", "deleted"]
     external_id: str | None
     error_code: str | None
     error: str | None

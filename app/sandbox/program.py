@@ -4,7 +4,8 @@ It behaves like the real ones where it matters to the engine: its own ids, creat
 idempotency keys remembered, and two documented triggers:
 
 - an email ending in `@invalid.example` is refused (a permanent validation error);
-- a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works.
+- a customer, supplier or product name containing `[flaky]` fails twice with a 503, then works;
+- a sale whose note contains `[reconciled]` cannot be voided (its payment is reconciled).
 
 For demos and the fault suite it can also answer slowly (POSSYNC_SANDBOX_LATENCY_MS) and fail a
 share of its calls (POSSYNC_SANDBOX_FAULT_RATE): half refused before any work, half done with
@@ -17,6 +18,7 @@ import asyncio
 import random
 import uuid
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +30,11 @@ from app.models import SandboxObject, SandboxRequest
 from app.models.base import utcnow
 
 FLAKY_MARK = "[flaky]"
+# A document whose note carries this mark has a reconciled payment: the sandbox refuses to void it,
+# as real programs do, so the panel's "do it by hand" advice can be tried.
+RECONCILED_MARK = "[reconciled]"
+UNDO = {"contact": "archived", "vendor": "archived", "item": "archived", "purchase_order": "deleted",
+        "sales_receipt": "voided", "summary_receipt": "voided"}
 FLAKY_FAILURES = 2
 REFUSED_EMAIL_DOMAIN = "@invalid.example"
 
@@ -71,6 +78,25 @@ class SandboxProgram:
             # Two requests with one idempotency key at once: like a real program's 409, try later.
             return [SandboxOutcome(unavailable=True) for _ in writes]
 
+    async def undo_many(self, organisation_id: uuid.UUID, object_ids: list[str]) -> list[tuple[str | None, str | None]]:
+        """Archive, void or delete each object as its kind allows: (what was done, why refused)."""
+        out: list[tuple[str | None, str | None]] = []
+        async with transaction(self._sessions) as session:
+            for object_id in object_ids:
+                obj = await session.get(SandboxObject, object_id)
+                if obj is None or obj.organisation_id != organisation_id:
+                    out.append((None, f"Object {object_id} does not exist."))
+                    continue
+                if RECONCILED_MARK in str(obj.data.get("note") or ""):
+                    out.append((None, "Its payment is reconciled; the document cannot be voided."))
+                    continue
+                done = UNDO[obj.kind]
+                obj.data = {**obj.data, "program_status": done}
+                obj.version += 1
+                obj.updated_at = utcnow()
+                out.append((done, None))
+        return out
+
     async def objects(self, organisation_id: uuid.UUID) -> list[SandboxObject]:
         async with self._sessions() as session:
             rows = await session.scalars(select(SandboxObject).where(SandboxObject.organisation_id == organisation_id))
@@ -91,6 +117,7 @@ class SandboxProgram:
         if refusal:
             return SandboxOutcome(refused=refusal)
 
+        _keep_books(w.data)
         existing = None
         if w.object_id:
             existing = await session.get(SandboxObject, w.object_id)
@@ -117,6 +144,22 @@ class SandboxProgram:
         request.object_id = obj.id
         request.created_object = True
         return SandboxOutcome(object_id=obj.id, created=True)
+
+
+def _keep_books(data: dict[str, Any]) -> None:
+    """A document's total as a program computes it: each line rounded to the cent, then summed;
+    payments applied against it, the rest owed."""
+    if "document_lines" not in data:
+        return
+    total = sum((_cents(line["amount"]) for line in data["document_lines"]), Decimal(0))
+    paid = sum((Decimal(str(a)) for a in data.pop("payments_to_apply", [])), Decimal(0))
+    data["program_total"] = str(total)
+    data["amount_paid"] = str(_cents(paid))
+    data["amount_due"] = str(total - _cents(paid))
+
+
+def _cents(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _is_flaky(data: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.connectors.base import Connector
-from app.connectors.errors import TransientError
+from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.entities import ENTITY_TYPES, unique_references
 from app.models import Link, LinkState, Record
 from app.models.base import utcnow
@@ -25,7 +25,9 @@ class Resolution:
     external_ids: dict[Ref, str] = field(default_factory=dict)
     to_push_first: list[int] = field(default_factory=list)  # link ids of due pending dependencies
     # Why a reference holds its dependents back; those to push first are here too, until pushed.
-    blockers: dict[Ref, TransientError] = field(default_factory=dict)
+    # Transient while the dependency is on its way; permanent (the record shows red with advice)
+    # when it is missing or refused: the dependent is woken when it arrives or syncs (app.sync.wake).
+    blockers: dict[Ref, SyncError] = field(default_factory=dict)
 
     @property
     def in_flight(self) -> bool:
@@ -66,7 +68,7 @@ async def resolve(
         for pos_id in pos_ids:
             ref = (ref_type, pos_id)
             if ref not in found:
-                resolution.blockers[ref] = TransientError(
+                resolution.blockers[ref] = PermanentError(
                     f"Waiting for {title} {pos_id}, which possync has not received.",
                     code="missing_dependency",
                     advice=f"Send {title} {pos_id} from the POS; this record then syncs by itself.",
@@ -94,7 +96,7 @@ async def resolve(
                     advice=f"Nothing to do: this record follows once {title} {pos_id} is synced.",
                 )
             elif state == LinkState.FAILED:
-                resolution.blockers[ref] = TransientError(
+                resolution.blockers[ref] = PermanentError(
                     f"Waiting for {title} {pos_id}, which failed to sync: {error}",
                     code="dependency_failed",
                     advice=f"Fix {title} {pos_id} first (see its sync panel); this record then follows.",
@@ -103,8 +105,9 @@ async def resolve(
     return resolution
 
 
-def blocker_for(item: Claimed, resolution: Resolution) -> TransientError | None:
+def blocker_for(item: Claimed, resolution: Resolution) -> tuple[Ref, SyncError] | None:
+    """The first reference that holds this record back, and why."""
     for ref in unique_references(item.entity_type, item.payload):
         if ref in resolution.blockers:
-            return resolution.blockers[ref]
+            return ref, resolution.blockers[ref]
     return None

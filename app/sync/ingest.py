@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select
+from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from app.entities.canonical import content_hash
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
 from app.sync.connections import collecting_connections, syncing
+from app.sync.wake import wait_key, wake_waiting
 
 
 ROWS_PER_STATEMENT = 2000
@@ -45,17 +46,18 @@ async def upsert_records(
     An unchanged payload causes no write and no work.
     """
     hashes = {pos_id: content_hash(p) for pos_id, p in payloads.items()}
-    existing = dict(
-        (
-            await session.execute(
-                select(Record.pos_id, Record.content_hash).where(
-                    Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
-                )
+    rows = (
+        await session.execute(
+            select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
+                Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
             )
-        ).all()
-    )
+        )
+    ).all()
+    existing = {pos_id: content for pos_id, content, _ in rows}
+    deleted = {pos_id for pos_id, _, deleted_at in rows if deleted_at is not None}
+    # A record sent again after a DELETE is back in the POS: store it (and push it) even if unchanged.
     # Sorted: concurrent batches holding the same records lock them in one order, never a deadlock.
-    changed = sorted(pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id])
+    changed = sorted(pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id] or pos_id in deleted)
     now = utcnow()
     ids: dict[str, int] = {}
     if changed:
@@ -75,7 +77,8 @@ async def upsert_records(
         # ON CONFLICT makes two concurrent first PUTs of one id an update, not a 500.
         stmt = stmt.on_conflict_do_update(
             index_elements=["store_id", "entity_type", "pos_id"],
-            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now},
+            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now,
+                  "deleted_at": None},
         ).returning(Record.pos_id, Record.id)
         ids.update(dict((await session.execute(stmt)).all()))
     unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
@@ -94,15 +97,54 @@ async def upsert_records(
             )
         )
     rung: set[uuid.UUID] = set()
+    collecting = await collecting_connections(session, store_id)
+    # Whatever waited for these records (a sale for its product) is due now.
+    rung |= await wake_waiting(session, [c.id for c in collecting], [wait_key(entity_type, p) for p in payloads])
     if changed:
-        connections = syncing(connectors, await collecting_connections(session, store_id), entity_type)
+        connections = syncing(connectors, collecting, entity_type)
         await mark_pending(session, connections, entity_type, [ids[p] for p in changed])
-        rung = {c.id for c in connections}
+        rung |= {c.id for c in connections}
+        if entity_type == "shift_report":
+            await _rejudge_sales_of(session, store_id, [c.id for c in collecting], changed)
+            rung |= {c.id for c in collecting}
     changed_set = set(changed)
     results = [
         Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
     ]
     return results, rung
+
+
+async def mark_deleted(session: AsyncSession, *, record: Record, connectors: dict[str, Connector]) -> set[uuid.UUID]:
+    """The record is gone from the POS: keep it (history, panel) and make each program undo it.
+
+    Returns the connections that got work; deleting twice changes nothing.
+    """
+    if record.deleted_at is not None:
+        return set()
+    now = utcnow()
+    record.deleted_at = now
+    record.updated_at = now
+    collecting = await collecting_connections(session, record.store_id)
+    linked = set((await session.scalars(select(Link.connection_id).where(Link.record_id == record.id))).all())
+    connections = [c for c in collecting if c.id in linked]
+    await mark_pending(session, connections, record.entity_type, [record.id])
+    return {c.id for c in connections}
+
+
+async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connection_ids: list[uuid.UUID],
+                            shift_ids: list[str]) -> None:
+    """A shift that closes (or changes) fixes the moment its skipped sales are judged by: judge them again."""
+    if not connection_ids or not shift_ids:
+        return
+    sales = select(Record.id).where(
+        Record.store_id == store_id, Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shift_ids)
+    )
+    now = utcnow()
+    await session.execute(
+        update(Link)
+        .where(Link.connection_id.in_(connection_ids), Link.state == LinkState.SKIPPED, Link.record_id.in_(sales))
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+    )
 
 
 async def mark_pending(

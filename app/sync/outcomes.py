@@ -22,6 +22,9 @@ class Outcome:
     retry_group: int = 0
     remote_version: str | None = None  # the object's version the program reported, if any
     request_id: str | None = None  # the program's id of a successful call (errors carry their own)
+    # "<entity type>:<POS id>" of the dependency this record waits for, if any.
+    waiting_for: str | None = None
+    note: str | None = None  # a successful push's remark, kept as the attempt's advice
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:
@@ -35,7 +38,8 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
             return replace(outcome, external_id=result.external_id, remote_version=result.remote_version)
         return outcome
     return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
-                   duration_ms=duration_ms, remote_version=result.remote_version, request_id=result.request_id)
+                   duration_ms=duration_ms, remote_version=result.remote_version, request_id=result.request_id,
+                   note=result.note)
 
 
 def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outcome:

@@ -11,17 +11,20 @@ from itertools import groupby
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from app.connectors.base import Connector, Credentials, PushContext, PushItem
-from app.connectors.errors import ConnectionBroken, SyncError
+from app.connectors.errors import ConnectionBroken, PermanentError, SyncError
 from app.entities import unique_references
-from app.models import AttemptOutcome
+from app.models import AttemptOutcome, Record
 from app.sync.claim import Claimed, claim
+from app.sync.coverage import judge
 from app.sync.dependencies import blocker_for, resolve
 from app.sync.deps import SyncDeps
 from app.sync.keys import idempotency_key
 from app.sync.outcomes import Outcome, from_error, from_result
 from app.sync.results import record_outcomes
+from app.sync.wake import wait_key
 
 log = structlog.get_logger(__name__)
 DEPENDENCY_WAIT_S = 15.0
@@ -65,26 +68,40 @@ async def process(scope: BatchScope, claimed: list[Claimed], *, depth: int = 0) 
 async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed], depth: int) -> Counter:
     outcomes: list[Outcome] = []
     ready: list[Claimed] = []
+    undo, items, gone = await _split_retractions(scope, entity_type, items)
+    outcomes += gone
+    coverage = await judge(scope.deps.sessions, store_id=scope.store_id, connection_id=scope.connection_id,
+                           settings=scope.settings, entity_type=entity_type, items=items)
     for item in items:
-        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings)
+        reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings) or coverage.skips.get(
+            item.link_id)
         if reason:
             outcomes.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=reason))
+        elif item.link_id in coverage.waits:
+            sale, why = coverage.waits[item.link_id]
+            outcomes.append(replace(from_error(item, why), waiting_for=wait_key("sale", sale)))
         else:
             ready.append(item)
 
     counts: Counter = Counter()
     calls = 0
     try:
+        if undo:
+            calls += 1
+            outcomes += await _retract(scope, entity_type, undo)
         resolution, pushed = await _settle_dependencies(scope, ready, depth)
         counts += pushed
 
         pushable: list[PushItem] = []
         by_key = {item.link_id: item for item in ready}
         for item in ready:
-            blocker = blocker_for(item, resolution)
-            if blocker:
-                # Everything this batch set aside waits as one group, so it returns as one call.
-                outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution)))
+            blocked = blocker_for(item, resolution)
+            if blocked:
+                (ref_type, ref_id), blocker = blocked
+                # Everything this batch set aside waits as one group, so it returns as one call;
+                # the dependency wakes it as soon as it arrives or syncs.
+                outcomes.append(replace(from_error(item, blocker), retry_group=id(resolution),
+                                        waiting_for=wait_key(ref_type, ref_id)))
                 continue
             pushable.append(_push_item(scope, item, resolution.external_ids))
 
@@ -95,17 +112,55 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
     except ConnectionStopped as stop:
         # Whatever this batch still holds goes back to pending now, not when its lease runs out.
         done = {o.claimed.link_id for o in outcomes}
-        outcomes += [from_error(i, stop.cause) for i in ready if i.link_id not in done]
+        outcomes += [from_error(i, stop.cause) for i in [*undo, *ready] if i.link_id not in done]
         counts += await _record(scope, outcomes, calls)
         raise
     counts += await _record(scope, outcomes, calls)
     return counts
 
 
-async def _call_connector(scope: BatchScope, entity_type: str, chunk: list[PushItem], by_key) -> list[Outcome]:
+async def _split_retractions(scope: BatchScope, entity_type: str, items: list[Claimed]):
+    """(to undo in the program, to push as usual, skipped outcomes of deletions that never reached it)."""
+    async with scope.deps.sessions() as session:
+        deleted = set((await session.scalars(
+            select(Record.id).where(Record.id.in_([i.record_id for i in items]), Record.deleted_at.is_not(None))
+        )).all())
+    undo, keep, gone = [], [], []
+    for item in items:
+        voided = entity_type == "sale" and item.payload.get("status") == "voided"
+        if item.record_id in deleted or (voided and item.external_id):
+            if item.external_id:
+                undo.append(item)
+            else:
+                gone.append(Outcome(item, AttemptOutcome.SKIPPED,
+                                    skipped_reason="Deleted in the POS before it reached this program."))
+        else:
+            keep.append(item)
+    return undo, keep, gone
+
+
+async def _retract(scope: BatchScope, entity_type: str, items: list[Claimed]) -> list[Outcome]:
+    by_key = {item.link_id: item for item in items}
+    retract = getattr(scope.connector, "retract", None)
+    if retract is None:
+        return [from_error(item, PermanentError(
+            f"{scope.connector.title} cannot undo records through possync yet.",
+            code="retract_unsupported",
+            advice=f"The record is gone from the POS: archive or void object {item.external_id} by hand in "
+            f"{scope.connector.title}.")) for item in items]
+    outcomes = []
+    pushable = [_push_item(scope, item, {}) for item in items]
+    for start in range(0, len(pushable), scope.connector.batch_size):
+        outcomes += await _call_connector(scope, entity_type, pushable[start:start + scope.connector.batch_size],
+                                          by_key, method=retract)
+    return outcomes
+
+
+async def _call_connector(scope: BatchScope, entity_type: str, chunk: list[PushItem], by_key,
+                          method=None) -> list[Outcome]:
     started = time.perf_counter()
     try:
-        results = await scope.connector.push(scope.context(), entity_type, chunk)
+        results = await (method or scope.connector.push)(scope.context(), entity_type, chunk)
     except ConnectionBroken as broken:
         raise ConnectionStopped(broken) from broken
     except Exception as exc:  # noqa: BLE001 - classified by from_error; unexpected ones are logged

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import String, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.connectors.errors import TransientError
+from app.connectors.errors import PermanentError, TransientError
 from app.db import transaction
+from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt
+from app.sync.dependencies import IN_FLIGHT
 from app.sync.outcomes import Outcome
+from app.sync.wake import wait_key, wake_waiting
 
 RUN_COUNTER = {
     AttemptOutcome.CREATED: "created",
@@ -22,7 +27,12 @@ RUN_COUNTER = {
     AttemptOutcome.FAILED: "failed",
     AttemptOutcome.RETRY: "retried",
     AttemptOutcome.SKIPPED: "skipped",
+    AttemptOutcome.ARCHIVED: "updated",
+    AttemptOutcome.VOIDED: "updated",
+    AttemptOutcome.DELETED: "updated",
 }
+SUCCESSES = (AttemptOutcome.CREATED, AttemptOutcome.UPDATED, AttemptOutcome.ARCHIVED, AttemptOutcome.VOIDED,
+             AttemptOutcome.DELETED)
 
 
 def _link_values(outcome: Outcome, now: datetime) -> dict:
@@ -41,9 +51,10 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
         "next_attempt_at": now,
         "retries": 0,
         "synced": False,
+        "waiting_for": outcome.waiting_for,
     }
     kind, error = outcome.kind, outcome.error
-    if kind in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
+    if kind in SUCCESSES:
         values.update(state=LinkState.SYNCED, action=kind, synced=True)
     elif kind == AttemptOutcome.SKIPPED:
         values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")
@@ -68,11 +79,29 @@ async def record_outcomes(
     """Persist one batch's outcomes and release the claims; return the counts added to the run."""
     if not outcomes:
         return Counter()
+    try:
+        return await _write(sessions, outcomes, connection_id, run_id, calls)
+    except IntegrityError:
+        # Another job stored the same external id for another record between our check and our
+        # write: written again, the check now sees it and fails this record instead of the job.
+        return await _write(sessions, outcomes, connection_id, run_id, calls)
+
+
+async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, run_id: uuid.UUID, calls: int) -> Counter:
     now = utcnow()
     async with transaction(sessions) as session:
+        outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
         await _insert_attempts(session, outcomes, connection_id, run_id, now)
+        settled = await _waits_already_over(session, outcomes, connection_id, now)
         await _update_links(session, outcomes, now)
+        if settled:
+            await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
+        await _rejudge_sales_of_skipped_shifts(session, outcomes, connection_id, now)
+        # Whatever waited on these records is due now: synced, they can be referred to; settled
+        # otherwise (failed, skipped), the waiting record learns why instead of backing off.
+        settled = [wait_key(o.claimed.entity_type, o.claimed.pos_id) for o in outcomes if o.kind != AttemptOutcome.RETRY]
+        await wake_waiting(session, [connection_id], settled)
         counts = Counter(RUN_COUNTER[o.kind] for o in outcomes)
         await session.execute(
             update(Run)
@@ -80,6 +109,88 @@ async def record_outcomes(
             .values(**{name: getattr(Run, name) + n for name, n in counts.items()}, calls=Run.calls + calls)
         )
     return counts
+
+
+async def _rejudge_sales_of_skipped_shifts(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID,
+                                            now: datetime) -> None:
+    """A shift summary that is not sent leaves its sales to go one by one: any of them skipped
+    earlier (judged before the shift's close was known, or while it was being stored) is judged again."""
+    shifts = [o.claimed.pos_id for o in outcomes
+              if o.claimed.entity_type == "shift_report" and o.kind == AttemptOutcome.SKIPPED]
+    if not shifts:
+        return
+    sales = select(Record.id).where(Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shifts))
+    await session.execute(
+        update(Link)
+        .where(Link.connection_id == connection_id, Link.state == LinkState.SKIPPED, Link.record_id.in_(sales),
+               Link.claim_token.is_(None))
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID,
+                             now: datetime) -> list[int]:
+    """Links of this batch that wait for a record another job is pushing, whose push has settled
+    meanwhile: that job's wake-up may have come before this wait was written, so they are due now.
+
+    The awaited links are locked first (before this batch's own links), so the other job either
+    committed already (its release is seen here) or writes after this transaction (and its wake-up
+    then sees this wait): no lost wake-up, and one lock order, so no deadlock.
+    """
+    waiting = {o.claimed.link_id: o.waiting_for for o in outcomes
+               if o.waiting_for and o.error is not None and o.error.code == IN_FLIGHT}
+    if not waiting:
+        return []
+    key = Record.entity_type + ":" + Record.pos_id
+    held = await session.execute(
+        select(Record.entity_type, Record.pos_id, Link.claimed_until)
+        .join(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
+        .where(key.in_(sorted(set(waiting.values()))))
+        .order_by(Link.id)
+        .with_for_update(of=Link, key_share=True)
+    )
+    in_flight = {f"{t}:{p}" for t, p, until in held.all() if until is not None and until > now}
+    return [link_id for link_id, awaited in waiting.items() if awaited not in in_flight]
+
+
+async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:
+    """An external id the program returned that another record of the connection already holds
+    (Xero merged two contacts; a create matched an existing object) fails this one record."""
+    wanted = {o.external_id for o in outcomes if o.external_id and o.external_id != o.claimed.external_id}
+    if not wanted:
+        return outcomes
+    rows = await session.execute(
+        select(Link.id, Link.external_id, Record.entity_type, Record.pos_id)
+        .join(Record, Record.id == Link.record_id)
+        .where(Link.connection_id == connection_id, Link.external_id.in_(wanted))
+    )
+    holders = {external_id: (link_id, entity_type, pos_id) for link_id, external_id, entity_type, pos_id in rows.all()}
+    checked = []
+    for o in outcomes:
+        c = o.claimed
+        holder = holders.get(o.external_id) if o.external_id and o.external_id != c.external_id else None
+        if holder is None or holder[0] == c.link_id:
+            if o.external_id:
+                holders.setdefault(o.external_id, (c.link_id, c.entity_type, c.pos_id))  # two in one batch
+            checked.append(o)
+            continue
+        checked.append(replace(o, kind=AttemptOutcome.FAILED, external_id=None, error=_taken(o, holder)))
+    return checked
+
+
+def _taken(outcome: Outcome, holder: tuple) -> PermanentError:
+    c = outcome.claimed
+    this = f"{ENTITY_TYPES[c.entity_type].title.lower()} {c.pos_id}"
+    other = f"{ENTITY_TYPES[holder[1]].title.lower()} {holder[2]}"
+    return PermanentError(
+        f"The program answered for {this} with object {outcome.external_id}, which is already linked to {other}.",
+        code="external_id_taken",
+        advice=f"The program treats {this} and {other} as one object (it may have merged them, or matched the "
+        f"new one to the existing one). Check {outcome.external_id} in the program; if they are different, make "
+        f"them differ in the POS (name, code) and press SYNC NOW on {this}; if they are the same, keep one of them "
+        "in the POS.",
+    )
 
 
 async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], connection_id, run_id, now) -> None:
@@ -97,7 +208,7 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
                 "external_id": o.external_id or c.external_id,
                 "error_code": e.code if e else ("skipped" if o.skipped_reason else None),
                 "error": e.message if e else None,
-                "advice": e.advice if e else o.skipped_reason,
+                "advice": e.advice if e else (o.skipped_reason or o.note),
                 "http_status": e.http_status if e else None,
                 "request_id": e.request_id if e else o.request_id,
                 "content_hash": c.content_hash,
@@ -112,7 +223,7 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
     links = Link.__table__
     rows = [_link_values(o, now) for o in outcomes]
     columns = ["state", "external_id", "remote_version", "error_code", "error", "advice", "attempted_hash",
-               "next_attempt_at", "retries"]
+               "next_attempt_at", "retries", "waiting_for"]
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
     # overwrite the newer job's result.
     stmt = (

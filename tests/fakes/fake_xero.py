@@ -121,6 +121,8 @@ class FakeXero:
                 Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
                 Route(f"{API}/{{collection}}", self._list, methods=["GET"]),
                 Route(f"{API}/{{collection}}/{{number}}", self._list, methods=["GET"]),
+                Route(f"{API}/Items/{{item_id}}", self._delete_item, methods=["DELETE"]),
+                Route(f"{API}/Payments/{{payment_id}}", self._update_payment, methods=["POST"]),
                 Route("/connections", self._connections, methods=["GET"]),
                 Route("/connections/{connection_id}", self._disconnect, methods=["DELETE"]),
                 Route("/connect/token", self._token, methods=["POST"]),
@@ -280,12 +282,32 @@ class FakeXero:
             }, len(elements)
         return 200, {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "possync", collection: answer}, len(elements)
 
+    async def _delete_item(self, request: Request) -> Response:
+        item_id = request.path_params["item_id"]
+
+        async def work(books: Books) -> tuple[int, Any, int]:
+            return books.delete_item(item_id)
+
+        return await self._api_call(request, work)
+
+    async def _update_payment(self, request: Request) -> Response:
+        payment_id = request.path_params["payment_id"]
+        body = await request.json()
+
+        async def work(books: Books) -> tuple[int, Any, int]:
+            return books.delete_payment(payment_id, body)
+
+        return await self._api_call(request, work)
+
     async def _list(self, request: Request) -> Response:
         collection = request.path_params["collection"]
 
         number = request.path_params.get("number")
 
         async def read(books: Books) -> tuple[int, Any, int]:
+            if collection == "TaxRates":
+                return 200, {"TaxRates": [{"TaxType": t, "EffectiveRate": float(r), "Status": "ACTIVE"}
+                                          for t, r in (books.tax_rates or {}).items()]}, 0
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
             id_field = KINDS[collection][0]

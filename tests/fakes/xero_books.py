@@ -16,7 +16,8 @@ from typing import Any
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 # The UK demo company's chart, enough for the connector's defaults.
-DEMO_ACCOUNT_CODES = {"090", "091", "200", "260", "300", "310", "400", "429", "630", "800", "820"}
+DEMO_ACCOUNT_CODES = {"090", "091", "200", "260", "300", "310", "400", "429", "630", "800", "805", "810", "814",
+                      "820"}
 DEMO_TAX_RATES = {
     "OUTPUT2": Decimal(20),
     "INPUT2": Decimal(20),
@@ -51,6 +52,10 @@ def _now() -> str:
 
 def _d(value: Any) -> Decimal:
     return Decimal(str(value if value is not None else 0))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _money(value: Decimal) -> float:
@@ -239,14 +244,15 @@ class Books:
             self.check_account(account, required=element.get("Status") == "AUTHORISED" and sales)
             tax_type = line.get("TaxType") or details.get("TaxType")
             self.check_tax(tax_type)
-            amount = _d(line.get("Quantity", 1)) * _d(line.get("UnitAmount")) - _d(line.get("DiscountAmount"))
+            # As Xero does: each line's amount and each line's tax rounded to the cent, then summed.
+            amount = _cents(_d(line.get("Quantity", 1)) * _d(line.get("UnitAmount")) - _d(line.get("DiscountAmount")))
             rate = (self.tax_rates or {}).get(tax_type or "", Decimal(0))
             if line.get("TaxAmount") is not None:
-                tax = _d(line["TaxAmount"])
+                tax = _cents(_d(line["TaxAmount"]))
             elif kind == "Inclusive":
-                tax = amount * rate / (100 + rate)
+                tax = _cents(amount * rate / (100 + rate))
             elif kind == "Exclusive":
-                tax = amount * rate / 100
+                tax = _cents(amount * rate / 100)
             else:
                 tax = Decimal(0)
             net = amount - tax if kind == "Inclusive" else amount
@@ -262,6 +268,15 @@ class Books:
         existing = self._find(store, id_field, element, None)
         if existing is not None and existing.get("AmountPaid", 0) > 0 and element.get("LineItems"):
             raise Refused("This document cannot be edited as it has a payment or credit note allocated to it.")
+        if element.get("Status") == "VOIDED":
+            if existing is None:
+                raise Refused("A document must exist before it can be voided.")
+            if existing.get("AmountPaid", 0) > 0:
+                raise Refused("This document cannot be voided as it has a payment or credit note allocated to it.")
+            existing.update(Status="VOIDED", UpdatedDateUTC=_now())
+            return existing
+        if existing is not None and existing.get("Status") == "VOIDED":
+            raise Refused("This document cannot be edited as it has been voided.")
         doc_type = element.get("Type") or (existing or {}).get("Type")
         if doc_type not in types:
             raise Refused(f"Type must be one of {', '.join(sorted(types))}.")
@@ -291,6 +306,41 @@ class Books:
         record["AmountDue" if number_field == "InvoiceNumber" else "RemainingCredit"] = outstanding
         store[record[id_field]] = record
         return record
+
+    # --- undoing (DELETE /Items/{id}, POST /Payments/{id} {"Status": "DELETED"}, Status VOIDED) ---
+
+    def delete_item(self, item_id: str) -> tuple[int, dict, int]:
+        item = self.items.get(item_id)
+        if item is None:
+            return 404, {"Title": "Not Found", "Status": 404}, 0
+        used = any(line.get("ItemCode") == item["Code"] for doc in [*self.invoices.values(), *self.purchase_orders.values()]
+                   for line in doc.get("LineItems") or [])
+        if item.get("IsTrackedAsInventory") and used:
+            return 400, {"ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+                         "Elements": [{"ValidationErrors": [{"Message": "Tracked inventory items that have been used in "
+                                                                        "transactions cannot be deleted."}]}]}, 1
+        del self.items[item_id]
+        return 200, {"Items": []}, 1  # Xero answers 204; an empty body would do as well
+
+    def delete_payment(self, payment_id: str, body: dict) -> tuple[int, dict, int]:
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            return 404, {"Title": "Not Found", "Status": 404}, 0
+        if (body or {}).get("Status") != "DELETED":
+            return 400, _validation("Only the Status DELETED can be set on a payment."), 1
+        if payment.get("IsReconciled"):
+            return 400, _validation("Payment cannot be deleted as it has been reconciled."), 1
+        if payment["Status"] != "DELETED":
+            doc, outstanding = (self.invoices.get((payment.get("Invoice") or {}).get("InvoiceID") or ""), "AmountDue")
+            if doc is None:
+                doc, outstanding = self.credit_notes[payment["CreditNote"]["CreditNoteID"]], "RemainingCredit"
+            amount = _d(payment["Amount"])
+            doc["Payments"] = [p for p in doc["Payments"] if p["PaymentID"] != payment_id]
+            doc["AmountPaid"] = _money(_d(doc["AmountPaid"]) - amount)
+            doc[outstanding] = _money(_d(doc[outstanding]) + amount)
+            doc["Status"] = "AUTHORISED"
+            payment["Status"] = "DELETED"
+        return 200, {"Payments": [copy.deepcopy(payment)]}, 1
 
     def _invoice(self, element: dict) -> dict:
         return self._document(element, self.invoices, "InvoiceID", "InvoiceNumber", {"ACCREC", "ACCPAY"})
@@ -352,6 +402,11 @@ class Books:
         record = {**element, **payment}
         self.payments[payment["PaymentID"]] = record
         return record
+
+
+def _validation(message: str) -> dict:
+    return {"ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+            "Elements": [{"ValidationErrors": [{"Message": message}]}]}
 
 
 def _refusal(collection: str, element: dict, messages: list[str]) -> dict:

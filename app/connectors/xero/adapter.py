@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -167,6 +168,26 @@ class XeroApi:
             found += _body(response).get(collection) or []
         return found
 
+    async def delete_item(self, ctx: PushContext, item_id: str) -> None:
+        """DELETE /Items/{id}: Xero's API has no archive for items; it refuses items it must keep."""
+        response = await self._request(ctx, "DELETE", f"{API_ROOT}/Items/{quote(item_id, safe='')}")
+        _raise_refusal(response)
+
+    async def delete_payment(self, ctx: PushContext, payment_id: str) -> None:
+        """Remove a payment from its invoice or credit note (refused when it is reconciled)."""
+        path = f"{API_ROOT}/Payments/{quote(payment_id, safe='')}"
+        content = json.dumps({"Status": "DELETED"}, separators=(",", ":")).encode()
+        response = await self._request(ctx, "POST", path, content=content, headers={
+            "Content-Type": "application/json", "Idempotency-Key": request_key("POST", path, {}, content)})
+        _raise_refusal(response)
+
+    async def tax_rates(self, ctx: PushContext) -> dict[str, Decimal]:
+        """TaxType → effective rate in percent, as the organisation has them."""
+        response = await self._request(ctx, "GET", f"{API_ROOT}/TaxRates")
+        rates = _body(response).get("TaxRates") or []
+        return {r["TaxType"]: Decimal(str(r["EffectiveRate"])) for r in rates
+                if r.get("TaxType") and r.get("EffectiveRate") is not None}
+
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""
         response = await self._request(ctx, "GET", f"{API_ROOT}/Items")
@@ -196,6 +217,15 @@ class XeroApi:
 
 def _keyed(send: dict[str, Any], key: str) -> dict[str, Any]:
     return {**send, "headers": {**send["headers"], "Idempotency-Key": key}}
+
+
+def _raise_refusal(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    elements = _body(response).get("Elements") or []
+    messages = [e.get("Message") for element in elements for e in element.get("ValidationErrors") or [] if e.get("Message")]
+    raise PermanentError("; ".join(messages) or f"Xero refused the request ({response.status_code}).",
+                         http_status=response.status_code)
 
 
 def _quoted(number: str) -> str:

@@ -21,6 +21,7 @@ from app.connectors.xero import env, errors, mapping
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
+from app.connectors.xero.retract import retract
 from app.connectors.xero.settings import XeroSettings, coerce
 
 if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's env settings
@@ -70,6 +71,7 @@ class XeroConnector:
         self._api = XeroApi(settings.xero_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = XeroOAuth(settings, transport=transport)
         self._item_codes: dict[str, dict[str, tuple[str, float]]] = {}  # tenant → ItemID → (Code, learned at)
+        self._tax_rates: dict[str, tuple[dict, float]] = {}  # tenant → (TaxType → rate, learned at)
 
     @classmethod
     def from_settings(cls, settings: Settings, **_: Any) -> "XeroConnector":
@@ -86,10 +88,11 @@ class XeroConnector:
     async def push(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         state = _Push(ctx, coerce(ctx.settings))
         codes = await self._codes_for(ctx, entity_type, items)
+        rates = await self._rates_for(ctx, entity_type, items)
         documents: list[tuple[PushItem, mapping.Document]] = []
         for item in items:
             try:
-                documents.append((item, mapping.build(item, state.settings, codes)))
+                documents.append((item, mapping.build(item, state.settings, codes, rates)))
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
         documents, adopted = await self._adopt_earlier_creates(state, documents)
@@ -98,6 +101,9 @@ class XeroConnector:
             self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
         return [state.results[item.key] for item in items]
+
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        return await retract(self._api, ctx, entity_type, items)
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)
@@ -206,6 +212,7 @@ class XeroConnector:
             item.key,
             action="created" if item.external_id is None else "updated",
             external_id=element.get(doc.id_field),
+            note=doc.note,
         )
         return element
 
@@ -318,6 +325,18 @@ class XeroConnector:
                 if i.get("ItemID") and i.get("Code"):
                     known[i["ItemID"]] = (i["Code"], now)
         return {item_id: code for item_id, (code, _) in known.items()}
+
+    async def _rates_for(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict:
+        """The organisation's tax rates, for sales with prices before tax: Xero adds each line's tax
+        at its own rate, and the rounding line needs to know what that comes to."""
+        if entity_type != "sale" or all(i.payload.get("prices_include_tax", True) for i in items):
+            return {}
+        tenant = ctx.credentials.tenant_id or ""
+        known = self._tax_rates.get(tenant)
+        if known is None or known[1] < time.monotonic() - ITEM_CODES_TTL_S:
+            known = (await self._api.tax_rates(ctx), time.monotonic())
+            self._tax_rates[tenant] = known
+        return known[0]
 
     def _remember_codes(self, ctx: PushContext, accepted: list[tuple[PushItem, mapping.Document, dict]]) -> None:
         known = self._item_codes.setdefault(ctx.credentials.tenant_id or "", {})

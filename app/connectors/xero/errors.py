@@ -35,7 +35,15 @@ def missing_payment_mapping(payment_type: str) -> PermanentError:
     return advice_error(
         "payment_type_unmapped",
         f"Payment type '{payment_type}' has no Xero account.",
-        f"Map payment type {payment_type} to an account in the Xero sync settings.",
+        f"Map payment type {payment_type} to an account in the Xero sync settings (payment_accounts).",
+    )
+
+
+def missing_custom_line_mapping(kind: str) -> PermanentError:
+    return advice_error(
+        "custom_line_unmapped",
+        f"Custom line kind '{kind}' has no Xero account.",
+        f"Map custom line kind {kind} to an account in the Xero sync settings (custom_line_accounts).",
     )
 
 

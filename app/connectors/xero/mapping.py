@@ -19,6 +19,7 @@ from app.connectors import rules
 from app.connectors.base import PushItem
 from app.connectors.xero import errors
 from app.connectors.xero.settings import XeroSettings
+from app.entities import totals
 
 CONTACT_NUMBER_MAX = 50
 ITEM_CODE_MAX = 30
@@ -53,14 +54,17 @@ class Document:
     collection: str
     element: dict[str, Any]
     payments: tuple[PaymentPlan, ...] = field(default=())
+    note: str | None = None  # what the shop should know once Xero has it (a rounding line added)
 
     @property
     def id_field(self) -> str:
         return ID_FIELD[self.collection]
 
 
-def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] | None = None) -> Document:
-    """Translate one record. `item_codes` maps Xero ItemIDs to item codes (for sale and PO lines)."""
+def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] | None = None,
+          tax_rates: Mapping[str, Decimal] | None = None) -> Document:
+    """Translate one record. `item_codes` maps Xero ItemIDs to item codes (for sale and PO lines);
+    `tax_rates` maps TaxTypes to percent (for sales with prices before tax)."""
     codes = item_codes or {}
     match item.entity_type:
         case "customer" | "supplier":
@@ -70,7 +74,7 @@ def build(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str] 
         case "purchase_order":
             return Document("PurchaseOrders", purchase_order(item, settings, codes))
         case "sale":
-            return sale(item, settings, codes)
+            return sale(item, settings, codes, tax_rates)
         case "shift_report":
             return shift_report(item, settings)
     raise ValueError(f"Xero does not take entity type {item.entity_type!r}")
@@ -239,20 +243,37 @@ def purchase_order(item: PushItem, settings: XeroSettings, item_codes: Mapping[s
 # --- sales ------------------------------------------------------------------------------------
 
 
-def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str]) -> Document:
-    """A completed sale → AUTHORISED ACCREC invoice; a refund → ACCRECCREDIT credit note."""
+def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str],
+         tax_rates: Mapping[str, Decimal] | None = None) -> Document:
+    """A completed sale → AUTHORISED ACCREC invoice; a refund → ACCRECCREDIT credit note.
+
+    The document comes to the POS total to the cent: where Xero's rounding (each line's amount
+    and tax rounded, then summed) would differ, or the POS rounded a cash total, a rounding line
+    to the rounding account makes up the difference. Payments may come to less than the total:
+    the rest stays owed on the invoice (AmountDue).
+    """
     p = item.payload
     refund = p.get("status") == "refund"
     number = f"{settings.invoice_number_prefix}{p['number']}"
     day = _date(p["date"])
+    inclusive = p.get("prices_include_tax", True)
+    lines = [_sale_line(item, line, settings, item_codes) for line in p.get("lines") or []]
+    lines += [_custom_line(line, settings) for line in p.get("custom_lines") or []]
+    note = None
+    difference = _rounding_needed(p, lines, inclusive, tax_rates or {})
+    if difference:
+        lines.append({"Description": "Rounding", "Quantity": 1.0, "UnitAmount": float(difference),
+                      "AccountCode": settings.rounding_account, "TaxType": "NONE"})
+        note = (f"Added a rounding line of {difference} to account {settings.rounding_account} so the "
+                f"{'credit note' if refund else 'invoice'} total equals the POS total {totals.sale_total(p)}.")
     element: dict[str, Any] = {
         "Type": "ACCRECCREDIT" if refund else "ACCREC",
         "Contact": _sale_contact(item, settings),
         "Date": day,
         "Reference": f"POS {item.pos_id}",
         "Status": "AUTHORISED",
-        "LineAmountTypes": "Inclusive" if p.get("prices_include_tax", True) else "Exclusive",
-        "LineItems": [_sale_line(item, line, settings, item_codes) for line in p["lines"]],
+        "LineAmountTypes": "Inclusive" if inclusive else "Exclusive",
+        "LineItems": lines,
     }
     _put(element, "CurrencyCode", p.get("currency"))
     if refund:
@@ -264,13 +285,61 @@ def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str]) 
     if item.external_id:
         element[ID_FIELD[collection]] = item.external_id
     plans = _payment_plans(
-        ((pay["payment_type"], pay["amount"], pay.get("paid_at")) for pay in p.get("payments") or []),
+        (
+            (pay["payment_type"], totals.dec(pay["amount"]) - totals.dec(pay.get("change_given")), pay.get("paid_at"))
+            for pay in p.get("payments") or []
+        ),
         settings,
         default_date=day,
         reference=number,
         refund=refund,
     )
-    return Document(collection, element, plans)
+    return Document(collection, element, plans, note)
+
+
+def xero_total(lines: list[dict[str, Any]], inclusive: bool, tax_rates: Mapping[str, Decimal]) -> Decimal | None:
+    """The total Xero computes: each line's amount rounded to the cent, plus (prices before tax) each
+    line's tax (given, or at its TaxType's rate) rounded; None when a rate is not known."""
+    total = Decimal(0)
+    for line in lines:
+        amount = totals.cents(
+            totals.dec(line.get("Quantity", 1)) * totals.dec(line.get("UnitAmount")) - totals.dec(line.get("DiscountAmount"))
+        )
+        total += amount
+        if not inclusive and line.get("TaxType") not in (None, "NONE"):
+            if line.get("TaxAmount") is not None:
+                total += totals.cents(line["TaxAmount"])
+            elif line["TaxType"] in tax_rates:
+                total += totals.cents(amount * tax_rates[line["TaxType"]] / 100)
+            else:
+                return None
+    return total
+
+
+def _rounding_needed(payload: dict[str, Any], lines: list[dict[str, Any]], inclusive: bool,
+                     tax_rates: Mapping[str, Decimal]) -> Decimal:
+    wanted = totals.sale_total(payload)
+    computed = xero_total(lines, inclusive, tax_rates)
+    if wanted is None or computed is None:
+        return Decimal(0)
+    return wanted - computed
+
+
+def _custom_line(line: dict[str, Any], settings: XeroSettings) -> dict[str, Any]:
+    kind = line["kind"]
+    account = settings.custom_line_accounts.get(kind)
+    if not account:
+        raise errors.missing_custom_line_mapping(kind)
+    out: dict[str, Any] = {
+        "Description": line.get("description") or kind.replace("_", " ").capitalize(),
+        "Quantity": 1.0,
+        "UnitAmount": unit(line["amount"]),
+        "AccountCode": account,
+        "TaxType": sales_tax(settings, line["tax_rate"]) if line.get("tax_rate") else "NONE",
+    }
+    if line.get("tax_amount") is not None:
+        out["TaxAmount"] = money(line["tax_amount"])
+    return out
 
 
 def _sale_contact(item: PushItem, settings: XeroSettings) -> dict[str, Any]:
@@ -295,6 +364,8 @@ def _sale_line(
         out["DiscountAmount"] = money(discount)
     if line.get("tax_rate"):
         out["TaxType"] = sales_tax(settings, line["tax_rate"])
+    if line.get("tax_amount") is not None and not item.payload.get("prices_include_tax", True):
+        out["TaxAmount"] = money(line["tax_amount"])
     return out
 
 

@@ -57,8 +57,24 @@ class XeroSettings(rules.CommonSettings):
         default="200", description="Revenue account of the summary invoice in shift-totals mode."
     )
     payment_accounts: dict[str, AccountCode] = Field(
-        default_factory=lambda: {"Cash": "090", "Card": "091"},
-        description="POS payment type → Xero bank account code. Every payment type used must be mapped.",
+        default_factory=lambda: {"Cash": "090", "Card": "091", "Gift card": "810", "Store credit": "805"},
+        description="POS payment type → Xero account code the payment goes to. Every payment type used must be "
+        "mapped. Gift card and store credit redemptions reduce what the shop owes (the demo's 810 Income in "
+        "Advance and 805 Accrued Liabilities): enable payments to those accounts in Xero.",
+    )
+    custom_line_accounts: dict[str, AccountCode] = Field(
+        default_factory=lambda: {
+            "service_charge": "200", "surcharge": "200", "delivery": "200", "other": "260",
+            "tip": "814", "gift_card_sold": "810",
+        },
+        description="Kind of custom line (service_charge, surcharge, delivery, tip, gift_card_sold, other) → Xero "
+        "account code. A tip is owed to staff and a gift card sold is owed to its holder, not earned: their "
+        "defaults are liability accounts (814 Wages Payable, 810 Income in Advance).",
+    )
+    rounding_account: AccountCode = Field(
+        default="260",
+        description="Account of the rounding line: a cash rounding from the POS, and the cent or two by which "
+        "Xero's per-line tax rounding would make an invoice differ from the POS total.",
     )
     sales_tax_types: dict[str, str] = Field(
         default_factory=_demo_sales_tax,
@@ -83,7 +99,7 @@ class XeroSettings(rules.CommonSettings):
         "with advice; 'add_pos_id' sends the name again with the POS id appended, e.g. 'Ana Lopez (C-1001)'.",
     )
 
-    @field_validator("payment_accounts", "sales_tax_types", "purchase_tax_types")
+    @field_validator("payment_accounts", "custom_line_accounts", "sales_tax_types", "purchase_tax_types")
     @classmethod
     def _no_blank_values(cls, value: dict[str, str]) -> dict[str, str]:
         blank = [k for k, v in value.items() if not str(v).strip()]
