@@ -22,7 +22,7 @@ from app.connections.schemas import (
     RunPage,
     RunPublic,
 )
-from app.core.pagination import MAX_LIMIT
+from app.core.pagination import MAX_LIMIT, checked_time
 from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
 from app.records.schemas import AttemptPage, AttemptPublic
@@ -144,8 +144,7 @@ async def list_errors(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> AttemptPage:
-    if since is not None and since.tzinfo is None:
-        raise Problem(422, "'since' needs a time zone (for example 2026-11-27T00:00:00Z).")
+    since = checked_time(since, "query.since")
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     rows, next_cursor = await service.errors_page(session=session, connection_id=connection_id,
                                                   entity_type=entity_type, since=since, code=code, cursor=cursor,

@@ -12,6 +12,9 @@ from app.api.problems import problem_response
 from app.observability import metrics
 
 
+log = structlog.get_logger(__name__)
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -49,6 +52,7 @@ class LimitsAndIds:
             async def send_with_id(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     status_holder["status"] = message["status"]
+                    status_holder["started"] = True
                     message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
                 await send(message)
 
@@ -56,6 +60,8 @@ class LimitsAndIds:
                 await self.app(scope, limited_receive, send_with_id)
             except BodyTooLarge:
                 await self._too_large(scope, receive, send, status_holder)
+            except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a 500
+                await self._unexpected(scope, receive, send, status_holder)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -63,6 +69,18 @@ class LimitsAndIds:
                 time.perf_counter() - started
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+    async def _unexpected(self, scope, receive, send, status_holder) -> None:
+        # One JSON line with the traceback inside (structlog's format_exc_info), a problem body,
+        # and `Connection: close` so the client does not reuse a connection in an unknown state.
+        log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+        started = status_holder.get("started", False)
+        status_holder["status"] = 500
+        if started:
+            return  # the response is under way: the server ends the connection
+        response = problem_response(500, "Something went wrong on our side; nothing you sent is at fault.",
+                                    headers={"Connection": "close"})
+        await response(scope, receive, send)
 
     async def _too_large(self, scope, receive, send, status_holder) -> None:
         status_holder["status"] = 413

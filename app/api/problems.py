@@ -53,11 +53,8 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail) if exc.detail else None,
                                 headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return problem_response(500, "Something went wrong on our side; nothing you sent is at fault.")
+    # Unexpected errors are answered by the outermost middleware (app.api.middleware), which
+    # also closes the connection: a handler here would let Starlette re-raise to the server.
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

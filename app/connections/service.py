@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.problem import Problem, field_errors
 from app.connectors.base import Connector
-from app.core.pagination import decode_cursor, decode_id_cursor, encode_cursor
+from app.core.pagination import decode_cursor, decode_id_cursor, encode_cursor, parse_cursor_time, parse_uuid
 from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Connection, ConnectionStatus, Run
 from app.sync.ingest import backfill_links
@@ -55,10 +55,7 @@ async def runs_page(
     query = select(Run).where(Run.connection_id == connection_id).order_by(Run.created_at.desc(), Run.id.desc())
     after = decode_cursor(cursor, parts=2)
     if after is not None:
-        try:
-            at, run_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except ValueError as exc:
-            raise Problem(422, "The cursor is not valid; use next_cursor from the previous page.") from exc
+        at, run_id = parse_cursor_time(after[0]), parse_uuid(after[1])
         query = query.where((Run.created_at < at) | ((Run.created_at == at) & (Run.id < run_id)))
     rows = list((await session.scalars(query.limit(limit + 1))).all())
     more = len(rows) > limit

@@ -1,0 +1,90 @@
+"""What an outside probe found, each written from its reproduction: every answer is a clear 4xx
+problem or the documented success, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import structlog
+
+
+def b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.fixture
+async def synced(api):
+    """A store with a sandbox connection and one synced customer."""
+    connection_id = await api.connect_sandbox()
+    assert (await api.put("/v1/customers/C-1001", {"first_name": "Ana"})).status_code == 201
+    await api.settle()
+    return connection_id
+
+
+def assert_problem(response, status: int, path: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    if path is not None:
+        assert any(e["path"] == path for e in body["errors"]), body
+    return body
+
+
+async def test_huge_id_cursors_are_422_not_overflow(api, synced):
+    huge = "OTk5OTk5OTk5OTk5OTk5OTk5OTk"  # base64 of 99999999999999999999, as the probe sent it
+    assert base64.b64decode(huge + "=") == b"99999999999999999999"
+    assert_problem(await api.get("/v1/customers/C-1001/sync/logs", params={"cursor": huge}), 422, "query.cursor")
+    assert_problem(await api.get(f"/v1/connections/{synced}/errors", params={"cursor": huge}), 422, "query.cursor")
+    for bad in (b64("-5"), b64("0"), b64(str(2**63)), "%%%", b64("1|2")):
+        assert_problem(await api.get("/v1/customers/C-1001/sync/logs", params={"cursor": bad}), 422)
+
+
+async def test_run_cursors_with_naive_or_far_datetimes_are_422(api, synced):
+    run_id = "00000000-0000-4000-8000-000000000000"
+    for moment in ("2026-11-27T10:00:00", "9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59-14:00",
+                   "0001-01-01T00:00:00+14:00", "not-a-date"):
+        cursor = b64(f"{moment}|{run_id}")
+        assert_problem(await api.get(f"/v1/connections/{synced}/runs", params={"cursor": cursor}), 422,
+                       "query.cursor")
+    assert_problem(await api.get(f"/v1/connections/{synced}/runs", params={"cursor": b64("2026-11-27T10:00:00+00:00|x")}),
+                   422)
+    fine = b64(f"2026-11-27T10:00:00+00:00|{run_id}")
+    assert (await api.get(f"/v1/connections/{synced}/runs", params={"cursor": fine})).status_code == 200
+
+
+async def test_since_at_the_edge_of_the_calendar_is_422(api, synced):
+    for since in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-11-27T00:00:00"):
+        assert_problem(await api.get(f"/v1/connections/{synced}/errors", params={"since": since}), 422,
+                       "query.since")
+    ok = await api.get(f"/v1/connections/{synced}/errors", params={"since": "2026-01-01T00:00:00Z"})
+    assert ok.status_code == 200
+
+
+async def test_an_unexpected_error_is_one_json_log_line_a_problem_and_a_closed_connection(
+    api, monkeypatch, capsys
+):
+    from app.api import middleware
+    from app.logging import configure_logging
+    from app.records import service
+    from app.settings import Settings
+
+    configure_logging(Settings(POSSYNC_LOG_JSON=True))
+    monkeypatch.setattr(middleware, "log", structlog.get_logger("test"))
+
+    async def broken(**_kwargs):
+        raise RuntimeError("database went away in an unexpected way")
+
+    monkeypatch.setattr(service, "get_record", broken)
+    capsys.readouterr()
+    response = await api.get("/v1/customers/C-1")
+    body = assert_problem(response, 500)
+    assert "RuntimeError" not in body["detail"]
+    assert response.headers["connection"] == "close"
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is JSON: no loose traceback lines
+    (event,) = [e for e in events if e.get("event") == "unhandled_error"]
+    assert "Traceback" in event["exception"] and "database went away" in event["exception"]
+    assert event["path"] == "/v1/customers/C-1"
