@@ -46,6 +46,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     settings = _settings()
     if settings.embedded_database:
         upgrade(settings.database_url)  # embedded mode is one command from nothing to running
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=host)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 

@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
         lifespan=lifespan,
         openapi_tags=[{"name": "Integrated Apps"}, {"name": "Operations"}],
     )
+    app.state.settings = settings
     problems.install(app)
     app.include_router(records.build_router())
     app.include_router(connections.router)

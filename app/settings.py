@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
+    # /metrics shows every store's counts: served to holders of this token, or on its own port.
+    metrics_token: str | None = Field(default=None, alias="POSSYNC_METRICS_TOKEN")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_METRICS_PORT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
 
     xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")

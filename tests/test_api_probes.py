@@ -88,3 +88,26 @@ async def test_an_unexpected_error_is_one_json_log_line_a_problem_and_a_closed_c
     (event,) = [e for e in events if e.get("event") == "unhandled_error"]
     assert "Traceback" in event["exception"] and "database went away" in event["exception"]
     assert event["path"] == "/v1/customers/C-1"
+
+
+async def test_made_up_methods_do_not_grow_the_metrics(settings, deps):
+    import httpx
+
+    from app.main import create_app
+    from app.observability import metrics
+
+    app = create_app(settings.model_copy(update={"metrics_token": "m-token"}), deps)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), \
+            httpx.AsyncClient(transport=transport, base_url="http://possync.test") as client:
+        for i in range(50):
+            response = await client.request(f"X{i}", f"/nope-{i}")
+            assert response.status_code in (404, 405)
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        scraped = await client.get("/metrics", headers={"Authorization": "Bearer m-token"})
+    assert scraped.status_code == 200
+    samples = [s for family in metrics.REQUEST_SECONDS.collect() for s in family.samples]
+    assert {s.labels["method"] for s in samples} <= metrics.KNOWN_METHODS | {"other"}
+    assert not any("nope" in s.labels["route"] or s.labels["method"].startswith("X") for s in samples)
+    assert 'method="other",route="unmatched"' in scraped.text

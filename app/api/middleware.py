@@ -64,10 +64,10 @@ class LimitsAndIds:
                 await self._unexpected(scope, receive, send, status_holder)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.REQUEST_SECONDS.labels(scope["method"], path, str(status_holder["status"])).observe(
-                time.perf_counter() - started
-            )
+            path = getattr(route, "path", None) or metrics.UNMATCHED_ROUTE
+            metrics.REQUEST_SECONDS.labels(
+                metrics.method_label(scope["method"]), path, metrics.status_label(status_holder["status"])
+            ).observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
 
     async def _unexpected(self, scope, receive, send, status_holder) -> None:

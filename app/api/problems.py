@@ -59,5 +59,5 @@ def install(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 401, 404, 413, 422)
+    for code in (400, 401, 404, 405, 413, 415, 422, 429)
 }
