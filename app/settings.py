@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_FILE = "possync.db"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host[:port] of an http(s) URL, lower-case, default port left out; None if not one."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    shown = f":{port}" if port and port != _DEFAULT_PORTS[parts.scheme] else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{shown}"
 
 
 class Settings(BaseSettings):
@@ -18,6 +33,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     encryption_keys: str | None = Field(default=None, alias="POSSYNC_ENCRYPTION_KEYS")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="POSSYNC_PUBLIC_URL")
+    # Where an OAuth flow may send the browser back to (comma-separated origins); default: the
+    # public URL's origin. Anything else would make the callback an open redirect.
+    return_url_origins: str | None = Field(default=None, alias="POSSYNC_RETURN_URL_ORIGINS")
     log_level: str = Field(default="INFO", alias="POSSYNC_LOG_LEVEL")
     log_json: bool = Field(default=True, alias="POSSYNC_LOG_JSON")
 
@@ -86,6 +104,19 @@ class Settings(BaseSettings):
         if not self.embedded_database and not self.encryption_keys:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS is required when DATABASE_URL is not SQLite")
         return self
+
+    @field_validator("return_url_origins")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        for item in (value or "").split(","):
+            if item.strip() and origin_of(item) is None:
+                raise ValueError(f"POSSYNC_RETURN_URL_ORIGINS holds '{item.strip()}', not an http(s) origin")
+        return value
+
+    @property
+    def return_url_origin_set(self) -> frozenset[str]:
+        given = [origin_of(o) for o in (self.return_url_origins or "").split(",") if o.strip()]
+        return frozenset(o for o in given if o) or frozenset({origin_of(self.public_url)} - {None})
 
     @property
     def embedded_database(self) -> bool:

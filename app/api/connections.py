@@ -53,10 +53,10 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
         raise Problem(422, f"Unknown or unconfigured connector '{body.connector}'; this service offers: {offered}.",
                       errors=[{"path": "body.connector", "message": f"one of: {offered}", "type": "enum"}])
     settings = service.validated_settings(connector, body.settings)
+    return_url = oauth.checked_return_url(deps.settings, str(body.return_url) if body.return_url else None)
     async with session.begin():
         connection = Connection(store_id=store.id, connector=connector.name, settings=settings,
-                                status=ConnectionStatus.AUTHORIZING,
-                                return_url=str(body.return_url) if body.return_url else None)
+                                status=ConnectionStatus.AUTHORIZING, return_url=return_url)
         session.add(connection)
         await session.flush()
         if connector.needs_oauth:
