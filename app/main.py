@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, health, oauth, problems, records
-from app.api.middleware import LimitsAndIds
+from app.api import connections, health, oauth, problems, records, store
+from app.api.middleware import ApiGate
+from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
@@ -87,15 +88,16 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_tags=[{"name": "Integrated Apps"}, {"name": "Operations"}],
+        openapi_tags=[{"name": "Integrated Apps"}, {"name": "Store"}, {"name": "Operations"}],
     )
     app.state.settings = settings
     problems.install(app)
     app.include_router(records.build_router())
     app.include_router(connections.router)
     app.include_router(oauth.router)
+    app.include_router(store.router)
     app.include_router(health.router)
-    app.add_middleware(LimitsAndIds, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings))
     _document_settings(app)
     return app
 

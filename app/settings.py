@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # /metrics shows every store's counts: served to holders of this token, or on its own port.
     metrics_token: str | None = Field(default=None, alias="POSSYNC_METRICS_TOKEN")
     metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_METRICS_PORT")
+    # Requests one store may make (the `limits` notation: "1200/minute", "50/second").
+    store_rate_limit: str = Field(default="1200/minute", alias="POSSYNC_STORE_RATE_LIMIT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
 
     xero_client_id: str | None = Field(default=None, alias="XERO_CLIENT_ID")
@@ -104,6 +106,17 @@ class Settings(BaseSettings):
         if not self.embedded_database and not self.encryption_keys:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS is required when DATABASE_URL is not SQLite")
         return self
+
+    @field_validator("store_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError("POSSYNC_STORE_RATE_LIMIT must read like '1200/minute'") from exc
+        return value
 
     @field_validator("return_url_origins")
     @classmethod
