@@ -103,6 +103,7 @@ async def test_made_up_methods_do_not_grow_the_metrics(settings, deps):
         for i in range(50):
             response = await client.request(f"X{i}", f"/nope-{i}")
             assert response.status_code in (404, 405)
+        assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/metrics")).status_code == 401
         assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
         scraped = await client.get("/metrics", headers={"Authorization": "Bearer m-token"})
@@ -111,3 +112,52 @@ async def test_made_up_methods_do_not_grow_the_metrics(settings, deps):
     assert {s.labels["method"] for s in samples} <= metrics.KNOWN_METHODS | {"other"}
     assert not any("nope" in s.labels["route"] or s.labels["method"].startswith("X") for s in samples)
     assert 'method="other",route="unmatched"' in scraped.text
+    assert 'method="GET",route="/healthz",status="200"' in scraped.text
+
+
+async def test_an_unknown_collection_is_a_404_listing_the_collections(api):
+    body = assert_problem(await api.get("/v1/custmers/C-1"), 404)
+    for collection in ("customers", "suppliers", "products", "purchases", "sales", "shift-reports"):
+        assert collection in body["detail"]
+    assert_problem(await api.get("/v1/customers/C-1/nothing-here"), 404)
+
+
+async def test_a_wrong_method_is_405_with_every_method_of_the_path(api):
+    options = await api.request("OPTIONS", "/v1/connections")
+    assert_problem(options, 405)
+    assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    wrong = await api.request("PATCH", "/v1/customers/C-1")
+    assert_problem(wrong, 405)
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT"}
+    batch = await api.get("/v1/customers/batch")  # 'batch' is no POS id, and only POST takes this path
+    assert batch.status_code in (404, 405, 422) and batch.status_code != 200
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_that_is_not_declared_json_is_415(api, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = await api.request("PUT", "/v1/customers/C-1", content=b'{"first_name": "Ana"}', headers=headers)
+    body = assert_problem(response, 415)
+    assert "application/json" in body["detail"]
+    assert (await api.get("/v1/customers/C-1")).status_code == 404
+    fine = await api.request("PUT", "/v1/customers/C-1", content=b'{"first_name": "Ana"}',
+                             headers={"content-type": "application/json; charset=utf-8"})
+    assert fine.status_code == 201
+
+
+async def test_a_json_syntax_error_names_line_and_column(api):
+    broken = b'{\n  "first_name": "Ana",\n  "last_name": Lopez\n}'
+    response = await api.request("PUT", "/v1/customers/C-1", content=broken,
+                                 headers={"content-type": "application/json"})
+    body = assert_problem(response, 400)
+    assert "line 3, column 16" in body["detail"], body["detail"]
+
+
+@pytest.mark.parametrize("word", ["sync-status", "batch", "BATCH"])
+async def test_route_words_cannot_become_ids(api, word):
+    response = await api.put(f"/v1/customers/{word}", {"first_name": "Ana"})
+    assert response.status_code in (405, 422), response.text
+    assert response.status_code != 201
+    batch = await api.post("/v1/customers/batch", {"items": [{"id": word, "first_name": "Ana"}]})
+    assert batch.status_code == 200 and batch.json()["items"][0]["status"] == 422
+    assert batch.json()["accepted"] == 0

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.core.problem import Problem, field_errors
 
@@ -47,14 +48,73 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        syntax = _json_syntax_error(exc)
+        if syntax is not None:
+            return problem_response(400, syntax, errors=[{"path": "body", "message": syntax, "type": "json_invalid"}])
         return problem_response(422, "The request is not valid; see errors.", errors=field_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail) if exc.detail else None,
-                                headers=getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        detail = str(exc.detail) if exc.detail else None
+        if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
+            detail = _not_found_detail(request)
+        elif exc.status_code == 405:
+            allowed = allowed_methods(request.app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; this path takes {', '.join(allowed)}."
+        return problem_response(exc.status_code, detail, headers=headers or None)
     # Unexpected errors are answered by the outermost middleware (app.api.middleware), which
     # also closes the connection: a handler here would let Starlette re-raise to the server.
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method some route of this path takes. Starlette's own Allow names only the methods of
+    the first route that matched the path, and the routes here are one per method."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            methods = {m.upper() for m in item if m in {"get", "put", "post", "patch", "delete", "head", "options"}}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table.append((compile_path(template)[0], methods))
+        app.state.allow_table = table
+    found: set[str] = set()
+    for pattern, methods in table:
+        if pattern.match(scope["path"]):
+            found |= methods
+    return sorted(found)
+
+
+def _not_found_detail(request: Request) -> str:
+    from app.entities import ENTITY_TYPES
+
+    parts = request.url.path.strip("/").split("/")
+    collections = sorted(et.collection for et in ENTITY_TYPES.values())
+    if len(parts) >= 2 and parts[0] == "v1" and parts[1] not in {*collections, *TOP_LEVEL}:
+        return (f"There is no collection '{parts[1]}'. The collections are: {', '.join(collections)} "
+                f"(and /v1/connections for Integrated Apps).")
+    return f"Nothing at {request.method} {request.url.path}; the API is described at /docs."
+
+
+# First path segments under /v1 that are not collections.
+TOP_LEVEL = {"connections", "runs", "oauth", "store", "webhooks"}
+
+
+def _json_syntax_error(exc: RequestValidationError) -> str | None:
+    """For a body that is not JSON at all: where the syntax broke, as line and column."""
+    for error in exc.errors():
+        if error.get("type") != "json_invalid":
+            continue
+        loc = error.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+        document = exc.body if isinstance(exc.body, str) else ""
+        line = document.count("\n", 0, position) + 1
+        column = position - (document.rfind("\n", 0, position) + 1) + 1
+        reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+        return f"The body is not valid JSON: {reason} at line {line}, column {column}."
+    return None
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

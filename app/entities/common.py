@@ -5,9 +5,25 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-PosId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+# Words that follow a collection in the URL (/v1/customers/batch, /v1/customers/sync-status): a
+# record with such an id could never be read back, so no POS id may be one of them.
+ROUTE_WORDS = ("batch", "sync-status")
+
+
+def _not_a_route_word(value: str) -> str:
+    if value.lower() in ROUTE_WORDS:
+        raise ValueError(f"'{value}' is a word of the API's URLs ({', '.join(ROUTE_WORDS)}); choose another id")
+    return value
+
+
+PosId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"),
+    AfterValidator(_not_a_route_word),
+    Field(json_schema_extra={"not": {"enum": list(ROUTE_WORDS)}}),
+]
 Money = Annotated[Decimal, Field(max_digits=16, decimal_places=4)]
 Quantity = Annotated[Decimal, Field(max_digits=16, decimal_places=4)]
 ShortText = Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)]
