@@ -149,7 +149,7 @@ async def test_a_json_syntax_error_names_line_and_column(api):
     broken = b'{\n  "first_name": "Ana",\n  "last_name": Lopez\n}'
     response = await api.request("PUT", "/v1/customers/C-1", content=broken,
                                  headers={"content-type": "application/json"})
-    body = assert_problem(response, 400)
+    body = assert_problem(response, 422)
     assert "line 3, column 16" in body["detail"], body["detail"]
 
 

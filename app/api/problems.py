@@ -50,7 +50,7 @@ def install(app: FastAPI) -> None:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         syntax = _json_syntax_error(exc)
         if syntax is not None:
-            return problem_response(400, syntax, errors=[{"path": "body", "message": syntax, "type": "json_invalid"}])
+            return problem_response(422, syntax, errors=[{"path": "body", "message": syntax, "type": "json_invalid"}])
         return problem_response(422, "The request is not valid; see errors.", errors=field_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
