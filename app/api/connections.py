@@ -10,7 +10,7 @@ import structlog
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import oauth, service
 from app.connections.schemas import (
@@ -22,10 +22,12 @@ from app.connections.schemas import (
     RunPage,
     RunPublic,
 )
-from app.core.pagination import MAX_LIMIT, checked_time
+from app.api.params import CursorQuery, LimitQuery
+from app.core.pagination import checked_time
 from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
-from app.records.schemas import AttemptPage, AttemptPublic
+from app.records.schemas import AttemptPage
+from app.records.service import attempt_public
 from app.sync.credentials import load_credentials
 from app.sync.settings_change import apply_settings, retry_failed
 
@@ -115,8 +117,8 @@ async def list_runs(
     connection_id: uuid.UUID,
     store: StoreDep,
     session: SessionDep,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
 ) -> RunPage:
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     runs, next_cursor = await service.runs_page(session=session, connection_id=connection_id, cursor=cursor, limit=limit)
@@ -138,19 +140,20 @@ async def list_errors(
     connection_id: uuid.UUID,
     store: StoreDep,
     session: SessionDep,
-    entity_type: EntityTypeName | None = None,
-    since: datetime | None = None,
-    code: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    ids: IdsDep,
+    entity_type: Annotated[EntityTypeName | None, Query(description="Only records of this type.")] = None,
+    since: Annotated[datetime | None, Query(description="Only tries since then (with a time zone).")] = None,
+    code: Annotated[str | None, Query(description="Only failures with this error code.", max_length=64)] = None,
+    history: Annotated[bool, Query(description="Every failed try ever, not only what fails now.")] = False,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
 ) -> AttemptPage:
     since = checked_time(since, "query.since")
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     rows, next_cursor = await service.errors_page(session=session, connection_id=connection_id,
                                                   entity_type=entity_type, since=since, code=code, cursor=cursor,
-                                                  limit=limit)
-    return AttemptPage(items=[AttemptPublic.model_validate(a, from_attributes=True) for a in rows],
-                       next_cursor=next_cursor)
+                                                  limit=limit, ids=ids, history=history)
+    return AttemptPage(items=[attempt_public(a, ids) for a in rows], next_cursor=next_cursor)
 
 
 async def _owned(session, store, connection_id, deps):

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.problems import Problem
+from app.core.opaque import OpaqueIds
 from app.models import Store
 from app.stores.service import Caller
 from app.sync.deps import SyncDeps
@@ -22,6 +23,17 @@ def get_deps(request: Request) -> SyncDeps:
 
 
 DepsDep = Annotated[SyncDeps, Depends(get_deps)]
+
+
+def get_ids(request: Request) -> OpaqueIds:
+    ids = getattr(request.app.state, "opaque_ids", None)
+    if ids is None:
+        ids = OpaqueIds(request.app.state.deps.secrets.derive("opaque-ids"))
+        request.app.state.opaque_ids = ids
+    return ids
+
+
+IdsDep = Annotated[OpaqueIds, Depends(get_ids)]
 
 
 async def get_session(deps: DepsDep) -> AsyncIterator[AsyncSession]:

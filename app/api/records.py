@@ -2,28 +2,33 @@
 
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
+from app.api.params import CursorQuery, LimitQuery
 from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
-from app.core.pagination import MAX_LIMIT
+from app.core.pagination import checked_time
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.canonical import stored_payload
 from app.entities.common import PosId
 from app.models import Record, RunTrigger
 from app.observability import metrics
-from app.records import service
+from app.records import listing, service
+from app.records.listing import ListFilters
 from app.records.schemas import (
     AttemptPage,
     BatchItemResult,
     BatchResult,
+    LinkStateName,
+    RecordPage,
     RecordPublic,
     RunRef,
-    StatusItem,
     StatusList,
+    Symbol,
     SyncNowAccepted,
     SyncPanel,
 )
@@ -32,6 +37,8 @@ from app.sync.sync_now import request_sync_now
 
 MAX_BATCH = 1000
 MAX_STATUS_IDS = 200
+# One or more POS ids, comma-separated (spaces allowed around them); an empty list is no list.
+IDS_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*)*$"
 PosIdPath = Annotated[PosId, Path(description="The record's id in the POS.")]
 
 
@@ -148,14 +155,44 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     async def sync_status(
         store: StoreDep,
         session: SessionDep,
-        ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.")],
+        ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.",
+                                  pattern=IDS_PATTERN, examples=[f"{et.example['id']}"])],
     ) -> StatusList:
         wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
         if not wanted or len(wanted) > MAX_STATUS_IDS:
             raise Problem(422, f"Give between 1 and {MAX_STATUS_IDS} ids; got {len(wanted)}.",
                           errors=[{"path": "query.ids", "message": f"1 to {MAX_STATUS_IDS} ids", "type": "length"}])
-        found = await service.symbols(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
-        return StatusList(items=[StatusItem(id=i, symbol=found[i]) for i in wanted])
+        items = await service.statuses(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
+        return StatusList(items=items)
+
+    search_doc = "Text to find in the POS id or " + (", ".join(et.search_fields) or "the id") + \
+        " (case-insensitive)."
+    date_doc = f"Only {noun}s whose {et.date_field} is" if et.date_field else ""
+
+    async def list_view(
+        store: StoreDep,
+        session: SessionDep,
+        ids: IdsDep,
+        symbol: Annotated[Symbol | None, Query(description="Only lines with this sync symbol.")] = None,
+        state: Annotated[LinkStateName | None, Query(
+            description="Only records in this state on some connection (on `connection_id` if given).")] = None,
+        connection_id: Annotated[uuid.UUID | None, Query(description="With `state`: that connection only.")] = None,
+        updated_since: Annotated[datetime | None, Query(description="Only records changed since then.")] = None,
+        q: Annotated[str | None, Query(min_length=1, max_length=100, description=search_doc)] = None,
+        date_from: Annotated[datetime | None, Query(description=date_doc + " from (inclusive).")] = None,
+        date_to: Annotated[datetime | None, Query(description=date_doc + " to (exclusive).")] = None,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = 50,
+    ) -> RecordPage:
+        filters = ListFilters(symbol=symbol, state=state, connection_id=connection_id,
+                              updated_since=checked_time(updated_since, "query.updated_since"), q=q,
+                              date_from=checked_time(date_from, "query.date_from"),
+                              date_to=checked_time(date_to, "query.date_to"))
+        return await listing.list_records(session=session, store_id=store.id, et=et, filters=filters,
+                                          cursor=cursor, limit=limit, ids=ids)
+
+    if not et.date_field:
+        list_view = _without_dates(list_view)
 
     async def sync_panel(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> SyncPanel:
         record = await _require(session, store, et, pos_id)
@@ -185,13 +222,16 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         pos_id: PosIdPath,
         store: StoreDep,
         session: SessionDep,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        ids: IdsDep,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = 50,
     ) -> AttemptPage:
         record = await _require(session, store, et, pos_id)
-        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit)
+        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit, ids=ids)
 
     name = et.name
+    router.add_api_route(path, list_view, methods=["GET"], tags=[tag], name=f"list_{name}",
+                         summary=f"The {noun}s list screen: symbol and state per line, newest first")
     router.add_api_route(f"{path}/batch", batch_upsert, methods=["POST"], tags=[tag], response_model=BatchResult,
                          name=f"batch_upsert_{name}", summary=f"Upsert up to {MAX_BATCH} {noun}s",
                          openapi_extra=_batch_schema(schema))
@@ -209,6 +249,21 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                          responses={409: PROBLEM_RESPONSES[422] | {"description": "Nothing syncs this record"}})
     router.add_api_route(f"{path}/{{pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
                          name=f"sync_logs_{name}", summary="REFRESH LOGS: attempts, newest first")
+
+
+def _without_dates(handler):
+    """The same list handler without the date range (for collections with no date)."""
+    import inspect
+
+    signature = inspect.signature(handler)
+    params = [p for name, p in signature.parameters.items() if name not in ("date_from", "date_to")]
+
+    async def list_view(**kwargs):
+        return await handler(**kwargs, date_from=None, date_to=None)
+
+    list_view.__signature__ = signature.replace(parameters=params)
+    list_view.__annotations__ = {k: v for k, v in handler.__annotations__.items() if k not in ("date_from", "date_to")}
+    return list_view
 
 
 def _refusal(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult | None:

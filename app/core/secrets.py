@@ -18,8 +18,15 @@ class SecretBox:
             raise ValueError("at least one Fernet key is needed")
         try:
             self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+            self._newest = keys[0].strip().encode()
         except (ValueError, TypeError) as exc:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS holds a value that is not a Fernet key") from exc
+
+    def derive(self, purpose: str) -> bytes:
+        """Key material for another use, derived from the newest key (never the key itself)."""
+        import hashlib
+
+        return hashlib.sha256(f"{purpose}\x00".encode() + self._newest).digest()
 
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data).encode()).decode()

@@ -21,6 +21,9 @@ class EntityType:
     example: dict[str, Any]
     # Which other records must exist in a program before this one can be pushed there.
     references: Callable[[dict[str, Any]], list[Reference]]
+    # What a list screen searches (besides the POS id) and the date it filters by, if any.
+    search_fields: tuple[str, ...] = ()
+    date_field: str | None = None
 
 
 def _no_references(_payload: dict[str, Any]) -> list[Reference]:
@@ -41,9 +44,12 @@ def _purchase_order_references(payload: dict[str, Any]) -> list[Reference]:
 
 
 _TYPES = [
-    EntityType("customer", "customers", "Customer", schemas.Customer, schemas.CUSTOMER_EXAMPLE, _no_references),
-    EntityType("supplier", "suppliers", "Supplier", schemas.Supplier, schemas.SUPPLIER_EXAMPLE, _no_references),
-    EntityType("product", "products", "Product", schemas.Product, schemas.PRODUCT_EXAMPLE, _no_references),
+    EntityType("customer", "customers", "Customer", schemas.Customer, schemas.CUSTOMER_EXAMPLE, _no_references,
+               search_fields=("first_name", "last_name", "company_name", "email")),
+    EntityType("supplier", "suppliers", "Supplier", schemas.Supplier, schemas.SUPPLIER_EXAMPLE, _no_references,
+               search_fields=("name", "contact_first_name", "contact_last_name")),
+    EntityType("product", "products", "Product", schemas.Product, schemas.PRODUCT_EXAMPLE, _no_references,
+               search_fields=("sku", "name")),
     EntityType(
         "purchase_order",
         "purchases",
@@ -51,10 +57,14 @@ _TYPES = [
         schemas.PurchaseOrder,
         schemas.PURCHASE_ORDER_EXAMPLE,
         _purchase_order_references,
+        search_fields=("number",),
+        date_field="ordered_at",
     ),
-    EntityType("sale", "sales", "Sale", schemas.Sale, schemas.SALE_EXAMPLE, _sale_references),
+    EntityType("sale", "sales", "Sale", schemas.Sale, schemas.SALE_EXAMPLE, _sale_references,
+               search_fields=("number",), date_field="date"),
     EntityType(
-        "shift_report", "shift-reports", "Shift report", schemas.ShiftReport, schemas.SHIFT_REPORT_EXAMPLE, _no_references
+        "shift_report", "shift-reports", "Shift report", schemas.ShiftReport, schemas.SHIFT_REPORT_EXAMPLE,
+        _no_references, search_fields=("number", "register_name"), date_field="opened_at",
     ),
 ]
 
