@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, health, oauth, problems, records, store
+from app.api import connections, docs, health, oauth, problems, records, store
 from app.api.middleware import ApiGate
 from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from installed assets below, not a CDN
+        redoc_url=None,
         openapi_tags=[{"name": "Integrated Apps"}, {"name": "Store"}, {"name": "Operations"}],
     )
     app.state.settings = settings
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(oauth.router)
     app.include_router(store.router)
     app.include_router(health.router)
+    docs.install(app, title="possync")
     app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings))
     _document_settings(app)
     return app

@@ -125,3 +125,25 @@ def test_cli_rotates_and_revokes_keys(tmp_path):
     assert revoked.returncode == 0 and "1 key(s) revoked" in revoked.stdout
     assert run_cli("store", "revoke-key", store_id, env=env).returncode == 1  # nothing left to revoke
     assert run_cli("store", "rotate-key", "00000000-0000-4000-8000-000000000000", env=env).returncode == 1
+
+
+def test_the_sqlite_file_and_the_key_are_created_readable_by_the_owner_only(tmp_path):
+    import os
+    import stat
+
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}", "REDIS_URL": "",
+           "POSSYNC_ENCRYPTION_KEYS": ""}
+    old = os.umask(0o022)  # a usual umask: without care the files would be world-readable
+    try:
+        assert run_cli("migrate", env=env).returncode == 0
+        assert run_cli("store", "create", "Shop", env=env).returncode == 0
+        from app.core.secrets import secret_box
+        from app.settings import Settings
+
+        secret_box(Settings(DATABASE_URL=env["DATABASE_URL"], POSSYNC_ENCRYPTION_KEYS=None))
+    finally:
+        os.umask(old)
+    for name in ("shop.db", "possync.key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    for extra in tmp_path.glob("shop.db-*"):
+        assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra

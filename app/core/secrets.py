@@ -50,6 +50,12 @@ def secret_box(settings: Settings) -> SecretBox:
     db_path = settings.sqlite_path
     key_file = (db_path.parent if db_path else Path(".")) / "possync.key"
     if not key_file.exists():
-        key_file.write_text(Fernet.generate_key().decode())
-        os.chmod(key_file, 0o600)
+        # Created 0600 in one step: never readable by others, not even between write and chmod.
+        try:
+            fd = os.open(key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            fd = None  # another process made it first: read theirs
+        if fd is not None:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(Fernet.generate_key().decode())
     return SecretBox([key_file.read_text().strip()])
