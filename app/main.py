@@ -105,12 +105,28 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     return app
 
 
+def _problems_only(spec: dict) -> dict:
+    """Every 422 is a problem document (see app.api.problems), not FastAPI's default shape."""
+    problem = {"description": "Unprocessable Content",
+               "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+    for item in spec.get("paths", {}).values():
+        for op in item.values():
+            responses = op.get("responses", {}) if isinstance(op, dict) else {}
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                responses["422"] = problem
+    schemas = spec.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in str(spec.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return spec
+
+
 def _document_settings(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = add_settings_schemas(generate())
+            app.openapi_schema = _problems_only(add_settings_schemas(generate()))
         return app.openapi_schema
 
     app.openapi = openapi

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
@@ -34,6 +34,7 @@ from app.sync.settings_change import apply_settings, retry_failed
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["Integrated Apps"], responses=PROBLEM_RESPONSES)
+ConnectionIdPath = Annotated[uuid.UUID, Path(description="The connection's id.")]
 
 
 def public(connection: Connection, **extra) -> ConnectionPublic:
@@ -72,7 +73,7 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
 
 
 @router.post("/connections/{connection_id}/authorize", summary="Sign in to the program again (reconnect)")
-async def reauthorize(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> ConnectionPublic:
+async def reauthorize(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> ConnectionPublic:
     async with session.begin():
         connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
         connector = deps.connectors.get(connection.connector)
@@ -84,19 +85,19 @@ async def reauthorize(connection_id: uuid.UUID, store: StoreDep, session: Sessio
 
 @router.patch("/connections/{connection_id}", summary="Choose the organisation")
 async def choose_organisation(
-    connection_id: uuid.UUID, body: ConnectionUpdate, store: StoreDep, session: SessionDep, deps: DepsDep
+    connection_id: ConnectionIdPath, body: ConnectionUpdate, store: StoreDep, session: SessionDep, deps: DepsDep
 ) -> ConnectionPublic:
     connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     return public(await oauth.choose_organisation(deps, connection, body.tenant_id))
 
 
 @router.get("/connections/{connection_id}", summary="One connection")
-async def get_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep) -> ConnectionPublic:
+async def get_connection(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep) -> ConnectionPublic:
     return public(await service.get_connection(session=session, store_id=store.id, connection_id=connection_id))
 
 
 @router.delete("/connections/{connection_id}", status_code=204, summary="Disconnect")
-async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> None:
+async def delete_connection(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> None:
     async with session.begin():
         connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
         credentials = load_credentials(deps, connection) if connection.credentials_encrypted else None
@@ -114,7 +115,7 @@ async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: 
 
 @router.get("/connections/{connection_id}/runs", summary="Sync process log")
 async def list_runs(
-    connection_id: uuid.UUID,
+    connection_id: ConnectionIdPath,
     store: StoreDep,
     session: SessionDep,
     cursor: CursorQuery = None,
@@ -126,7 +127,7 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One sync run")
-async def get_run(run_id: uuid.UUID, store: StoreDep, session: SessionDep) -> RunPublic:
+async def get_run(run_id: Annotated[uuid.UUID, Path(description="The run's id.")], store: StoreDep, session: SessionDep) -> RunPublic:
     run = await session.get(Run, run_id)
     if run is not None:
         connection = await session.get(Connection, run.connection_id)
@@ -137,7 +138,7 @@ async def get_run(run_id: uuid.UUID, store: StoreDep, session: SessionDep) -> Ru
 
 @router.get("/connections/{connection_id}/errors", summary="Error log")
 async def list_errors(
-    connection_id: uuid.UUID,
+    connection_id: ConnectionIdPath,
     store: StoreDep,
     session: SessionDep,
     ids: IdsDep,
@@ -165,7 +166,7 @@ async def _owned(session, store, connection_id, deps):
 
 
 @router.get("/connections/{connection_id}/settings", summary="Sync settings")
-async def get_settings(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> dict:
+async def get_settings(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> dict:
     connection, connector = await _owned(session, store, connection_id, deps)
     return connector.settings_model.model_validate(connection.settings or {}).model_dump(mode="json")
 
@@ -182,28 +183,28 @@ async def _change_settings(connection_id, store, session, deps, raw: dict, *, me
 
 
 @router.put("/connections/{connection_id}/settings", summary="Replace the sync settings")
-async def put_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+async def put_settings(connection_id: ConnectionIdPath, body: dict, store: StoreDep, session: SessionDep,
                        deps: DepsDep) -> dict:
     return await _change_settings(connection_id, store, session, deps, body, merge=False)
 
 
 @router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (top-level keys)")
-async def patch_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+async def patch_settings(connection_id: ConnectionIdPath, body: dict, store: StoreDep, session: SessionDep,
                          deps: DepsDep) -> dict:
     return await _change_settings(connection_id, store, session, deps, body, merge=True)
 
 
 class RetryFailed(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    entity_type: EntityTypeName | None = None
+    entity_type: EntityTypeName | None = Field(default=None, description="Only records of this type; default: every type.")
 
 
 class RetryQueued(BaseModel):
-    queued: int
+    queued: int = Field(description="Records put back in the queue.")
 
 
 @router.post("/connections/{connection_id}/retry-failed", status_code=202, summary="Re-queue every failed record")
-async def retry_failed_links(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep,
+async def retry_failed_links(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
                              body: RetryFailed | None = None) -> RetryQueued:
     async with session.begin():
         connection, _connector = await _owned(session, store, connection_id, deps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from app.api.connections import public
@@ -15,6 +15,7 @@ from app.connections import oauth
 from app.connections.schemas import ConnectionPublic
 
 router = APIRouter(prefix="/v1/oauth", tags=["Integrated Apps"])
+ConnectorPath = Annotated[str, Path(description="The program: xero or quickbooks.", max_length=32)]
 
 
 def _cookie_path(connector: str) -> str:
@@ -25,7 +26,7 @@ def _cookie_path(connector: str) -> str:
             status_code=303, response_class=RedirectResponse,
             responses={303: {"description": "On to the program's consent page"},
                        **{c: PROBLEM_RESPONSES[c] for c in (400, 404, 422)}})
-async def start(connector: str, deps: DepsDep,
+async def start(connector: ConnectorPath, deps: DepsDep,
                 state: Annotated[str, Query(description="The state inside the authorize_url.")]):
     target = await oauth.program_url(deps, connector, state)
     response = RedirectResponse(target, status_code=303)
@@ -39,7 +40,7 @@ async def start(connector: str, deps: DepsDep,
 @router.get("/{connector}/callback", summary="OAuth redirect target (the program sends the browser here)",
             response_model=ConnectionPublic,
             responses={303: {"description": "Back to the return_url"}, **{c: PROBLEM_RESPONSES[c] for c in (400, 404)}})
-async def callback(connector: str, request: Request, deps: DepsDep):
+async def callback(connector: ConnectorPath, request: Request, deps: DepsDep):
     params = {k: v for k, v in request.query_params.items()}
     outcome = await oauth.complete(deps, connector, params, request.cookies.get(oauth.COOKIE_NAME))
     target = oauth.return_target(outcome.connection, outcome.error)

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -20,17 +20,17 @@ MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
-    path: str
-    message: str
-    type: str
+    path: str = Field(description="Where: body.…, query.… or path.…")
+    message: str = Field(description="What is wrong there.")
+    type: str = Field(description="A short code of the error.")
 
 
 class ProblemDetails(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[FieldError] | None = None
+    type: str = Field(default="about:blank", description="A URI naming the kind of problem; about:blank when the status says it all.")
+    title: str = Field(description="The HTTP status phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(default=None, description="What went wrong and what to do.")
+    errors: list[FieldError] | None = Field(default=None, description="Field errors, when the request's content is at fault.")
 
 
 def problem_response(status: int, detail: str | None, *, type_: str = "about:blank",

@@ -46,10 +46,10 @@ class Part(BaseModel):
 
 
 class Address(Part):
-    kind: Annotated[str, StringConstraints(pattern=r"^(billing|shipping|postal|street)$")] = "billing"
-    line1: ShortText | None = None
-    line2: ShortText | None = None
-    city: ShortText | None = None
-    region: ShortText | None = None
-    postcode: Annotated[str, StringConstraints(max_length=32)] | None = None
-    country: ShortText | None = None
+    kind: Annotated[str, StringConstraints(pattern=r"^(billing|shipping|postal|street)$")] = Field(default="billing", description="billing, shipping, postal or street.")
+    line1: ShortText | None = Field(default=None, description="First address line.")
+    line2: ShortText | None = Field(default=None, description="Second address line.")
+    city: ShortText | None = Field(default=None, description="Town or city.")
+    region: ShortText | None = Field(default=None, description="County, state or region.")
+    postcode: Annotated[str, StringConstraints(max_length=32)] | None = Field(default=None, description="Postal code.")
+    country: ShortText | None = Field(default=None, description="Country name or code.")
