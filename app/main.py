@@ -14,6 +14,7 @@ from app.api import connections, docs, health, oauth, problems, records, store
 from app.api.middleware import ApiGate
 from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
+from app.connectors.registry import CONNECTOR_CLASSES, offered_names
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 from app.sync.bell import ArqBell, InProcessBell
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(health.router)
     docs.install(app, title="possync")
     app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings))
-    _document_settings(app)
+    _document_settings(app, settings)
     return app
 
 
@@ -121,12 +122,33 @@ def _problems_only(spec: dict) -> dict:
     return spec
 
 
-def _document_settings(app: FastAPI) -> None:
+def _document_this_service(spec: dict, settings: Settings) -> dict:
+    """What only this deployment knows: the connectors it offers, the return URLs it allows."""
+    import re
+
+    create = spec["components"]["schemas"].get("ConnectionCreate", {}).get("properties", {})
+    if "connector" in create:
+        create["connector"]["enum"] = offered_names(settings)
+    if "return_url" in create:
+        origins = "|".join(re.escape(o) for o in sorted(settings.return_url_origin_set))
+        allowed = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083,
+                   "pattern": f"^({origins})([/?#].*)?$"}
+        create["return_url"]["anyOf"] = [allowed, {"type": "null"}]
+    if "settings" in create:
+        refs = [{"$ref": f"#/components/schemas/{CONNECTOR_CLASSES[n].settings_model.__name__}"}
+                for n in offered_names(settings)]
+        create["settings"] = {"anyOf": [*refs, {"type": "null"}], "description": create["settings"].get(
+            "description", "Initial sync settings.")}
+    return spec
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = _problems_only(add_settings_schemas(generate()))
+            spec = add_settings_schemas(generate(), offered_names(settings))
+            app.openapi_schema = _document_this_service(_problems_only(spec), settings)
         return app.openapi_schema
 
     app.openapi = openapi

@@ -22,7 +22,7 @@ from app.connections.schemas import (
     RunPage,
     RunPublic,
 )
-from app.api.params import CursorQuery, LimitQuery
+from app.api.params import CursorQuery, LimitQuery, time_query
 from app.core.pagination import checked_time
 from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
@@ -143,7 +143,7 @@ async def list_errors(
     session: SessionDep,
     ids: IdsDep,
     entity_type: Annotated[EntityTypeName | None, Query(description="Only records of this type.")] = None,
-    since: Annotated[datetime | None, Query(description="Only tries since then (with a time zone).")] = None,
+    since: Annotated[str | None, time_query("Only tries since then.")] = None,
     code: Annotated[str | None, Query(description="Only failures with this error code.", max_length=64)] = None,
     history: Annotated[bool, Query(description="Every failed try ever, not only what fails now.")] = False,
     cursor: CursorQuery = None,

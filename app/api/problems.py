@@ -78,7 +78,7 @@ def allowed_methods(app, scope) -> list[str]:
             methods = {m.upper() for m in item if m in {"get", "put", "post", "patch", "delete", "head", "options"}}
             if "GET" in methods:
                 methods.add("HEAD")
-            table.append((compile_path(template)[0], methods))
+            table.append((compile_path(template.replace("{pos_id}", "{pos_id:pos_id}"))[0], methods))
         app.state.allow_table = table
     found: set[str] = set()
     for pattern, methods in table:
@@ -119,5 +119,5 @@ def _json_syntax_error(exc: RequestValidationError) -> str | None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetails, "content": {MEDIA_TYPE: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 401, 404, 405, 413, 415, 422, 429)
+    for code in (400, 401, 404, 405, 409, 413, 415, 422, 429)
 }

@@ -1,6 +1,7 @@
 """The records API, generic over the entity registry: each collection gets its own typed routes."""
 
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,12 +10,14 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
-from app.api.params import CursorQuery, LimitQuery
+from app.api.params import CursorQuery, LimitQuery, time_query
 from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
 from app.core.pagination import checked_time
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.canonical import stored_payload
-from app.entities.common import PosId
+from starlette.convertors import StringConvertor, register_url_convertor
+
+from app.entities.common import ROUTE_WORDS, PosId
 from app.models import Record, RunTrigger
 from app.observability import metrics
 from app.records import listing, service
@@ -40,6 +43,16 @@ MAX_STATUS_IDS = 200
 # One or more POS ids, comma-separated (spaces allowed around them); an empty list is no list.
 IDS_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*)*$"
 PosIdPath = Annotated[PosId, Path(description="The record's id in the POS.")]
+
+
+class PosIdConvertor(StringConvertor):
+    """A path segment that is a POS id, never a word of the routes: so PUT /v1/customers/batch is
+    a 405 (only POST takes that path) rather than a record nobody could read back."""
+
+    regex = "(?!(?i:" + "|".join(re.escape(w) for w in ROUTE_WORDS) + ")(?:/|$))[^/]+"
+
+
+register_url_convertor("pos_id", PosIdConvertor())
 
 
 class SyncNowRequest(BaseModel):
@@ -84,9 +97,10 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     tag = et.title + "s"
     noun = et.title.lower()
     batch_example = {"items": [et.example]}
+    PosIdHere = Annotated[PosId, Path(description="The record's id in the POS.", examples=[et.example["id"]])]
 
     async def put_record(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example}})],
         store: StoreDep,
         session: SessionDep,
@@ -121,6 +135,9 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         if not isinstance(items, list) or not items:
             raise Problem(422, "The body must be {\"items\": [...]} with at least one item.",
                           errors=[{"path": "body.items", "message": "a non-empty list is required", "type": "missing"}])
+        if not all(isinstance(item, dict) for item in items):
+            raise Problem(422, "Every item must be a JSON object.",
+                          errors=[{"path": "body.items", "message": "a list of objects", "type": "type"}])
         if len(items) > MAX_BATCH:
             raise Problem(422, f"At most {MAX_BATCH} items per batch; got {len(items)}.",
                           errors=[{"path": "body.items", "message": f"at most {MAX_BATCH} items", "type": "too_long"}])
@@ -149,7 +166,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                                            changed=stored.changed))
         return BatchResult(accepted=len(items) - len(refusals), refused=len(refusals), items=results)
 
-    async def get_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> RecordPublic:
+    async def get_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> RecordPublic:
         return await _public(session, await _require(session, store, et, pos_id))
 
     async def sync_status(
@@ -177,10 +194,10 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         state: Annotated[LinkStateName | None, Query(
             description="Only records in this state on some connection (on `connection_id` if given).")] = None,
         connection_id: Annotated[uuid.UUID | None, Query(description="With `state`: that connection only.")] = None,
-        updated_since: Annotated[datetime | None, Query(description="Only records changed since then.")] = None,
+        updated_since: Annotated[str | None, time_query("Only records changed since then.")] = None,
         q: Annotated[str | None, Query(min_length=1, max_length=100, description=search_doc)] = None,
-        date_from: Annotated[datetime | None, Query(description=date_doc + " from (inclusive).")] = None,
-        date_to: Annotated[datetime | None, Query(description=date_doc + " to (exclusive).")] = None,
+        date_from: Annotated[str | None, time_query(date_doc + " from (inclusive).")] = None,
+        date_to: Annotated[str | None, time_query(date_doc + " to (exclusive).")] = None,
         cursor: CursorQuery = None,
         limit: LimitQuery = 50,
     ) -> RecordPage:
@@ -194,12 +211,12 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     if not et.date_field:
         list_view = _without_dates(list_view)
 
-    async def sync_panel(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> SyncPanel:
+    async def sync_panel(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> SyncPanel:
         record = await _require(session, store, et, pos_id)
         return await service.panel(session=session, record_id=record.id)
 
     async def sync_now(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         store: StoreDep,
         session: SessionDep,
         deps: DepsDep,
@@ -219,7 +236,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         return SyncNowAccepted(run_id=refs[0].run_id, runs=refs)
 
     async def sync_logs(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         store: StoreDep,
         session: SessionDep,
         ids: IdsDep,
@@ -237,17 +254,17 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                          openapi_extra=_batch_schema(schema))
     router.add_api_route(f"{path}/sync-status", sync_status, methods=["GET"], tags=[tag],
                          name=f"sync_status_{name}", summary=f"Sync symbols of many {noun}s")
-    router.add_api_route(f"{path}/{{pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
                          summary=f"Create or update a {noun}",
                          responses={200: {"description": "Updated (or unchanged)"}, 201: {"description": "Created"}})
-    router.add_api_route(f"{path}/{{pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
                          summary=f"The {noun} as stored")
-    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
                          name=f"sync_panel_{name}", summary="Sync panel")
-    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,
                          name=f"sync_now_{name}", summary="SYNC NOW",
-                         responses={409: PROBLEM_RESPONSES[422] | {"description": "Nothing syncs this record"}})
-    router.add_api_route(f"{path}/{{pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
+                         responses={409: PROBLEM_RESPONSES[409] | {"description": "Nothing syncs this record"}})
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
                          name=f"sync_logs_{name}", summary="REFRESH LOGS: attempts, newest first")
 
 
@@ -297,7 +314,11 @@ def _batch_schema(schema) -> dict:
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_BATCH,
-                                "items": {"$ref": f"#/components/schemas/{schema.__name__}"},
+                                # Per item, not per request: an item that does not fit its
+                                # schema is refused on its own (422 in its result), the rest
+                                # stored; so at the request level any object is an item.
+                                "items": {"type": "object", "description": (
+                                    f"A {schema.__name__} (see that schema) with its POS `id`.")},
                             }
                         },
                     }

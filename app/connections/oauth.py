@@ -115,7 +115,10 @@ async def complete(deps: SyncDeps, connector_name: str, params: dict[str, str],
 
 async def choose_organisation(deps: SyncDeps, connection: Connection, tenant_id: str) -> Connection:
     offered = {o["id"]: o["name"] for o in connection.offered_organisations or []}
-    if connection.status != ConnectionStatus.CHOOSE_ORGANISATION or tenant_id not in offered:
+    if connection.status != ConnectionStatus.CHOOSE_ORGANISATION:
+        raise Problem(409, "This connection has no organisation to choose (it is "
+                           f"{connection.status}); connect again to be offered one.")
+    if tenant_id not in offered:
         raise Problem(
             422,
             "Choose one of the organisations offered when the program was connected.",

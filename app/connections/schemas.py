@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+
+# The characters RFC 3986 allows in a URI: anything else (spaces, controls, non-ASCII) is refused
+# rather than silently percent-encoded.
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("return_url", mode="before")
+    @classmethod
+    def _uri_characters(cls, value):
+        if isinstance(value, str) and not _URI_CHARS.match(value):
+            raise ValueError("a URI (RFC 3986) has no spaces, control or non-ASCII characters")
+        return value
+
     connector: str = Field(description="`sandbox`, `xero` or `quickbooks`.", examples=["sandbox"])
     return_url: HttpUrl | None = Field(default=None, description="Where the browser goes after the OAuth consent.")
     settings: dict[str, Any] | None = Field(default=None, description="Initial sync settings; defaults otherwise.")

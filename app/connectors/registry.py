@@ -10,6 +10,11 @@ from app.settings import Settings
 CONNECTOR_CLASSES = {cls.name: cls for cls in (SandboxConnector, XeroConnector)}
 
 
+def offered_names(settings: Settings) -> list[str]:
+    """The connectors this process offers (the same rule as build_connectors, without building)."""
+    return ["sandbox"] + (["xero"] if settings.xero_client_id and settings.xero_client_secret else [])
+
+
 def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
     """One instance per offered connector for this process; each pools its own HTTP connections.
 

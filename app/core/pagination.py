@@ -13,8 +13,10 @@ MAX_LIMIT = 200
 _MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds
 # Datetimes a client may send: far enough apart for any real use, and clear of the ends of
 # Python's calendar, where converting to UTC overflows.
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# The API documents query times as RFC 3339 with a year from 1970 to 8999 (app.api.params); any
+# such time, whatever its offset, lands between these two.
+_EARLIEST = datetime(1969, 12, 31, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 2, tzinfo=UTC)
 
 
 def _bad_cursor(detail: str = "The cursor is not valid; use next_cursor from the previous page.") -> Problem:
@@ -72,10 +74,17 @@ def parse_cursor_time(value: str) -> datetime:
         raise _bad_cursor() from exc
 
 
-def checked_time(value: datetime | None, path: str) -> datetime | None:
+def checked_time(value: datetime | str | None, path: str) -> datetime | None:
     """A client's datetime as UTC: it must name its time zone and lie between 1970 and 9000."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError as exc:
+            raise Problem(422, f"'{path.split('.')[-1]}' is not a date and time (RFC 3339, for example "
+                               "2026-11-27T00:00:00Z).",
+                          errors=[{"path": path, "message": "an RFC 3339 date-time", "type": "datetime"}]) from exc
     if value.tzinfo is None:
         raise Problem(422, f"'{path.split('.')[-1]}' needs a time zone (for example 2026-11-27T00:00:00Z).",
                       errors=[{"path": path, "message": "a time zone is required", "type": "timezone"}])
