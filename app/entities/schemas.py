@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -10,11 +9,15 @@ from pydantic import Field, StringConstraints
 
 from app.entities.common import (
     Address,
+    Flag,
+    Moment,
     Part,
     CurrencyCode,
     EntitySchema,
     LongText,
     Money,
+    NonNegativeMoney,
+    PositiveQuantity,
     PosId,
     Quantity,
     ShortText,
@@ -56,18 +59,18 @@ class Product(EntitySchema):
     price: Money | None = Field(default=None, description="Retail price per unit.")
     cost: Money | None = Field(default=None, description="Supply price per unit.")
     tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
-    prices_include_tax: bool = Field(default=True, description="Whether price includes tax.")
-    tracked: bool = Field(default=False, description="Stock is counted for this product (inventory).")
-    service: bool = Field(default=False, description="A service, not a good (no stock).")
+    prices_include_tax: Flag = Field(default=True, description="Whether price includes tax.")
+    tracked: Flag = Field(default=False, description="Stock is counted for this product (inventory).")
+    service: Flag = Field(default=False, description="A service, not a good (no stock).")
     quantity: Quantity | None = Field(default=None, description="Stock on hand when tracked.")
-    active: bool = Field(default=True, description="False once the product is no longer sold.")
+    active: Flag = Field(default=True, description="False once the product is no longer sold.")
 
 
 class PurchaseOrderLine(Part):
     id: PosId | None = Field(default=None, description="The line's id in the POS.")
     product_id: PosId = Field(description="POS id of the product ordered.")
     description: LongText | None = Field(default=None, description="Text of the line (default: the product's name).")
-    quantity: Quantity = Field(description="Units ordered (more than 0).", gt=0)
+    quantity: PositiveQuantity = Field(description="Units ordered (more than 0).")
     unit_cost: Money = Field(description="Cost per unit.")
     tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
 
@@ -76,11 +79,11 @@ class PurchaseOrder(EntitySchema):
     number: ShortText = Field(description="The purchase order's number as the POS shows it.")
     supplier_id: PosId = Field(description="POS id of the supplier.")
     status: Literal["draft", "ordered", "received"] = Field(default="draft", description="draft, ordered or received; only received orders are synced.")
-    ordered_at: datetime | None = Field(default=None, description="When it was ordered.")
-    expected_at: datetime | None = Field(default=None, description="When delivery is expected.")
-    received_at: datetime | None = Field(default=None, description="When the goods arrived.")
+    ordered_at: Moment | None = Field(default=None, description="When it was ordered.")
+    expected_at: Moment | None = Field(default=None, description="When delivery is expected.")
+    received_at: Moment | None = Field(default=None, description="When the goods arrived.")
     currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
-    prices_include_tax: bool = Field(default=False, description="Whether unit costs include tax.")
+    prices_include_tax: Flag = Field(default=False, description="Whether unit costs include tax.")
     lines: list[PurchaseOrderLine] = Field(description="The products ordered (1 to 500 lines).", min_length=1, max_length=500)
     note: LongText | None = Field(default=None, description="Free text kept with the order.")
 
@@ -89,9 +92,9 @@ class SaleLine(Part):
     id: PosId | None = Field(default=None, description="The line's id in the POS.")
     product_id: PosId = Field(description="POS id of the product sold.")
     description: LongText | None = Field(default=None, description="Text of the line (default: the product's name).")
-    quantity: Quantity = Field(description="Units sold (more than 0).", gt=0)
+    quantity: PositiveQuantity = Field(description="Units sold (more than 0).")
     unit_price: Money = Field(description="Price per unit.")
-    discount: Money = Field(default=Decimal("0"), ge=0, description="Discount amount for the whole line.")
+    discount: NonNegativeMoney = Field(default=Decimal("0"), description="Discount amount for the whole line.")
     tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
 
 
@@ -99,18 +102,18 @@ class SalePayment(Part):
     id: PosId | None = Field(default=None, description="The payment's id in the POS.")
     payment_type: ShortText = Field(description="The POS payment type (Cash, Card, …), mapped to an account per connection.")
     amount: Money = Field(description="Amount paid.")
-    paid_at: datetime | None = Field(default=None, description="When it was paid (default: the sale's date).")
+    paid_at: Moment | None = Field(default=None, description="When it was paid (default: the sale's date).")
 
 
 class Sale(EntitySchema):
     number: ShortText = Field(description="The sale's number (receipt number) as the POS shows it.")
-    date: datetime = Field(description="When the sale happened, with its time zone.")
+    date: Moment = Field(description="When the sale happened, with its time zone.")
     status: Literal["completed", "parked", "voided", "refund"] = Field(default="completed", description="completed, parked, voided or refund; voided sales are not synced.")
     customer_id: PosId | None = Field(default=None, description="Absent for a walk-in sale.")
     register_id: PosId | None = Field(default=None, description="POS id of the register (till).")
     shift_id: PosId | None = Field(default=None, description="The register shift (shift report) it belongs to.")
     currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
-    prices_include_tax: bool = Field(default=True, description="Whether unit prices include tax.")
+    prices_include_tax: Flag = Field(default=True, description="Whether unit prices include tax.")
     lines: list[SaleLine] = Field(description="What was sold (1 to 500 lines).", min_length=1, max_length=500)
     payments: list[SalePayment] = Field(description="How it was paid (up to 50 payments).", default_factory=list, max_length=50)
     note: LongText | None = Field(default=None, description="Free text kept with the sale.")
@@ -131,8 +134,8 @@ class ShiftReport(EntitySchema):
     register_id: PosId = Field(description="POS id of the register (till).")
     register_name: ShortText | None = Field(default=None, description="The register's name.")
     number: ShortText | None = Field(default=None, description="The shift's number as the POS shows it.")
-    opened_at: datetime = Field(description="When the shift opened.")
-    closed_at: datetime | None = Field(default=None, description="When the shift closed.")
+    opened_at: Moment = Field(description="When the shift opened.")
+    closed_at: Moment | None = Field(default=None, description="When the shift closed.")
     currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
     sales_total: Money = Field(description="Total of the shift's sales.")
     refunds_total: Money = Field(default=Decimal("0"), description="Total refunded during the shift.")
