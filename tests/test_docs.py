@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import IN_CI
-from tests.test_operations import _free_port, run_cli
+from tests.test_operations import _free_port
 
 ARTIFACTS = Path(os.environ.get("POSSYNC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
@@ -66,12 +66,14 @@ async def test_every_field_and_parameter_has_a_description(client):
 
 async def test_every_example_is_valid_against_its_own_schema(client):
     spec = (await client.get("/openapi.json")).json()
-    registry_root = {"components": spec["components"]}
+    failures = []
 
     def check(schema, example, where):
-        resolver_schema = {**schema, "components": spec["components"]}
-        jsonschema.Draft202012Validator(resolver_schema).validate(example)
-        assert where
+        # $refs point into #/components: validate with the components beside the schema.
+        errors = list(jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+                      .iter_errors(example))
+        if errors:
+            failures.append(f"{where}: {errors[0].message}")
 
     checked = 0
     for path, item in spec["paths"].items():
@@ -94,7 +96,8 @@ async def test_every_example_is_valid_against_its_own_schema(client):
             for example in body.get("examples", []):
                 check(body, example, f"{name}.{prop}")
                 checked += 1
-    assert checked >= 12 and registry_root
+    assert failures == []
+    assert checked >= 12
 
 
 def _chromium() -> str | None:
@@ -139,4 +142,3 @@ def test_headless_chromium_renders_docs_without_network(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert run_cli  # the CLI helper is shared with test_operations

@@ -3,7 +3,6 @@
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
