@@ -41,10 +41,10 @@ async def test_the_key_is_checked_before_a_byte_of_the_body_is_read(client, sett
     chunk = b"x" * 1_000_000
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
     for extra in ([], [(b"authorization", b"Bearer ps_not-a-key")]):
-        status, _headers, body, read = await _asgi_call(app, "POST", "/v1/customers/batch", headers + extra,
-                                                         [chunk] * 14)
+        status, response_headers, body, read = await _asgi_call(app, "POST", "/v1/customers/batch",
+                                                                 headers + extra, [chunk] * 14)
         assert status == 401 and json.loads(body)["status"] == 401
-        assert read == 0
+        assert read == 0 and response_headers["connection"] == "close"
 
 
 async def test_a_chunked_body_over_the_limit_is_413(client, deps):

@@ -66,6 +66,9 @@ class ApiGate:
         if path.startswith("/v1/") and not path.startswith(PUBLIC_PREFIXES):
             refusal = await self._authenticate(scope)
             if refusal is not None:
+                if _carries_body(scope):
+                    # The body stays unread: end the connection rather than make the server take it in.
+                    refusal.headers["Connection"] = "close"
                 await refusal(scope, receive, send)
                 return
         if scope["method"] not in BODY_METHODS:
@@ -150,6 +153,11 @@ def _replay(body: bytes, after: list[Message], receive: Receive) -> Receive:
         return await receive()  # then the real stream again: a disconnect is still seen
 
     return replay
+
+
+def _carries_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or (length is not None and length not in ("", "0"))
 
 
 def _is_json(scope: Scope) -> bool:
