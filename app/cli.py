@@ -46,6 +46,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     settings = _settings()
     if settings.embedded_database:
         upgrade(settings.database_url)  # embedded mode is one command from nothing to running
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=host)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
@@ -80,6 +84,74 @@ def store_create(name: str) -> None:
     store_id, key = asyncio.run(_create())
     typer.echo(f"store {store_id} created: {name}")
     typer.echo(key)
+
+
+def _run_in_transaction(settings: Settings, work):
+    from app.db import make_engine, make_session_factory, transaction
+
+    async def _go():
+        engine = make_engine(settings)
+        try:
+            async with transaction(make_session_factory(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_go())
+
+
+def _store_id(value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        typer.echo(f"not a store id: {value}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@store_cli.command("rotate-key")
+def store_rotate_key(
+    store_id: str,
+    grace_hours: float = typer.Option(24.0, min=0, help="How long the store's old keys keep working."),
+) -> None:
+    """A new API key (printed on the last line); the old keys stop after the grace period."""
+    from datetime import timedelta
+
+    from app.stores.service import rotate_key
+
+    settings = _settings()
+    sid = _store_id(store_id)
+
+    async def work(session):
+        from app.models import Store
+
+        if await session.get(Store, sid) is None:
+            return None
+        return await rotate_key(session=session, store_id=sid, grace=timedelta(hours=grace_hours))
+
+    rotated = _run_in_transaction(settings, work)
+    if rotated is None:
+        typer.echo(f"no store {store_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"old keys of store {store_id} stop working at {rotated.old_keys_valid_until.isoformat()}")
+    typer.echo(rotated.key)
+
+
+@store_cli.command("revoke-key")
+def store_revoke_key(
+    store_id: str,
+    prefix: str = typer.Option(None, help="Only the key starting with this prefix (default: every key)."),
+) -> None:
+    """Revoke at once one key of a store (by prefix) or all of them."""
+    from app.stores.service import revoke_keys
+
+    settings = _settings()
+    sid = _store_id(store_id)
+    count = _run_in_transaction(settings, lambda session: revoke_keys(session=session, store_id=sid, prefix=prefix))
+    typer.echo(f"{count} key(s) revoked")
+    if count == 0:
+        raise typer.Exit(1)
 
 
 def main() -> None:

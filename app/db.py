@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
@@ -11,8 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.settings import Settings
 
 
+def create_private_file(path: Path) -> None:
+    """Create `path` readable by its owner only (0600), unless it exists; SQLite then creates its
+    -wal and -shm files with the same mode. Created with that mode, never chmod-ed after, so it is
+    not readable by others even for a moment."""
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.embedded_database:
+        if settings.sqlite_path is not None:
+            create_private_file(settings.sqlite_path)
         engine = create_async_engine(settings.database_url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, health, oauth, problems, records
-from app.api.middleware import LimitsAndIds
+from app.api import connections, docs, health, oauth, problems, records, store
+from app.api.middleware import ApiGate
+from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
+from app.connectors.registry import CONNECTOR_CLASSES, offered_names
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 from app.sync.deps import SyncDeps, build_deps
@@ -52,24 +54,66 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_tags=[{"name": "Integrated Apps"}, {"name": "Operations"}],
+        docs_url=None,  # served from installed assets below, not a CDN
+        redoc_url=None,
+        openapi_tags=[{"name": "Integrated Apps"}, {"name": "Store"}, {"name": "Operations"}],
     )
+    app.state.settings = settings
     problems.install(app)
     app.include_router(records.build_router())
     app.include_router(connections.router)
     app.include_router(oauth.router)
+    app.include_router(store.router)
     app.include_router(health.router)
-    app.add_middleware(LimitsAndIds, max_body_bytes=settings.max_body_bytes)
-    _document_settings(app)
+    docs.install(app, title="possync")
+    app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings))
+    _document_settings(app, settings)
     return app
 
 
-def _document_settings(app: FastAPI) -> None:
+def _problems_only(spec: dict) -> dict:
+    """Every 422 is a problem document (see app.api.problems), not FastAPI's default shape."""
+    problem = {"description": "Unprocessable Content",
+               "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+    for item in spec.get("paths", {}).values():
+        for op in item.values():
+            responses = op.get("responses", {}) if isinstance(op, dict) else {}
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                responses["422"] = problem
+    schemas = spec.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in str(spec.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return spec
+
+
+def _document_this_service(spec: dict, settings: Settings) -> dict:
+    """What only this deployment knows: the connectors it offers, the return URLs it allows."""
+    import re
+
+    create = spec["components"]["schemas"].get("ConnectionCreate", {}).get("properties", {})
+    if "connector" in create:
+        create["connector"]["enum"] = offered_names(settings)
+    if "return_url" in create:
+        origins = "|".join(re.escape(o) for o in sorted(settings.return_url_origin_set))
+        allowed = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083,
+                   "pattern": f"^({origins})([/?#].*)?$"}
+        create["return_url"]["anyOf"] = [allowed, {"type": "null"}]
+    if "settings" in create:
+        refs = [{"$ref": f"#/components/schemas/{CONNECTOR_CLASSES[n].settings_model.__name__}"}
+                for n in offered_names(settings)]
+        create["settings"] = {"anyOf": [*refs, {"type": "null"}], "description": create["settings"].get(
+            "description", "Initial sync settings.")}
+    return spec
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = add_settings_schemas(generate())
+            spec = add_settings_schemas(generate(), offered_names(settings))
+            app.openapi_schema = _document_this_service(_problems_only(spec), settings)
         return app.openapi_schema
 
     app.openapi = openapi

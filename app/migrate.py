@@ -18,6 +18,13 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    if database_url.startswith("sqlite"):
+        from app.db import create_private_file
+        from app.settings import Settings
+
+        path = Settings(DATABASE_URL=database_url, POSSYNC_ENCRYPTION_KEYS="unused").sqlite_path
+        if path is not None:
+            create_private_file(path)
     command.upgrade(alembic_config(database_url), revision)
 
 

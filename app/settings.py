@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,20 @@ from app.connectors.quickbooks.env import QuickBooksEnv
 from app.connectors.xero.env import XeroEnv
 
 DEFAULT_SQLITE_FILE = "possync.db"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host[:port] of an http(s) URL, lower-case, default port left out; None if not one."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    shown = f":{port}" if port and port != _DEFAULT_PORTS[parts.scheme] else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{shown}"
 
 
 # Each connector declares its own environment settings (app/connectors/<name>/env.py); they are
@@ -23,6 +38,9 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     encryption_keys: str | None = Field(default=None, alias="POSSYNC_ENCRYPTION_KEYS")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="POSSYNC_PUBLIC_URL")
+    # Where an OAuth flow may send the browser back to (comma-separated origins); default: the
+    # public URL's origin. Anything else would make the callback an open redirect.
+    return_url_origins: str | None = Field(default=None, alias="POSSYNC_RETURN_URL_ORIGINS")
     log_level: str = Field(default="INFO", alias="POSSYNC_LOG_LEVEL")
     log_json: bool = Field(default=True, alias="POSSYNC_LOG_JSON")
 
@@ -36,6 +54,11 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
+    # /metrics shows every store's counts: served to holders of this token, or on its own port.
+    metrics_token: str | None = Field(default=None, alias="POSSYNC_METRICS_TOKEN")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_METRICS_PORT")
+    # Requests one store may make (the `limits` notation: "1200/minute", "50/second").
+    store_rate_limit: str = Field(default="1200/minute", alias="POSSYNC_STORE_RATE_LIMIT")
     http_timeout_s: float = Field(default=30.0, gt=0, le=300, alias="POSSYNC_HTTP_TIMEOUT_S")
     # The sandbox program answers each call after this long, like a real program would (demos,
     # the fault suite: a worker must be mid-call when it is killed).
@@ -76,6 +99,30 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
         if not self.embedded_database and not self.encryption_keys:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS is required when DATABASE_URL is not SQLite")
         return self
+
+    @field_validator("store_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError("POSSYNC_STORE_RATE_LIMIT must read like '1200/minute'") from exc
+        return value
+
+    @field_validator("return_url_origins")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        for item in (value or "").split(","):
+            if item.strip() and origin_of(item) is None:
+                raise ValueError(f"POSSYNC_RETURN_URL_ORIGINS holds '{item.strip()}', not an http(s) origin")
+        return value
+
+    @property
+    def return_url_origin_set(self) -> frozenset[str]:
+        given = [origin_of(o) for o in (self.return_url_origins or "").split(",") if o.strip()]
+        return frozenset(o for o in given if o) or frozenset({origin_of(self.public_url)} - {None})
 
     @property
     def embedded_database(self) -> bool:

@@ -70,6 +70,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         "POSSYNC_ENCRYPTION_KEYS": ENCRYPTION_KEY,
         "POSSYNC_LOG_JSON": False,
         "POSSYNC_SWEEP_INTERVAL_S": 3600,
+        "POSSYNC_RETURN_URL_ORIGINS": "https://pos.example",
     }
     values.update(overrides)
     return Settings(**values)

@@ -47,13 +47,24 @@ def oauthbox(api):
     api.deps.connectors.pop("oauthbox")
 
 
+async def follow_start(api, authorize_url: str) -> str:
+    """The shop's browser opens possync's start link: it gets the cookie and goes on to the program."""
+    start = urlsplit(authorize_url)
+    assert authorize_url.startswith("http://127.0.0.1:8000/v1/oauth/") and start.path.endswith("/start")
+    to_program = await api.client.get(start.path, params=parse_qs(start.query))
+    assert to_program.status_code == 303, to_program.text
+    assert to_program.headers["location"].startswith("https://login.example/")
+    cookie = to_program.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=600" in cookie
+    return parse_qs(urlsplit(to_program.headers["location"]).query)["state"][0]
+
+
 async def start(api, return_url="https://pos.example/apps?tab=xero"):
     response = await api.post("/v1/connections", {"connector": "oauthbox", "return_url": return_url})
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["status"] == "authorizing" and body["authorize_url"].startswith("https://login.example/")
-    state = parse_qs(urlsplit(body["authorize_url"]).query)["state"][0]
-    return body["id"], state
+    assert body["status"] == "authorizing"
+    return body["id"], await follow_start(api, body["authorize_url"])
 
 
 async def test_oauth_connect_binds_the_only_organisation_and_syncs(api, oauthbox):
@@ -112,7 +123,7 @@ async def test_refused_consent_or_code_is_reported_back(api, oauthbox):
     connection = (await api.get(f"/v1/connections/{connection_id}")).json()
     assert connection["status"] == "authorizing" and "access_denied" in connection["status_reason"]
     again = (await api.post(f"/v1/connections/{connection_id}/authorize")).json()
-    state = parse_qs(urlsplit(again["authorize_url"]).query)["state"][0]
+    state = await follow_start(api, again["authorize_url"])
     bad = await api.client.get("/v1/oauth/oauthbox/callback", params={"code": "bad", "state": state})
     assert "error=exchange_failed" in bad.headers["location"]
 

@@ -113,7 +113,7 @@ async def test_missing_result_from_a_connector_is_a_failure_not_a_silent_success
     await api.post("/v1/customers/batch", {"items": [{"id": "C-1", "first_name": "A"}, {"id": "C-2", "first_name": "B"}]})
     await sync_connection(api.deps, connection_id)
     status = (await api.get("/v1/customers/sync-status", params={"ids": "C-1,C-2"})).json()["items"]
-    assert status == [{"id": "C-1", "symbol": "green"}, {"id": "C-2", "symbol": "red"}]
+    assert [(i["id"], i["symbol"], i["state"]) for i in status] == [("C-1", "green", "synced"), ("C-2", "red", "failed")]
 
 
 async def test_redis_down_loses_nothing_the_sweeper_picks_it_up(api):

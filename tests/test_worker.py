@@ -51,7 +51,7 @@ async def test_sweeper_recovers_work_whose_ring_was_lost(arq_env, monkeypatch):
     await deps.redis.flushdb()  # Redis forgot every job: as if it had restarted empty
     await arq_env.run_workers(monkeypatch)  # its cron sweeper runs at start-up
     status = await api.get("/v1/customers/sync-status", params={"ids": "C-1"})
-    assert status.json()["items"] == [{"id": "C-1", "symbol": "green"}]
+    assert [(i["id"], i["symbol"], i["state"]) for i in status.json()["items"]] == [("C-1", "green", "synced")]
 
 
 async def test_two_worker_processes_sync_1000_records_exactly_once(arq_env):

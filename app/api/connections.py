@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import oauth, service
 from app.connections.schemas import (
@@ -22,16 +21,19 @@ from app.connections.schemas import (
     RunPage,
     RunPublic,
 )
-from app.core.pagination import MAX_LIMIT
+from app.api.params import CursorQuery, LimitQuery, time_query
+from app.core.pagination import checked_time
 from app.entities.registry import EntityTypeName
 from app.models import Connection, ConnectionStatus, Run, RunTrigger
-from app.records.schemas import AttemptPage, AttemptPublic
+from app.records.schemas import AttemptPage
+from app.records.service import attempt_public
 from app.sync.credentials import load_credentials
 from app.sync.settings_change import apply_settings, retry_failed
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["Integrated Apps"], responses=PROBLEM_RESPONSES)
+ConnectionIdPath = Annotated[uuid.UUID, Path(description="The connection's id.")]
 
 
 def public(connection: Connection, **extra) -> ConnectionPublic:
@@ -53,10 +55,10 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
         raise Problem(422, f"Unknown or unconfigured connector '{body.connector}'; this service offers: {offered}.",
                       errors=[{"path": "body.connector", "message": f"one of: {offered}", "type": "enum"}])
     settings = service.validated_settings(connector, body.settings)
+    return_url = oauth.checked_return_url(deps.settings, str(body.return_url) if body.return_url else None)
     async with session.begin():
         connection = Connection(store_id=store.id, connector=connector.name, settings=settings,
-                                status=ConnectionStatus.AUTHORIZING,
-                                return_url=str(body.return_url) if body.return_url else None)
+                                status=ConnectionStatus.AUTHORIZING, return_url=return_url)
         session.add(connection)
         await session.flush()
         if connector.needs_oauth:
@@ -70,7 +72,7 @@ async def create_connection(body: ConnectionCreate, store: StoreDep, session: Se
 
 
 @router.post("/connections/{connection_id}/authorize", summary="Sign in to the program again (reconnect)")
-async def reauthorize(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> ConnectionPublic:
+async def reauthorize(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> ConnectionPublic:
     async with session.begin():
         connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
         connector = deps.connectors.get(connection.connector)
@@ -82,19 +84,19 @@ async def reauthorize(connection_id: uuid.UUID, store: StoreDep, session: Sessio
 
 @router.patch("/connections/{connection_id}", summary="Choose the organisation")
 async def choose_organisation(
-    connection_id: uuid.UUID, body: ConnectionUpdate, store: StoreDep, session: SessionDep, deps: DepsDep
+    connection_id: ConnectionIdPath, body: ConnectionUpdate, store: StoreDep, session: SessionDep, deps: DepsDep
 ) -> ConnectionPublic:
     connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     return public(await oauth.choose_organisation(deps, connection, body.tenant_id))
 
 
 @router.get("/connections/{connection_id}", summary="One connection")
-async def get_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep) -> ConnectionPublic:
+async def get_connection(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep) -> ConnectionPublic:
     return public(await service.get_connection(session=session, store_id=store.id, connection_id=connection_id))
 
 
 @router.delete("/connections/{connection_id}", status_code=204, summary="Disconnect")
-async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> None:
+async def delete_connection(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> None:
     async with session.begin():
         connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
         credentials = load_credentials(deps, connection) if connection.credentials_encrypted else None
@@ -112,11 +114,11 @@ async def delete_connection(connection_id: uuid.UUID, store: StoreDep, session: 
 
 @router.get("/connections/{connection_id}/runs", summary="Sync process log")
 async def list_runs(
-    connection_id: uuid.UUID,
+    connection_id: ConnectionIdPath,
     store: StoreDep,
     session: SessionDep,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
 ) -> RunPage:
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     runs, next_cursor = await service.runs_page(session=session, connection_id=connection_id, cursor=cursor, limit=limit)
@@ -124,7 +126,7 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One sync run")
-async def get_run(run_id: uuid.UUID, store: StoreDep, session: SessionDep) -> RunPublic:
+async def get_run(run_id: Annotated[uuid.UUID, Path(description="The run's id.")], store: StoreDep, session: SessionDep) -> RunPublic:
     run = await session.get(Run, run_id)
     if run is not None:
         connection = await session.get(Connection, run.connection_id)
@@ -135,23 +137,23 @@ async def get_run(run_id: uuid.UUID, store: StoreDep, session: SessionDep) -> Ru
 
 @router.get("/connections/{connection_id}/errors", summary="Error log")
 async def list_errors(
-    connection_id: uuid.UUID,
+    connection_id: ConnectionIdPath,
     store: StoreDep,
     session: SessionDep,
-    entity_type: EntityTypeName | None = None,
-    since: datetime | None = None,
-    code: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    ids: IdsDep,
+    entity_type: Annotated[EntityTypeName | None, Query(description="Only records of this type.")] = None,
+    since: Annotated[str | None, time_query("Only tries since then.")] = None,
+    code: Annotated[str | None, Query(description="Only failures with this error code.", max_length=64)] = None,
+    history: Annotated[bool, Query(description="Every failed try ever, not only what fails now.")] = False,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
 ) -> AttemptPage:
-    if since is not None and since.tzinfo is None:
-        raise Problem(422, "'since' needs a time zone (for example 2026-11-27T00:00:00Z).")
+    since = checked_time(since, "query.since")
     await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
     rows, next_cursor = await service.errors_page(session=session, connection_id=connection_id,
                                                   entity_type=entity_type, since=since, code=code, cursor=cursor,
-                                                  limit=limit)
-    return AttemptPage(items=[AttemptPublic.model_validate(a, from_attributes=True) for a in rows],
-                       next_cursor=next_cursor)
+                                                  limit=limit, ids=ids, history=history)
+    return AttemptPage(items=[attempt_public(a, ids) for a in rows], next_cursor=next_cursor)
 
 
 async def _owned(session, store, connection_id, deps):
@@ -163,7 +165,7 @@ async def _owned(session, store, connection_id, deps):
 
 
 @router.get("/connections/{connection_id}/settings", summary="Sync settings")
-async def get_settings(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep) -> dict:
+async def get_settings(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> dict:
     connection, connector = await _owned(session, store, connection_id, deps)
     return connector.settings_model.model_validate(connection.settings or {}).model_dump(mode="json")
 
@@ -180,28 +182,28 @@ async def _change_settings(connection_id, store, session, deps, raw: dict, *, me
 
 
 @router.put("/connections/{connection_id}/settings", summary="Replace the sync settings")
-async def put_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+async def put_settings(connection_id: ConnectionIdPath, body: dict, store: StoreDep, session: SessionDep,
                        deps: DepsDep) -> dict:
     return await _change_settings(connection_id, store, session, deps, body, merge=False)
 
 
 @router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (top-level keys)")
-async def patch_settings(connection_id: uuid.UUID, body: dict, store: StoreDep, session: SessionDep,
+async def patch_settings(connection_id: ConnectionIdPath, body: dict, store: StoreDep, session: SessionDep,
                          deps: DepsDep) -> dict:
     return await _change_settings(connection_id, store, session, deps, body, merge=True)
 
 
 class RetryFailed(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    entity_type: EntityTypeName | None = None
+    entity_type: EntityTypeName | None = Field(default=None, description="Only records of this type; default: every type.")
 
 
 class RetryQueued(BaseModel):
-    queued: int
+    queued: int = Field(description="Records put back in the queue.")
 
 
 @router.post("/connections/{connection_id}/retry-failed", status_code=202, summary="Re-queue every failed record")
-async def retry_failed_links(connection_id: uuid.UUID, store: StoreDep, session: SessionDep, deps: DepsDep,
+async def retry_failed_links(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
                              body: RetryFailed | None = None) -> RetryQueued:
     async with session.begin():
         connection, _connector = await _owned(session, store, connection_id, deps)

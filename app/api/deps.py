@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.problems import Problem
+from app.core.opaque import OpaqueIds
 from app.models import Store
-from app.stores.service import store_for_key
+from app.stores.service import Caller
 from app.sync.deps import SyncDeps
 
 bearer = HTTPBearer(auto_error=False, description="The store's API key")
@@ -24,6 +25,17 @@ def get_deps(request: Request) -> SyncDeps:
 DepsDep = Annotated[SyncDeps, Depends(get_deps)]
 
 
+def get_ids(request: Request) -> OpaqueIds:
+    ids = getattr(request.app.state, "opaque_ids", None)
+    if ids is None:
+        ids = OpaqueIds(request.app.state.deps.secrets.derive("opaque-ids"))
+        request.app.state.opaque_ids = ids
+    return ids
+
+
+IdsDep = Annotated[OpaqueIds, Depends(get_ids)]
+
+
 async def get_session(deps: DepsDep) -> AsyncIterator[AsyncSession]:
     async with deps.sessions() as session:
         yield session
@@ -32,18 +44,22 @@ async def get_session(deps: DepsDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_store(
-    deps: DepsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Store:
-    unauthorized = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Problem(401, "Send the store's API key as 'Authorization: Bearer <key>'.", headers=unauthorized)
-    # Its own short session, so the handler's session starts with no transaction open.
-    async with deps.sessions() as session:
-        store = await store_for_key(session=session, key=credentials.credentials)
-    if store is None:
-        raise Problem(401, "The API key is not valid.", headers=unauthorized)
-    return store
+def get_caller(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Caller:
+    # The gate middleware checked the key before the body was read; `bearer` only documents it.
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        raise Problem(401, "Send the store's API key as 'Authorization: Bearer <key>'.",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_store(caller: CallerDep) -> Store:
+    return caller.store
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

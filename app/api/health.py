@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import DepsDep
+from app.api.problems import PROBLEM_RESPONSES, Problem
 
 router = APIRouter(tags=["Operations"])
 CHECK_TIMEOUT_S = 2.0  # a dependency that does not answer this fast is as good as down
@@ -45,7 +48,17 @@ async def _check(probe) -> str:
         return f"error: {type(exc).__name__}"
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
-async def metrics() -> Response:
+@router.get("/metrics", summary="Prometheus metrics (needs POSSYNC_METRICS_TOKEN)", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                       **{c: PROBLEM_RESPONSES[c] for c in (401, 404)}})
+async def metrics(request: Request, authorization: Annotated[str | None, Header(
+        description="`Bearer <POSSYNC_METRICS_TOKEN>`")] = None) -> Response:
+    expected = request.app.state.settings.metrics_token
+    if not expected:
+        raise Problem(404, "Metrics are not served on this port: set POSSYNC_METRICS_TOKEN to serve them here, "
+                           "or POSSYNC_METRICS_PORT to serve them on a port of their own.")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Problem(401, "Send the metrics token as 'Authorization: Bearer <POSSYNC_METRICS_TOKEN>'.",
+                      headers={"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

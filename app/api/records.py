@@ -1,29 +1,36 @@
 """The records API, generic over the entity registry: each collection gets its own typed routes."""
 
 
+import re
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
+from app.api.params import CursorQuery, LimitQuery, time_query
 from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
-from app.core.pagination import MAX_LIMIT
+from app.core.pagination import checked_time
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.canonical import stored_payload
-from app.entities.common import PosId
+from starlette.convertors import StringConvertor, register_url_convertor
+
+from app.entities.common import ROUTE_WORDS, PosId
 from app.models import Record, RunTrigger
 from app.observability import metrics
-from app.records import service
+from app.records import listing, service
+from app.records.listing import ListFilters
 from app.records.schemas import (
     AttemptPage,
     BatchItemResult,
     BatchResult,
+    LinkStateName,
+    RecordPage,
     RecordPublic,
     RunRef,
-    StatusItem,
     StatusList,
+    Symbol,
     SyncNowAccepted,
     SyncPanel,
 )
@@ -32,7 +39,18 @@ from app.sync.sync_now import request_sync_now
 
 MAX_BATCH = 1000
 MAX_STATUS_IDS = 200
-PosIdPath = Annotated[PosId, Path(description="The record's id in the POS.")]
+# One or more POS ids, comma-separated (spaces allowed around them); an empty list is no list.
+IDS_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._:\-]*\s*)*$"
+
+
+class PosIdConvertor(StringConvertor):
+    """A path segment that is a POS id, never a word of the routes: so PUT /v1/customers/batch is
+    a 405 (only POST takes that path) rather than a record nobody could read back."""
+
+    regex = "(?!(?i:" + "|".join(re.escape(w) for w in ROUTE_WORDS) + ")(?:/|$))[^/]+"
+
+
+register_url_convertor("pos_id", PosIdConvertor())
 
 
 class SyncNowRequest(BaseModel):
@@ -78,9 +96,10 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     tag = et.title + "s"
     noun = et.title.lower()
     batch_example = {"items": [et.example]}
+    PosIdHere = Annotated[PosId, Path(description="The record's id in the POS.", examples=[et.example["id"]])]
 
     async def put_record(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         body: Annotated[schema, Body(openapi_examples={"example": {"summary": noun, "value": et.example},
                                                        **et.more_examples})],
         store: StoreDep,
@@ -116,6 +135,9 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         if not isinstance(items, list) or not items:
             raise Problem(422, "The body must be {\"items\": [...]} with at least one item.",
                           errors=[{"path": "body.items", "message": "a non-empty list is required", "type": "missing"}])
+        if not all(isinstance(item, dict) for item in items):
+            raise Problem(422, "Every item must be a JSON object.",
+                          errors=[{"path": "body.items", "message": "a list of objects", "type": "type"}])
         if len(items) > MAX_BATCH:
             raise Problem(422, f"At most {MAX_BATCH} items per batch; got {len(items)}.",
                           errors=[{"path": "body.items", "message": f"at most {MAX_BATCH} items", "type": "too_long"}])
@@ -144,10 +166,10 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                                            changed=stored.changed))
         return BatchResult(accepted=len(items) - len(refusals), refused=len(refusals), items=results)
 
-    async def get_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> RecordPublic:
+    async def get_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> RecordPublic:
         return await _public(session, await _require(session, store, et, pos_id))
 
-    async def delete_record(pos_id: PosIdPath, store: StoreDep, session: SessionDep, deps: DepsDep) -> RecordPublic:
+    async def delete_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep, deps: DepsDep) -> RecordPublic:
         async with session.begin():
             record = await _require(session, store, et, pos_id)
             rung = await mark_deleted(session, record=record, connectors=deps.connectors)
@@ -158,21 +180,51 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     async def sync_status(
         store: StoreDep,
         session: SessionDep,
-        ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.")],
+        ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.",
+                                  pattern=IDS_PATTERN, examples=[f"{et.example['id']}"])],
     ) -> StatusList:
         wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
         if not wanted or len(wanted) > MAX_STATUS_IDS:
             raise Problem(422, f"Give between 1 and {MAX_STATUS_IDS} ids; got {len(wanted)}.",
                           errors=[{"path": "query.ids", "message": f"1 to {MAX_STATUS_IDS} ids", "type": "length"}])
-        found = await service.symbols(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
-        return StatusList(items=[StatusItem(id=i, symbol=found[i]) for i in wanted])
+        items = await service.statuses(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
+        return StatusList(items=items)
 
-    async def sync_panel(pos_id: PosIdPath, store: StoreDep, session: SessionDep) -> SyncPanel:
+    search_doc = "Text to find in the POS id or " + (", ".join(et.search_fields) or "the id") + \
+        " (case-insensitive)."
+    date_doc = f"Only {noun}s whose {et.date_field} is" if et.date_field else ""
+
+    async def list_view(
+        store: StoreDep,
+        session: SessionDep,
+        ids: IdsDep,
+        symbol: Annotated[Symbol | None, Query(description="Only lines with this sync symbol.")] = None,
+        state: Annotated[LinkStateName | None, Query(
+            description="Only records in this state on some connection (on `connection_id` if given).")] = None,
+        connection_id: Annotated[uuid.UUID | None, Query(description="With `state`: that connection only.")] = None,
+        updated_since: Annotated[str | None, time_query("Only records changed since then.")] = None,
+        q: Annotated[str | None, Query(min_length=1, max_length=100, description=search_doc)] = None,
+        date_from: Annotated[str | None, time_query(date_doc + " from (inclusive).")] = None,
+        date_to: Annotated[str | None, time_query(date_doc + " to (exclusive).")] = None,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = 50,
+    ) -> RecordPage:
+        filters = ListFilters(symbol=symbol, state=state, connection_id=connection_id,
+                              updated_since=checked_time(updated_since, "query.updated_since"), q=q,
+                              date_from=checked_time(date_from, "query.date_from"),
+                              date_to=checked_time(date_to, "query.date_to"))
+        return await listing.list_records(session=session, store_id=store.id, et=et, filters=filters,
+                                          cursor=cursor, limit=limit, ids=ids)
+
+    if not et.date_field:
+        list_view = _without_dates(list_view)
+
+    async def sync_panel(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> SyncPanel:
         record = await _require(session, store, et, pos_id)
         return await service.panel(session=session, record_id=record.id)
 
     async def sync_now(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         store: StoreDep,
         session: SessionDep,
         deps: DepsDep,
@@ -192,38 +244,56 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         return SyncNowAccepted(run_id=refs[0].run_id, runs=refs)
 
     async def sync_logs(
-        pos_id: PosIdPath,
+        pos_id: PosIdHere,
         store: StoreDep,
         session: SessionDep,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        ids: IdsDep,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = 50,
     ) -> AttemptPage:
         record = await _require(session, store, et, pos_id)
-        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit)
+        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit, ids=ids)
 
     name = et.name
+    router.add_api_route(path, list_view, methods=["GET"], tags=[tag], name=f"list_{name}",
+                         summary=f"The {noun}s list screen: symbol and state per line, newest first")
     router.add_api_route(f"{path}/batch", batch_upsert, methods=["POST"], tags=[tag], response_model=BatchResult,
                          name=f"batch_upsert_{name}", summary=f"Upsert up to {MAX_BATCH} {noun}s",
                          openapi_extra=_batch_schema(schema))
     router.add_api_route(f"{path}/sync-status", sync_status, methods=["GET"], tags=[tag],
                          name=f"sync_status_{name}", summary=f"Sync symbols of many {noun}s")
-    router.add_api_route(f"{path}/{{pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
                          summary=f"Create or update a {noun}",
                          responses={200: {"description": "Updated (or unchanged)"}, 201: {"description": "Created"}})
-    router.add_api_route(f"{path}/{{pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}", get_record, methods=["GET"], tags=[tag], name=f"get_{name}",
                          summary=f"The {noun} as stored")
-    router.add_api_route(f"{path}/{{pos_id}}", delete_record, methods=["DELETE"], tags=[tag], name=f"delete_{name}",
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}", delete_record, methods=["DELETE"], tags=[tag], name=f"delete_{name}",
                          summary=f"The {noun} is gone from the POS",
                          description="Each connected program archives, voids or deletes what it allows; where it "
                          "refuses, the Sync panel says what to do by hand. The record keeps its history and "
                          "panel (`deleted_at` set); sending it again brings it back.")
-    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync", sync_panel, methods=["GET"], tags=[tag],
                          name=f"sync_panel_{name}", summary="Sync panel")
-    router.add_api_route(f"{path}/{{pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync", sync_now, methods=["POST"], tags=[tag], status_code=202,
                          name=f"sync_now_{name}", summary="SYNC NOW",
-                         responses={409: PROBLEM_RESPONSES[422] | {"description": "Nothing syncs this record"}})
-    router.add_api_route(f"{path}/{{pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
+                         responses={409: PROBLEM_RESPONSES[409] | {"description": "Nothing syncs this record"}})
+    router.add_api_route(f"{path}/{{pos_id:pos_id}}/sync/logs", sync_logs, methods=["GET"], tags=[tag],
                          name=f"sync_logs_{name}", summary="REFRESH LOGS: attempts, newest first")
+
+
+def _without_dates(handler):
+    """The same list handler without the date range (for collections with no date)."""
+    import inspect
+
+    signature = inspect.signature(handler)
+    params = [p for name, p in signature.parameters.items() if name not in ("date_from", "date_to")]
+
+    async def list_view(**kwargs):
+        return await handler(**kwargs, date_from=None, date_to=None)
+
+    list_view.__signature__ = signature.replace(parameters=params)
+    list_view.__annotations__ = {k: v for k, v in handler.__annotations__.items() if k not in ("date_from", "date_to")}
+    return list_view
 
 
 def _refusal(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult | None:
@@ -257,7 +327,11 @@ def _batch_schema(schema) -> dict:
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_BATCH,
-                                "items": {"$ref": f"#/components/schemas/{schema.__name__}"},
+                                # Per item, not per request: an item that does not fit its
+                                # schema is refused on its own (422 in its result), the rest
+                                # stored; so at the request level any object is an item.
+                                "items": {"type": "object", "description": (
+                                    f"A {schema.__name__} (see that schema) with its POS `id`.")},
                             }
                         },
                     }

@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+
+# The characters RFC 3986 allows in a URI: anything else (spaces, controls, non-ASCII) is refused
+# rather than silently percent-encoded.
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("return_url", mode="before")
+    @classmethod
+    def _uri_characters(cls, value):
+        if isinstance(value, str) and not _URI_CHARS.match(value):
+            raise ValueError("a URI (RFC 3986) has no spaces, control or non-ASCII characters")
+        return value
+
     connector: str = Field(description="`sandbox`, `xero` or `quickbooks`.", examples=["sandbox"])
     return_url: HttpUrl | None = Field(default=None, description="Where the browser goes after the OAuth consent.")
     settings: dict[str, Any] | None = Field(default=None, description="Initial sync settings; defaults otherwise.")
@@ -20,45 +34,46 @@ class ConnectionUpdate(BaseModel):
 
 
 class OrganisationPublic(BaseModel):
-    id: str
-    name: str
+    id: str = Field(description="The organisation's id in the program (Xero tenant, QuickBooks realm).")
+    name: str = Field(description="Its name.")
 
 
 class ConnectionPublic(BaseModel):
-    id: uuid.UUID
-    connector: str
-    status: Literal["authorizing", "choose_organisation", "active", "paused", "reconnect_required", "disconnected"]
-    status_reason: str | None
-    paused_until: datetime | None
-    tenant_id: str | None
-    tenant_name: str | None
-    settings: dict[str, Any]
-    created_at: datetime
-    authorize_url: str | None = None
-    organisations: list[OrganisationPublic] | None = None
+    id: uuid.UUID = Field(description="The connection's id.")
+    connector: str = Field(description="The program: sandbox, xero or quickbooks.")
+    status: Literal["authorizing", "choose_organisation", "active", "paused", "reconnect_required", "disconnected"] = Field(description="authorizing: sign-in not finished; choose_organisation: pick one (PATCH tenant_id); active; paused: the program's day limit, resumes by itself; reconnect_required: sign in again; disconnected.")
+    status_reason: str | None = Field(description="Why it is not active, and what to do.")
+    paused_until: datetime | None = Field(description="When a paused connection resumes.")
+    tenant_id: str | None = Field(description="The organisation it syncs with.")
+    tenant_name: str | None = Field(description="That organisation's name.")
+    settings: dict[str, Any] = Field(description="Its sync settings (see the settings schema of its connector).")
+    created_at: datetime = Field(description="When it was made.")
+    authorize_url: str | None = Field(default=None, description="Where to send the shop owner's browser to sign in (possync's start route); only right after creating or reconnecting.")
+    organisations: list[OrganisationPublic] | None = Field(default=None, description="The organisations offered, when there is a choice to make.")
 
 
 class ConnectionList(BaseModel):
-    items: list[ConnectionPublic]
+    items: list[ConnectionPublic] = Field(description="The store's connections, oldest first.")
 
 
 class RunPublic(BaseModel):
-    id: uuid.UUID
-    connection_id: uuid.UUID
-    trigger: str
-    status: Literal["queued", "running", "finished", "failed", "interrupted"]
-    error: str | None
-    created: int
-    updated: int
-    failed: int
-    retried: int
-    skipped: int
-    calls: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    id: uuid.UUID = Field(description="The run's id.")
+    connection_id: uuid.UUID = Field(description="The connection it ran for.")
+    trigger: str = Field(description="What started it: schedule, sync_now, webhook, manual or ingest.")
+    status: Literal["queued", "running", "finished", "failed", "interrupted"] = Field(
+        description="queued, running, finished, failed, or interrupted (its job died; counts so far).")
+    error: str | None = Field(description="Why the run itself failed, if it did.")
+    created: int = Field(description="Records created in the program.")
+    updated: int = Field(description="Records updated in the program.")
+    failed: int = Field(description="Records the program refused.")
+    retried: int = Field(description="Records to try again later.")
+    skipped: int = Field(description="Records not sent (by the settings or the rules).")
+    calls: int = Field(description="Calls made to the program.")
+    created_at: datetime = Field(description="When it was queued.")
+    started_at: datetime | None = Field(description="When it started.")
+    finished_at: datetime | None = Field(description="When it finished.")
 
 
 class RunPage(BaseModel):
-    items: list[RunPublic]
-    next_cursor: str | None
+    items: list[RunPublic] = Field(description="Runs, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -6,14 +6,17 @@ import uuid
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.core.problem import Problem, field_errors
 from app.connectors.base import Connector
-from app.core.pagination import decode_cursor, decode_id_cursor, encode_cursor
+from app.core.opaque import ATTEMPT, OpaqueIds
+from app.core.pagination import decode_cursor, encode_cursor, parse_cursor_time, parse_uuid
 from app.entities import ENTITY_TYPES
-from app.models import Attempt, AttemptOutcome, Connection, ConnectionStatus, Run
+from app.models import Attempt, AttemptOutcome, Connection, ConnectionStatus, Link, LinkState, Run
+from app.records.service import attempt_cursor
 from app.sync.ingest import backfill_links
 
 
@@ -61,10 +64,7 @@ async def runs_page(
     query = select(Run).where(Run.connection_id == connection_id).order_by(Run.created_at.desc(), Run.id.desc())
     after = decode_cursor(cursor, parts=2)
     if after is not None:
-        try:
-            at, run_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except ValueError as exc:
-            raise Problem(422, "The cursor is not valid; use next_cursor from the previous page.") from exc
+        at, run_id = parse_cursor_time(after[0]), parse_uuid(after[1])
         query = query.where((Run.created_at < at) | ((Run.created_at == at) & (Run.id < run_id)))
     rows = list((await session.scalars(query.limit(limit + 1))).all())
     more = len(rows) > limit
@@ -81,6 +81,8 @@ async def errors_page(
     code: str | None,
     cursor: str | None,
     limit: int,
+    ids: OpaqueIds,
+    history: bool = False,
 ) -> tuple[list[Attempt], str | None]:
     query = (
         select(Attempt)
@@ -90,16 +92,23 @@ async def errors_page(
         )
         .order_by(Attempt.id.desc())
     )
+    if not history:
+        # What fails now: the latest try of each record that is still failed or waiting to retry.
+        later = aliased(Attempt)
+        latest = select(func.max(later.id)).where(later.link_id == Link.id).correlate(Link).scalar_subquery()
+        query = query.join(Link, Link.id == Attempt.link_id).where(
+            Link.state.in_([LinkState.FAILED, LinkState.PENDING]), Attempt.id == latest
+        )
     if entity_type:
         query = query.where(Attempt.entity_type == entity_type)
     if since:
         query = query.where(Attempt.created_at >= since)
     if code:
         query = query.where(Attempt.error_code == code)
-    before = decode_id_cursor(cursor)
+    before = attempt_cursor(cursor, ids)
     if before is not None:
         query = query.where(Attempt.id < before)
     rows = list((await session.scalars(query.limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1].id) if more and rows else None)
+    return rows, (ids.encode(ATTEMPT, rows[-1].id) if more and rows else None)

@@ -153,6 +153,9 @@ class Organisation:
 class OAuthConnector(Connector, Protocol):
     """A connector whose program is reached with OAuth2 (authorization code flow)."""
 
+    # A connector whose program supports PKCE (S256) sets `supports_pkce = True` and accepts a
+    # `code_verifier` keyword in both calls below; others are called without it.
+
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         """Where to send the shop's browser; `state` comes back to the callback unchanged."""
 

@@ -19,6 +19,11 @@ def missing_settings(cls: type[Connector], settings: Settings) -> list[str]:
     return [fields[name].alias or name.upper() for name in cls.required_settings if not getattr(settings, name)]
 
 
+def offered_names(settings: Settings) -> list[str]:
+    """The connectors this process offers (the same rule as build_connectors, without building)."""
+    return ["sandbox"] + (["xero"] if settings.xero_client_id and settings.xero_client_secret else [])
+
+
 def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
     """One instance per offered connector for this process; each pools its own HTTP connections.
 

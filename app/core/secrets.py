@@ -18,8 +18,15 @@ class SecretBox:
             raise ValueError("at least one Fernet key is needed")
         try:
             self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+            self._newest = keys[0].strip().encode()
         except (ValueError, TypeError) as exc:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS holds a value that is not a Fernet key") from exc
+
+    def derive(self, purpose: str) -> bytes:
+        """Key material for another use, derived from the newest key (never the key itself)."""
+        import hashlib
+
+        return hashlib.sha256(f"{purpose}\x00".encode() + self._newest).digest()
 
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data).encode()).decode()
@@ -43,6 +50,12 @@ def secret_box(settings: Settings) -> SecretBox:
     db_path = settings.sqlite_path
     key_file = (db_path.parent if db_path else Path(".")) / "possync.key"
     if not key_file.exists():
-        key_file.write_text(Fernet.generate_key().decode())
-        os.chmod(key_file, 0o600)
+        # Created 0600 in one step: never readable by others, not even between write and chmod.
+        try:
+            fd = os.open(key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            fd = None  # another process made it first: read theirs
+        if fd is not None:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(Fernet.generate_key().decode())
     return SecretBox([key_file.read_text().strip()])

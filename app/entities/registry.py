@@ -23,6 +23,9 @@ class EntityType:
     references: Callable[[dict[str, Any]], list[Reference]]
     # More named examples for the OpenAPI document (a refund, custom lines…), beside `example`.
     more_examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What a list screen searches (besides the POS id) and the date it filters by, if any.
+    search_fields: tuple[str, ...] = ()
+    date_field: str | None = None
 
 
 def _no_references(_payload: dict[str, Any]) -> list[Reference]:
@@ -43,9 +46,12 @@ def _purchase_order_references(payload: dict[str, Any]) -> list[Reference]:
 
 
 _TYPES = [
-    EntityType("customer", "customers", "Customer", schemas.Customer, schemas.CUSTOMER_EXAMPLE, _no_references),
-    EntityType("supplier", "suppliers", "Supplier", schemas.Supplier, schemas.SUPPLIER_EXAMPLE, _no_references),
-    EntityType("product", "products", "Product", schemas.Product, schemas.PRODUCT_EXAMPLE, _no_references),
+    EntityType("customer", "customers", "Customer", schemas.Customer, schemas.CUSTOMER_EXAMPLE, _no_references,
+               search_fields=("first_name", "last_name", "company_name", "email")),
+    EntityType("supplier", "suppliers", "Supplier", schemas.Supplier, schemas.SUPPLIER_EXAMPLE, _no_references,
+               search_fields=("name", "contact_first_name", "contact_last_name")),
+    EntityType("product", "products", "Product", schemas.Product, schemas.PRODUCT_EXAMPLE, _no_references,
+               search_fields=("sku", "name")),
     EntityType(
         "purchase_order",
         "purchases",
@@ -53,11 +59,14 @@ _TYPES = [
         schemas.PurchaseOrder,
         schemas.PURCHASE_ORDER_EXAMPLE,
         _purchase_order_references,
+        search_fields=("number",),
+        date_field="ordered_at",
     ),
     EntityType("sale", "sales", "Sale", schemas.Sale, schemas.SALE_EXAMPLE, _sale_references,
-               more_examples=schemas.MORE_SALE_EXAMPLES),
+               more_examples=schemas.MORE_SALE_EXAMPLES, search_fields=("number",), date_field="date"),
     EntityType(
-        "shift_report", "shift-reports", "Shift report", schemas.ShiftReport, schemas.SHIFT_REPORT_EXAMPLE, _no_references
+        "shift_report", "shift-reports", "Shift report", schemas.ShiftReport, schemas.SHIFT_REPORT_EXAMPLE,
+        _no_references, search_fields=("number", "register_name"), date_field="opened_at",
     ),
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -12,11 +11,15 @@ from app.entities import totals
 
 from app.entities.common import (
     Address,
+    Flag,
+    Moment,
     Part,
     CurrencyCode,
     EntitySchema,
     LongText,
     Money,
+    NonNegativeMoney,
+    PositiveQuantity,
     PosId,
     Quantity,
     ShortText,
@@ -28,73 +31,73 @@ Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_white
 
 
 class Customer(EntitySchema):
-    first_name: ShortText | None = None
-    last_name: ShortText | None = None
-    company_name: ShortText | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    mobile: Phone | None = None
-    tax_number: ShortText | None = None
-    addresses: list[Address] = Field(default_factory=list, max_length=10)
-    note: LongText | None = None
+    first_name: ShortText | None = Field(default=None, description="Given name.")
+    last_name: ShortText | None = Field(default=None, description="Family name.")
+    company_name: ShortText | None = Field(default=None, description="The customer's company, if any.")
+    email: Email | None = Field(default=None, description="Email address.")
+    phone: Phone | None = Field(default=None, description="Phone number.")
+    mobile: Phone | None = Field(default=None, description="Mobile number.")
+    tax_number: ShortText | None = Field(default=None, description="VAT or tax number.")
+    addresses: list[Address] = Field(description="Postal, billing or delivery addresses (up to 10).", default_factory=list, max_length=10)
+    note: LongText | None = Field(default=None, description="Free text kept with the customer.")
 
 
 class Supplier(EntitySchema):
-    name: ShortText | None = None
-    contact_first_name: ShortText | None = None
-    contact_last_name: ShortText | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    tax_number: ShortText | None = None
-    account_number: ShortText | None = None
-    addresses: list[Address] = Field(default_factory=list, max_length=10)
-    note: LongText | None = None
+    name: ShortText | None = Field(default=None, description="The supplier's business name.")
+    contact_first_name: ShortText | None = Field(default=None, description="Given name of the contact person.")
+    contact_last_name: ShortText | None = Field(default=None, description="Family name of the contact person.")
+    email: Email | None = Field(default=None, description="Email address.")
+    phone: Phone | None = Field(default=None, description="Phone number.")
+    tax_number: ShortText | None = Field(default=None, description="VAT or tax number.")
+    account_number: ShortText | None = Field(default=None, description="The shop's account number with this supplier.")
+    addresses: list[Address] = Field(description="Addresses (up to 10).", default_factory=list, max_length=10)
+    note: LongText | None = Field(default=None, description="Free text kept with the supplier.")
 
 
 class Product(EntitySchema):
-    sku: Sku
-    name: ShortText
-    description: LongText | None = None
+    sku: Sku = Field(description="Stock keeping unit: the product's code in the POS.")
+    name: ShortText = Field(description="The product's name.")
+    description: LongText | None = Field(default=None, description="Longer description.")
     price: Money | None = Field(default=None, description="Retail price per unit.")
     cost: Money | None = Field(default=None, description="Supply price per unit.")
     tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
-    prices_include_tax: bool = True
-    tracked: bool = Field(default=False, description="Stock is counted for this product (inventory).")
-    service: bool = Field(default=False, description="A service, not a good (no stock).")
+    prices_include_tax: Flag = Field(default=True, description="Whether price includes tax.")
+    tracked: Flag = Field(default=False, description="Stock is counted for this product (inventory).")
+    service: Flag = Field(default=False, description="A service, not a good (no stock).")
     quantity: Quantity | None = Field(default=None, description="Stock on hand when tracked.")
-    active: bool = True
+    active: Flag = Field(default=True, description="False once the product is no longer sold.")
 
 
 class PurchaseOrderLine(Part):
-    id: PosId | None = None
-    product_id: PosId
-    description: LongText | None = None
-    quantity: Quantity = Field(gt=0)
-    unit_cost: Money
-    tax_rate: ShortText | None = None
+    id: PosId | None = Field(default=None, description="The line's id in the POS.")
+    product_id: PosId = Field(description="POS id of the product ordered.")
+    description: LongText | None = Field(default=None, description="Text of the line (default: the product's name).")
+    quantity: PositiveQuantity = Field(description="Units ordered (more than 0).")
+    unit_cost: Money = Field(description="Cost per unit.")
+    tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
 
 
 class PurchaseOrder(EntitySchema):
-    number: ShortText
-    supplier_id: PosId
-    status: Literal["draft", "ordered", "received"] = "draft"
-    ordered_at: datetime | None = None
-    expected_at: datetime | None = None
-    received_at: datetime | None = None
-    currency: CurrencyCode | None = None
-    prices_include_tax: bool = False
-    lines: list[PurchaseOrderLine] = Field(min_length=1, max_length=500)
-    note: LongText | None = None
+    number: ShortText = Field(description="The purchase order's number as the POS shows it.")
+    supplier_id: PosId = Field(description="POS id of the supplier.")
+    status: Literal["draft", "ordered", "received"] = Field(default="draft", description="draft, ordered or received; only received orders are synced.")
+    ordered_at: Moment | None = Field(default=None, description="When it was ordered.")
+    expected_at: Moment | None = Field(default=None, description="When delivery is expected.")
+    received_at: Moment | None = Field(default=None, description="When the goods arrived.")
+    currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
+    prices_include_tax: Flag = Field(default=False, description="Whether unit costs include tax.")
+    lines: list[PurchaseOrderLine] = Field(description="The products ordered (1 to 500 lines).", min_length=1, max_length=500)
+    note: LongText | None = Field(default=None, description="Free text kept with the order.")
 
 
 class SaleLine(Part):
-    id: PosId | None = None
-    product_id: PosId
-    description: LongText | None = None
-    quantity: Quantity = Field(gt=0)
-    unit_price: Money
-    discount: Money = Field(default=Decimal("0"), ge=0, description="Discount amount for the whole line.")
-    tax_rate: ShortText | None = None
+    id: PosId | None = Field(default=None, description="The line's id in the POS.")
+    product_id: PosId = Field(description="POS id of the product sold.")
+    description: LongText | None = Field(default=None, description="Text of the line (default: the product's name).")
+    quantity: PositiveQuantity = Field(description="Units sold (more than 0); a refund has positive quantities too.")
+    unit_price: Money = Field(description="Price per unit.")
+    discount: NonNegativeMoney = Field(default=Decimal("0"), description="Discount amount for the whole line.")
+    tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name, mapped per connection.")
     tax_amount: Money | None = Field(
         default=None, description="Optional: the tax the POS computed on this line (used by programs that take it)."
     )
@@ -106,40 +109,44 @@ CustomLineKind = Literal["service_charge", "surcharge", "delivery", "tip", "gift
 class CustomLine(Part):
     """A line with no product: each kind goes to the account the connection's settings name for it."""
 
-    id: PosId | None = None
-    kind: CustomLineKind
-    description: LongText | None = None
+    id: PosId | None = Field(default=None, description="The line's id in the POS.")
+    kind: CustomLineKind = Field(description="service_charge, surcharge, delivery, tip, gift_card_sold or other.")
+    description: LongText | None = Field(default=None, description="Text of the line (default: its kind).")
     amount: Money = Field(description="The line's amount, tax included when the sale's prices include tax.")
     tax_rate: ShortText | None = Field(default=None, description="The POS tax rate name; none: untaxed.")
-    tax_amount: Money | None = None
+    tax_amount: Money | None = Field(default=None, description="Optional: the tax the POS computed on this line.")
 
 
 class SalePayment(Part):
-    id: PosId | None = None
+    id: PosId | None = Field(default=None, description="The payment's id in the POS.")
     payment_type: ShortText = Field(
         description="The POS payment type (Cash, Card, Gift card, Store credit…), mapped to an account per connection."
     )
     amount: Money = Field(description="Amount tendered; for a refund, the amount paid back.")
-    change_given: Money | None = Field(
-        default=None, ge=0, description="Change handed back from this payment (cash): the rest is what was paid."
+    change_given: NonNegativeMoney | None = Field(
+        default=None, description="Change handed back from this payment (cash): the rest is what was paid."
     )
-    paid_at: datetime | None = None
+    paid_at: Moment | None = Field(default=None, description="When it was paid (default: the sale's date).")
 
 
 class Sale(EntitySchema):
-    number: ShortText
-    date: datetime
+    number: ShortText = Field(description="The sale's number (receipt number) as the POS shows it.")
+    date: Moment = Field(description="When the sale happened, with its time zone.")
     status: Literal["completed", "parked", "voided", "refund"] = Field(
         default="completed",
         description="A refund is its own sale with status `refund`, positive quantities and amounts, and the "
-        "payments paid back (positive); it becomes a credit note. `voided` after a sync voids the document.",
+        "payments paid back (positive); it becomes a credit note. Voided and parked sales are not synced; "
+        "`voided` after a sync voids the document.",
     )
     customer_id: PosId | None = Field(default=None, description="Absent for a walk-in sale.")
-    register_id: PosId | None = None
+    register_id: PosId | None = Field(default=None, description="POS id of the register (till).")
     shift_id: PosId | None = Field(default=None, description="The register shift (shift report) it belongs to.")
-    currency: CurrencyCode | None = None
-    prices_include_tax: bool = True
-    lines: list[SaleLine] = Field(default_factory=list, max_length=500)
+    currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
+    prices_include_tax: Flag = Field(default=True, description="Whether unit prices include tax.")
+    lines: list[SaleLine] = Field(
+        default_factory=list, max_length=500,
+        description="What was sold (up to 500 lines); a sale needs at least one line or custom line.",
+    )
     custom_lines: list[CustomLine] | None = Field(
         default=None, max_length=100,
         description="Lines with no product: service charge, surcharge, delivery, tip, gift card sold, other.",
@@ -155,10 +162,10 @@ class Sale(EntitySchema):
     tax_total: Money | None = Field(default=None, description="Optional: the sale's tax as the POS computed it.")
     payments: list[SalePayment] = Field(
         default_factory=list, max_length=50,
-        description="May come to less than the total (the rest is owed: on account, a layby deposit); never more, "
-        "except for change handed back (change_given).",
+        description="How it was paid (up to 50 payments). May come to less than the total (the rest is owed: on "
+        "account, a layby deposit); never more, except for change handed back (change_given).",
     )
-    note: LongText | None = None
+    note: LongText | None = Field(default=None, description="Free text kept with the sale.")
 
     @model_validator(mode="after")
     def _amounts_hold_together(self) -> Sale:
@@ -171,29 +178,29 @@ class Sale(EntitySchema):
 
 
 class PaymentTotal(Part):
-    payment_type: ShortText
-    amount: Money
+    payment_type: ShortText = Field(description="The POS payment type.")
+    amount: Money = Field(description="Total taken with it during the shift.")
 
 
 class TaxTotal(Part):
-    tax_rate: ShortText
-    net: Money
-    tax: Money
+    tax_rate: ShortText = Field(description="The POS tax rate name.")
+    net: Money = Field(description="Net sales at this rate.")
+    tax: Money = Field(description="Tax at this rate.")
 
 
 class ShiftReport(EntitySchema):
-    register_id: PosId
-    register_name: ShortText | None = None
-    number: ShortText | None = None
-    opened_at: datetime
-    closed_at: datetime | None = None
-    currency: CurrencyCode | None = None
-    sales_total: Money
-    refunds_total: Money = Decimal("0")
-    discounts_total: Money = Decimal("0")
-    totals_by_payment_type: list[PaymentTotal] = Field(default_factory=list, max_length=50)
-    totals_by_tax_rate: list[TaxTotal] = Field(default_factory=list, max_length=50)
-    note: LongText | None = None
+    register_id: PosId = Field(description="POS id of the register (till).")
+    register_name: ShortText | None = Field(default=None, description="The register's name.")
+    number: ShortText | None = Field(default=None, description="The shift's number as the POS shows it.")
+    opened_at: Moment = Field(description="When the shift opened.")
+    closed_at: Moment | None = Field(default=None, description="When the shift closed.")
+    currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code; default: the organisation's currency.")
+    sales_total: Money = Field(description="Total of the shift's sales.")
+    refunds_total: Money = Field(default=Decimal("0"), description="Total refunded during the shift.")
+    discounts_total: Money = Field(default=Decimal("0"), description="Total of the discounts given.")
+    totals_by_payment_type: list[PaymentTotal] = Field(description="Takings per payment type.", default_factory=list, max_length=50)
+    totals_by_tax_rate: list[TaxTotal] = Field(description="Net and tax per tax rate.", default_factory=list, max_length=50)
+    note: LongText | None = Field(default=None, description="Free text kept with the shift.")
 
 
 CUSTOMER_EXAMPLE = {

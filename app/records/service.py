@@ -8,18 +8,12 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.opaque import ATTEMPT, OpaqueIds
+from app.core.problem import Problem
 from app.models import Attempt, Connection, ConnectionStatus, Link, LinkState, Record
-from app.records.schemas import AttemptPage, AttemptPublic, PanelConnection, SyncPanel
+from app.records.schemas import AttemptPage, AttemptPublic, PanelConnection, StatusItem, SyncPanel
+from app.records.states import overall
 from app.sync.connections import COLLECTING
-
-def symbol_of(states: list[str]) -> str:
-    """green: synced wherever it should be; red: not yet, or refused; none: no program should get it
-    (no connection syncs it, or every one skips it: a voided sale, a shift in individual mode)."""
-    wanted = [s for s in states if s != LinkState.SKIPPED]
-    if not wanted:
-        return "none"
-    return "green" if all(s == LinkState.SYNCED for s in wanted) else "red"
 
 
 async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_id: str) -> Record | None:
@@ -28,22 +22,34 @@ async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type:
     )
 
 
-async def symbols(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> dict[str, str]:
-    rows = await session.execute(
-        select(Record.pos_id, Link.state)
-        .join(Link, Link.record_id == Record.id)
+async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str,
+                   pos_ids: list[str]) -> list[StatusItem]:
+    """Symbol and state of each id, in the order asked; `unknown` for an id the store lacks."""
+    live = (
+        select(Link.record_id, Link.state, Link.next_attempt_at, Link.retries)
         .join(Connection, Connection.id == Link.connection_id)
-        .where(
-            Record.store_id == store_id,
-            Record.entity_type == entity_type,
-            Record.pos_id.in_(pos_ids),
-            Connection.status.in_(COLLECTING),
-        )
+        .where(Connection.status.in_(COLLECTING))
+        .subquery()
     )
-    states: dict[str, list[str]] = defaultdict(list)
-    for pos_id, state in rows.all():
-        states[pos_id].append(state)
-    return {pos_id: symbol_of(states.get(pos_id, [])) for pos_id in pos_ids}
+    rows = await session.execute(
+        select(Record.pos_id, live.c.state, live.c.next_attempt_at, live.c.retries)
+        .outerjoin(live, live.c.record_id == Record.id)
+        .where(Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(pos_ids))
+    )
+    links: dict[str, list] = defaultdict(list)
+    for pos_id, state, next_at, retries in rows.all():
+        bucket = links[pos_id]
+        if state is not None:
+            bucket.append((state, next_at, retries))
+    items = []
+    for pos_id in pos_ids:
+        if pos_id not in links:
+            items.append(StatusItem(id=pos_id, symbol="none", state="unknown"))
+            continue
+        summary = overall(links[pos_id])
+        items.append(StatusItem(id=pos_id, symbol=summary.symbol, state=summary.state,
+                                next_attempt_at=summary.next_attempt_at, retries=summary.retries))
+    return items
 
 
 async def panel(*, session: AsyncSession, record_id: int) -> SyncPanel:
@@ -54,7 +60,8 @@ async def panel(*, session: AsyncSession, record_id: int) -> SyncPanel:
         .order_by(Connection.created_at)
     )
     entries = [_panel_entry(link, connection) for link, connection in rows.all()]
-    return SyncPanel(symbol=symbol_of([e.state for e in entries]), connections=entries)
+    summary = overall([(e.state, e.next_attempt_at, e.retries) for e in entries])
+    return SyncPanel(symbol=summary.symbol, state=summary.state, connections=entries)
 
 
 def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
@@ -75,11 +82,31 @@ def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
         advice=advice,
         last_sync=link.last_synced_at,
         external_id=link.external_id,
+        next_attempt_at=link.next_attempt_at if link.state == LinkState.PENDING else None,
+        retries=link.retries if link.state == LinkState.PENDING else None,
     )
 
 
-async def attempts_page(*, session: AsyncSession, record_id: int, cursor: str | None, limit: int) -> AttemptPage:
-    before = decode_id_cursor(cursor)
+def attempt_public(attempt: Attempt, ids: OpaqueIds) -> AttemptPublic:
+    public = AttemptPublic.model_validate(
+        {c: getattr(attempt, c) for c in AttemptPublic.model_fields if c != "id"} | {"id": ids.encode(ATTEMPT, attempt.id)}
+    )
+    return public
+
+
+def attempt_cursor(cursor: str | None, ids: OpaqueIds) -> int | None:
+    if not cursor:
+        return None
+    before = ids.decode(ATTEMPT, cursor)
+    if before is None:
+        raise Problem(422, "The cursor is not valid; use next_cursor from the previous page.",
+                      errors=[{"path": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}])
+    return before
+
+
+async def attempts_page(*, session: AsyncSession, record_id: int, cursor: str | None, limit: int,
+                        ids: OpaqueIds) -> AttemptPage:
+    before = attempt_cursor(cursor, ids)
     query = (
         select(Attempt)
         .join(Link, Link.id == Attempt.link_id)
@@ -93,6 +120,6 @@ async def attempts_page(*, session: AsyncSession, record_id: int, cursor: str | 
     more = len(rows) > limit
     rows = rows[:limit]
     return AttemptPage(
-        items=[AttemptPublic.model_validate(a, from_attributes=True) for a in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        items=[attempt_public(a, ids) for a in rows],
+        next_cursor=ids.encode(ATTEMPT, rows[-1].id) if more and rows else None,
     )

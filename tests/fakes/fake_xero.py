@@ -111,6 +111,7 @@ class FakeXero:
         self.live_refresh_tokens: set[str] = set()
         self.used_refresh_tokens: set[str] = set()
         self.revoked_tokens: list[str] = []
+        self.code_challenges: dict[str, str] = {}  # code -> PKCE challenge it was issued for
         self.refresh_count = 0
         self._limits: dict[str, _Limits] = {}
         self._idempotent: dict[tuple[str, str], tuple[float, int, Any, str] | None] = {}
@@ -501,6 +502,10 @@ class FakeXero:
     async def _authorize(self, request: Request) -> Response:
         q = request.query_params
         code = f"code-{secrets.token_hex(8)}"
+        if q.get("code_challenge"):
+            if q.get("code_challenge_method") != "S256":
+                return _json(400, {"error": "invalid_request"})
+            self.code_challenges[code] = q["code_challenge"]
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}", 302)
 
     async def _token(self, request: Request) -> Response:
@@ -515,6 +520,11 @@ class FakeXero:
             return _json(401, {"error": "invalid_client"})
         grant = form.get("grant_type")
         if grant == "authorization_code" and form.get("code"):
+            challenge = self.code_challenges.pop(str(form["code"]), None)
+            verifier = str(form.get("code_verifier") or "")
+            if challenge is not None and _s256(verifier) != challenge:
+                self.calls[-1].status = 400
+                return _json(400, {"error": "invalid_grant"})
             return _json(200, self.issue_tokens())
         if grant == "refresh_token":
             old = str(form.get("refresh_token") or "")
@@ -567,6 +577,12 @@ def _numbers_asked(request: Request, in_path: str | None) -> set[str] | None:
 async def _form(request: Request) -> dict[str, str]:
     # Parsed by hand: Starlette's form parser needs python-multipart, which the project lacks.
     return dict(parse_qsl((await request.body()).decode()))
+
+
+def _s256(verifier: str) -> str:
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
 def _json(status: int, body: Any) -> JSONResponse:

@@ -55,8 +55,14 @@ async def connect_xero(stack, fake) -> str:
     """The whole OAuth dance: authorize URL, the program's redirect, our callback."""
     created = await stack.api.post("/v1/connections", {"connector": "xero"})
     assert created.status_code == 201, created.text
+    start = urlsplit(created.json()["authorize_url"])
+    assert start.path == "/v1/oauth/xero/start"  # possync's own start route binds the browser first
+    to_xero = await stack.api.client.get(start.path, params=parse_qs(start.query))
+    assert to_xero.status_code == 303
+    program = parse_qs(urlsplit(to_xero.headers["location"]).query)
+    assert program["code_challenge_method"] == ["S256"] and len(program["code_challenge"][0]) == 43
     async with httpx.AsyncClient() as browser:
-        consent = await browser.get(created.json()["authorize_url"])
+        consent = await browser.get(to_xero.headers["location"])
     assert consent.status_code == 302
     back = urlsplit(consent.headers["location"])
     assert back.path == "/v1/oauth/xero/callback"

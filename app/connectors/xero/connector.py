@@ -57,6 +57,7 @@ class XeroConnector:
     settings_model: ClassVar[type[XeroSettings]] = XeroSettings
     batch_size: ClassVar[int] = MAX_ELEMENTS
     needs_oauth: ClassVar[bool] = True
+    supports_pkce: ClassVar[bool] = True
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
 
@@ -114,11 +115,12 @@ class XeroConnector:
 
     # --- OAuthConnector protocol ----------------------------------------------------------------
 
-    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        return self._oauth.authorization_url(state=state, redirect_uri=redirect_uri)
+    def authorization_url(self, *, state: str, redirect_uri: str, code_verifier: str | None = None) -> str:
+        return self._oauth.authorization_url(state=state, redirect_uri=redirect_uri, code_verifier=code_verifier)
 
-    async def exchange_code(self, *, code: str, redirect_uri: str, callback_params: dict[str, str]) -> Credentials:
-        return await self._oauth.exchange_code(code=code, redirect_uri=redirect_uri)
+    async def exchange_code(self, *, code: str, redirect_uri: str, callback_params: dict[str, str],
+                            code_verifier: str | None = None) -> Credentials:
+        return await self._oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
 
     async def organisations(self, credentials: Credentials) -> list[Organisation]:
         return await self._oauth.organisations(credentials)

@@ -78,14 +78,18 @@ class XeroOAuth:
         client.register_compliance_hook("refresh_token_response", _raise_for_server_error)
         return client
 
-    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        client = self._client(redirect_uri=redirect_uri)
-        url, _ = client.create_authorization_url(self._authorize_url, state=state)
+    def authorization_url(self, *, state: str, redirect_uri: str, code_verifier: str | None = None) -> str:
+        # Xero supports PKCE (S256): Authlib derives the challenge from the verifier.
+        client = self._client(redirect_uri=redirect_uri, code_challenge_method="S256")
+        url, _ = client.create_authorization_url(self._authorize_url, state=state, code_verifier=code_verifier)
         return url
 
-    async def exchange_code(self, *, code: str, redirect_uri: str) -> Credentials:
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> Credentials:
+        extra = {"code_verifier": code_verifier} if code_verifier else {}
         async with self._client(redirect_uri=redirect_uri) as client:
-            token = await _token_call(client.fetch_token(self._token_url, code=code, grant_type="authorization_code"))
+            token = await _token_call(
+                client.fetch_token(self._token_url, code=code, grant_type="authorization_code", **extra)
+            )
         return _credentials(token)
 
     async def refresh(self, credentials: Credentials) -> Credentials:

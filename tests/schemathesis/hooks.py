@@ -1,0 +1,35 @@
+"""Schemathesis hooks for possync: the two rules an OpenAPI schema cannot say.
+
+- A cursor is opaque: only a next_cursor the API issued is one (any other value is a 422 by
+  design), so generated requests leave `cursor` out; paging is covered by the test suite.
+- In PUT /v1/{collection}/{pos_id} a body `id`, when given, must equal the URL's (else 422, as
+  the design says), a rule across two parts of the request. Positive cases get the URL's id.
+Negative cases (data meant to be refused) keep their cursor; a body id is only aligned when it is
+itself a valid id, so whatever makes a negative case invalid stays.
+"""
+
+from __future__ import annotations
+
+import re
+
+import schemathesis
+
+POS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+
+
+def _positive(case) -> bool:
+    meta = getattr(case, "meta", None)
+    generation = getattr(meta, "generation", None)
+    mode = getattr(generation, "mode", None)
+    return mode is None or str(getattr(mode, "value", mode)) == "positive"
+
+
+@schemathesis.hook
+def map_case(context, case):
+    pos_id = (case.path_parameters or {}).get("pos_id")
+    body_id = case.body.get("id") if isinstance(case.body, dict) else None
+    if case.method.upper() == "PUT" and isinstance(pos_id, str) and isinstance(body_id, str) and POS_ID.match(body_id):
+        case.body = {**case.body, "id": pos_id}
+    if _positive(case) and isinstance(case.query, dict) and "cursor" in case.query:
+        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    return case
