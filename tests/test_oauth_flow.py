@@ -38,7 +38,7 @@ async def test_one_state_is_accepted_once_on_sqlite_too(tmp_path):
     settings = make_settings(url)
     deps = build_deps(settings)
     await wipe(deps)
-    from app.sync.bell import InProcessBell
+    from app.workers.bell import InProcessBell
     from app.workers.jobs import run_sync
 
     deps.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), 1)

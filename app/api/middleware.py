@@ -1,6 +1,6 @@
 """The gate every request passes first, as plain ASGI middleware: request id, metrics, the store
 key and its rate limit (before a byte of the body is read), the body's size and type, and the
-one place an unexpected error becomes a 500."""
+one place an unexpected error becomes a 500 (a database outage a 503)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import problem_response
+from app.api.problems import database_unavailable, problem_response
 from app.api.ratelimit import StoreRequestLimit
+from app.db import is_database_outage
 from app.observability import metrics
 from app.stores.service import caller_for_key
 
@@ -51,8 +52,12 @@ class ApiGate:
 
         try:
             await self._handle(scope, receive, send_with_id)
-        except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a 500
-            await self._unexpected(scope, receive, send_with_id, progress)
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a 500
+            if is_database_outage(exc) and not progress["started"]:
+                log.warning("database_unavailable", path=scope.get("path"), error=type(exc).__name__)
+                await database_unavailable()(scope, receive, send_with_id)
+            else:
+                await self._unexpected(scope, receive, send_with_id, progress)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or metrics.UNMATCHED_ROUTE

@@ -5,20 +5,15 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app.core.problem import Problem, field_errors
-from app.db import is_database_outage
 
-log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/problem+json"
 DATABASE_UNAVAILABLE = "https://possync.dev/problems/database-unavailable"
 RETRY_AFTER_S = 5
@@ -69,23 +64,21 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not allowed here; this path takes {', '.join(allowed)}."
         return problem_response(exc.status_code, detail, headers=headers or None)
-    # Unexpected errors are answered by the outermost middleware (app.api.middleware), which
-    # also closes the connection: a handler here would let Starlette re-raise to the server.
+    # Unexpected errors and database outages are answered by the outermost middleware
+    # (app.api.middleware): a handler here would let Starlette re-raise to the server, and the store
+    # key is checked there before any route runs.
 
-    async def _database(request: Request, exc: Exception) -> JSONResponse:
-        if not is_database_outage(exc):
-            raise exc  # a bug, not an outage: the outermost middleware answers 500 and logs it
-        # Its transaction did not commit (or cannot be known to have): nothing is acknowledged, and
-        # every write is an idempotent upsert, so sending it again is safe.
-        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
-        return problem_response(
-            503, "The database could not take this request right now (unreachable or busy), so it was "
-                 "not stored. Send it again shortly (Retry-After); repeating it is safe.",
-            type_=DATABASE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
 
-    for kind in (DBAPIError, SQLAlchemyTimeoutError, OSError, TimeoutError):
-        app.add_exception_handler(kind, _database)
+def database_unavailable() -> JSONResponse:
+    """503 for a request the database could not take (unreachable, dropped, busy). Its transaction
+    did not commit (or cannot be known to have): nothing is acknowledged, and every write is an
+    idempotent upsert, so sending it again is safe."""
+    return problem_response(
+        503, "The database could not take this request right now (unreachable or busy), so it was "
+             "not stored. Send it again shortly (Retry-After); repeating it is safe.",
+        type_=DATABASE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
 
 def allowed_methods(app, scope) -> list[str]:
     """Every method some route of this path takes. Starlette's own Allow names only the methods of

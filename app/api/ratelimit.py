@@ -1,17 +1,26 @@
 """Per-store request limit: shared through Redis when REDIS_URL is set (every API process counts
-together), in process memory when embedded."""
+together), in process memory when embedded.
+
+Redis is not needed to store a record, so a Redis outage must not refuse writes: the limit then
+lets requests through (logged) until Redis answers again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
 
+import structlog
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+CHECK_TIMEOUT_S = 0.5  # a limit that cannot be counted this fast is skipped for this request
 
 
 class StoreRequestLimit:
@@ -26,7 +35,12 @@ class StoreRequestLimit:
 
     async def retry_after_s(self, store_id: uuid.UUID) -> int | None:
         """Count one request; None if it may go ahead, else how many seconds to wait."""
-        if await self._limiter.hit(self.item, "store", str(store_id)):
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                if await self._limiter.hit(self.item, "store", str(store_id)):
+                    return None
+                stats = await self._limiter.get_window_stats(self.item, "store", str(store_id))
+        except Exception as exc:  # noqa: BLE001 - Redis away or slow: serve the request uncounted
+            log.warning("store_rate_limit_unavailable", error=type(exc).__name__)
             return None
-        stats = await self._limiter.get_window_stats(self.item, "store", str(store_id))
         return max(1, math.ceil(stats.reset_time - time.time()))

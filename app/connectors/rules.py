@@ -25,9 +25,9 @@ class ModePeriod(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    effective_from: AwareDatetime
-    sales_mode: SalesMode
-    entity_types: list[EntityTypeName]
+    effective_from: AwareDatetime = Field(description="From when this period is in force.")
+    sales_mode: SalesMode = Field(description="individual or shift_totals during this period.")
+    entity_types: list[EntityTypeName] = Field(description="The entity types synced during this period.")
 
 
 class CommonSettings(BaseModel):

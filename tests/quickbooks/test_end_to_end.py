@@ -60,9 +60,13 @@ async def connect_quickbooks(stack, fake) -> str:
     """The whole OAuth dance: authorize URL, Intuit's redirect with realmId, our callback."""
     created = await stack.api.post("/v1/connections", {"connector": "quickbooks"})
     assert created.status_code == 201, created.text
-    assert "scope=com.intuit.quickbooks.accounting" in created.json()["authorize_url"]
+    start = urlsplit(created.json()["authorize_url"])
+    assert start.path == "/v1/oauth/quickbooks/start"  # possync's own start route binds the browser first
+    to_intuit = await stack.api.client.get(start.path, params=parse_qs(start.query))
+    assert to_intuit.status_code == 303
+    assert "scope=com.intuit.quickbooks.accounting" in to_intuit.headers["location"]
     async with httpx.AsyncClient() as browser:
-        consent = await browser.get(created.json()["authorize_url"])
+        consent = await browser.get(to_intuit.headers["location"])
     assert consent.status_code == 302
     back = urlsplit(consent.headers["location"])
     assert back.path == "/v1/oauth/quickbooks/callback"

@@ -1,9 +1,14 @@
-"""Schemathesis hooks for possync: the two rules an OpenAPI schema cannot say.
+"""Schemathesis hooks for possync: the rules an OpenAPI schema cannot say.
 
 - A cursor is opaque: only a next_cursor the API issued is one (any other value is a 422 by
   design), so generated requests leave `cursor` out; paging is covered by the test suite.
 - In PUT /v1/{collection}/{pos_id} a body `id`, when given, must equal the URL's (else 422, as
   the design says), a rule across two parts of the request. Positive cases get the URL's id.
+- A sale's amounts must hold together (lines, discounts, custom lines and cash rounding add up to
+  `total`; line tax amounts to `tax_total`; payments not above the total unless change was given;
+  at least one line or custom line): rules across fields, each checked by tests/books. Positive
+  cases leave out `total`, `tax_total` and the payments, and get one custom line when they have
+  no line at all.
 Negative cases (data meant to be refused) keep their cursor; a body id is only aligned when it is
 itself a valid id, so whatever makes a negative case invalid stays.
 """
@@ -24,6 +29,14 @@ def _positive(case) -> bool:
     return mode is None or str(getattr(mode, "value", mode)) == "positive"
 
 
+def _balanced_sale(body: dict) -> dict:
+    body = {k: v for k, v in body.items() if k not in ("total", "tax_total")}
+    body["payments"] = []
+    if not body.get("lines") and not body.get("custom_lines"):
+        body["custom_lines"] = [{"kind": "other", "amount": "1.00"}]
+    return body
+
+
 @schemathesis.hook
 def map_case(context, case):
     pos_id = (case.path_parameters or {}).get("pos_id")
@@ -32,4 +45,10 @@ def map_case(context, case):
         case.body = {**case.body, "id": pos_id}
     if _positive(case) and isinstance(case.query, dict) and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if _positive(case) and case.path.startswith("/v1/sales") and isinstance(case.body, dict):
+        if case.method.upper() == "PUT":
+            case.body = _balanced_sale(case.body)
+        elif isinstance(case.body.get("items"), list):
+            case.body = {**case.body, "items": [_balanced_sale(i) if isinstance(i, dict) else i
+                                                for i in case.body["items"]]}
     return case
