@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.entities import ENTITY_TYPES
+from app.entities.common import Moment
 from app.entities.registry import EntityTypeName
 
 SalesMode = Literal["individual", "shift_totals"]
@@ -25,7 +26,7 @@ class ModePeriod(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    effective_from: AwareDatetime = Field(description="From when this period is in force.")
+    effective_from: Moment = Field(description="From when this period is in force.")
     sales_mode: SalesMode = Field(description="individual or shift_totals during this period.")
     entity_types: list[EntityTypeName] = Field(description="The entity types synced during this period.")
 
@@ -42,7 +43,7 @@ class CommonSettings(BaseModel):
     sales_mode: SalesMode = Field(
         default="individual", description="Push each sale, or one summary per register shift."
     )
-    effective_from: AwareDatetime | None = Field(
+    effective_from: Moment | None = Field(
         default=None,
         description="When a change of `sales_mode` or of the sale / shift_report entity types takes effect; "
         "omitted: now. A future moment lets the switch happen at a shift boundary; a past one is refused "

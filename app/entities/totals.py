@@ -69,7 +69,7 @@ def problems(payload: dict[str, Any]) -> list[str]:
     known = sale_total(payload)
     if known is not None:
         over = cents(paid(payload)) - known
-        if over > 0:
+        if over > 0 and cents(paid(payload)) > 0:  # nothing paid is never too much (a negative total)
             out.append(f"payments come to {cents(paid(payload))}, {over} more than the total {known}; record the "
                        "change handed back in the cash payment's change_given")
     return out
