@@ -12,7 +12,7 @@ CAP_S = 3600.0
 # A program that answered another call of the connection a moment ago is up: a call of it that
 # failed without saying when to come back (a 500, a reset, a garbled answer) was unlucky, not a sign
 # of an outage, and waiting longer each time it happens again only delays the records.
-SPORADIC_CAP_S = 4.0
+SPORADIC_CAP_S = 2.0
 ANSWERING_WINDOW_S = 30.0
 
 
