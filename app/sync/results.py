@@ -17,7 +17,7 @@ from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt, program_answers
-from app.sync.dependencies import IN_FLIGHT
+from app.sync.dependencies import IN_FLIGHT, RETRYING
 from app.sync.outcomes import Outcome
 from app.sync.wake import wait_key, wake_waiting
 
@@ -137,22 +137,28 @@ async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], co
 
     The awaited links are locked first (before this batch's own links), so the other job either
     committed already (its release is seen here) or writes after this transaction (and its wake-up
-    then sees this wait): no lost wake-up, and one lock order, so no deadlock.
+    then sees this wait): no lost wake-up, and one lock order, so no deadlock. A record that was
+    backing off when judged (`dependency_retrying`) may likewise have been pushed and settled by
+    another job since: its wait is over once it is no longer pending.
     """
-    waiting = {o.claimed.link_id: o.waiting_for for o in outcomes
-               if o.waiting_for and o.error is not None and o.error.code == IN_FLIGHT}
-    if not waiting:
+    waits = {o.claimed.link_id: (o.waiting_for, o.error.code) for o in outcomes
+             if o.waiting_for and o.error is not None and o.error.code in (IN_FLIGHT, RETRYING)}
+    if not waits:
         return []
+    waiting = {link_id: awaited for link_id, (awaited, _code) in waits.items()}
     key = Record.entity_type + ":" + Record.pos_id
     held = await session.execute(
-        select(Record.entity_type, Record.pos_id, Link.claimed_until)
+        select(Record.entity_type, Record.pos_id, Link.claimed_until, Link.state)
         .join(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
         .where(key.in_(sorted(set(waiting.values()))))
         .order_by(Link.id)
         .with_for_update(of=Link, key_share=True)
     )
-    in_flight = {f"{t}:{p}" for t, p, until in held.all() if until is not None and until > now}
-    return [link_id for link_id, awaited in waiting.items() if awaited not in in_flight]
+    rows = held.all()
+    in_flight = {f"{t}:{p}" for t, p, until, _state in rows if until is not None and until > now}
+    pending = {f"{t}:{p}" for t, p, _until, state in rows if state == LinkState.PENDING}
+    return [link_id for link_id, (awaited, code) in waits.items()
+            if awaited not in in_flight and (code == IN_FLIGHT or awaited not in pending)]
 
 
 async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:
