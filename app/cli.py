@@ -1,8 +1,10 @@
-"""`possync`: serve, worker, migrate, store create."""
+"""`possync`: serve, worker, migrate, store create, fault-suite."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -62,6 +64,22 @@ def worker(burst: bool = typer.Option(False, help="Exit once the queue is empty.
 
     _settings()
     run_forever(burst=burst)
+
+
+@cli.command("fault-suite", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                              "help_option_names": []})
+def fault_suite(ctx: typer.Context) -> None:
+    """Run the fault suite (bench/faults.py) from a source checkout; every option is passed on
+    (`possync fault-suite --help` lists them). It starts its own PostgreSQL, Redis, API and workers."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "bench" / "faults.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # the console script does not put the checkout on the path
+    try:
+        from bench.faults import main as run_suite
+    except ImportError as exc:  # an installed wheel carries the service, not its benches
+        typer.echo("the fault suite runs from a source checkout of possync (bench/ is not installed)", err=True)
+        raise typer.Exit(2) from exc
+    run_suite(list(ctx.args))
 
 
 @store_cli.command("create")

@@ -1,7 +1,8 @@
 """The fault suite: possync under killed workers, a killed API, Redis and PostgreSQL outages,
 failing program calls and write contention, checked object by object.
 
-    .venv/bin/python -m bench.faults                      # every scenario, full size
+    possync fault-suite                                   # every scenario, full size
+    .venv/bin/python -m bench.faults                      # the same
     .venv/bin/python -m bench.faults --scenarios sigkill,pg-restart,redis-down --scale 0.2   # what CI runs
 
 It starts everything it needs and touches nothing else: its own PostgreSQL cluster (initdb and
@@ -487,8 +488,9 @@ HEADER = ("| scenario | records | fault | lost | duplicated | wrong content | ru
           "| all green after the fault |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="possync's fault suite (see the module docstring).")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="possync fault-suite",
+                                     description="possync's fault suite (see bench/faults.py's docstring).")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated, from: {', '.join(SCENARIOS)}")
     parser.add_argument("--scale", type=float, default=1.0, help="record counts × this (CI: 0.2)")
@@ -497,7 +499,7 @@ def main() -> None:
     parser.add_argument("--pg-bin", default=pg_bin_default(), help="folder with initdb and pg_ctl")
     parser.add_argument("--output", type=Path, help="also write the outcomes as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder with every log")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown or not args.pg_bin:

@@ -18,6 +18,7 @@ from app.sync.claim import Claimed
 
 Ref = tuple[str, str]
 IN_FLIGHT = "dependency_pending"
+RETRYING = "dependency_retrying"
 
 
 @dataclass
@@ -84,7 +85,7 @@ async def resolve(
                 # and lose its idempotency key, so the dependent waits for the retry instead.
                 resolution.blockers[ref] = TransientError(
                     f"Waiting for {title} {pos_id}, which is being retried: {error}",
-                    code="dependency_retrying",
+                    code=RETRYING,
                     advice=f"Nothing to do unless {title} {pos_id} keeps failing (see its sync panel).",
                 )
             elif state == LinkState.PENDING:

@@ -16,8 +16,8 @@ from app.db import transaction
 from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.base import UtcDateTime, utcnow
-from app.sync.backoff import next_attempt
-from app.sync.dependencies import IN_FLIGHT
+from app.sync.backoff import next_attempt, program_answers
+from app.sync.dependencies import IN_FLIGHT, RETRYING
 from app.sync.outcomes import Outcome
 from app.sync.wake import wait_key, wake_waiting
 
@@ -35,7 +35,7 @@ SUCCESSES = (AttemptOutcome.CREATED, AttemptOutcome.UPDATED, AttemptOutcome.ARCH
              AttemptOutcome.DELETED)
 
 
-def _link_values(outcome: Outcome, now: datetime) -> dict:
+def _link_values(outcome: Outcome, now: datetime, program_answering: bool = False) -> dict:
     c = outcome.claimed
     values = {
         "link_id": c.link_id,
@@ -63,7 +63,8 @@ def _link_values(outcome: Outcome, now: datetime) -> dict:
     else:
         retry_after = error.retry_after_s if isinstance(error, TransientError) else None
         values.update(error_code=error.code, error=error.message, advice=error.advice,
-                      next_attempt_at=next_attempt(now, c.retries, retry_after, group=outcome.retry_group or id(error)),
+                      next_attempt_at=next_attempt(now, c.retries, retry_after, group=outcome.retry_group or id(error),
+                                                   program_answering=program_answering),
                       retries=c.retries + 1)
     return values
 
@@ -93,7 +94,7 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
         outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
         await _insert_attempts(session, outcomes, connection_id, run_id, now)
         settled = await _waits_already_over(session, outcomes, connection_id, now)
-        await _update_links(session, outcomes, now)
+        await _update_links(session, outcomes, now, connection_id)
         if settled:
             await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
@@ -136,22 +137,28 @@ async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], co
 
     The awaited links are locked first (before this batch's own links), so the other job either
     committed already (its release is seen here) or writes after this transaction (and its wake-up
-    then sees this wait): no lost wake-up, and one lock order, so no deadlock.
+    then sees this wait): no lost wake-up, and one lock order, so no deadlock. A record that was
+    backing off when judged (`dependency_retrying`) may likewise have been pushed and settled by
+    another job since: its wait is over once it is no longer pending.
     """
-    waiting = {o.claimed.link_id: o.waiting_for for o in outcomes
-               if o.waiting_for and o.error is not None and o.error.code == IN_FLIGHT}
-    if not waiting:
+    waits = {o.claimed.link_id: (o.waiting_for, o.error.code) for o in outcomes
+             if o.waiting_for and o.error is not None and o.error.code in (IN_FLIGHT, RETRYING)}
+    if not waits:
         return []
+    waiting = {link_id: awaited for link_id, (awaited, _code) in waits.items()}
     key = Record.entity_type + ":" + Record.pos_id
     held = await session.execute(
-        select(Record.entity_type, Record.pos_id, Link.claimed_until)
+        select(Record.entity_type, Record.pos_id, Link.claimed_until, Link.state)
         .join(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
         .where(key.in_(sorted(set(waiting.values()))))
         .order_by(Link.id)
         .with_for_update(of=Link, key_share=True)
     )
-    in_flight = {f"{t}:{p}" for t, p, until in held.all() if until is not None and until > now}
-    return [link_id for link_id, awaited in waiting.items() if awaited not in in_flight]
+    rows = held.all()
+    in_flight = {f"{t}:{p}" for t, p, until, _state in rows if until is not None and until > now}
+    pending = {f"{t}:{p}" for t, p, _until, state in rows if state == LinkState.PENDING}
+    return [link_id for link_id, (awaited, code) in waits.items()
+            if awaited not in in_flight and (code == IN_FLIGHT or awaited not in pending)]
 
 
 async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:
@@ -219,9 +226,13 @@ async def _insert_attempts(session: AsyncSession, outcomes: list[Outcome], conne
     await session.execute(insert(Attempt), rows)
 
 
-async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: datetime) -> None:
+async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: datetime,
+                        connection_id: uuid.UUID) -> None:
     links = Link.__table__
-    rows = [_link_values(o, now) for o in outcomes]
+    if any(o.kind in SUCCESSES for o in outcomes):
+        program_answers.saw_answer(connection_id)
+    answering = program_answers.answering(connection_id)
+    rows = [_link_values(o, now, answering) for o in outcomes]
     columns = ["state", "external_id", "remote_version", "error_code", "error", "advice", "attempted_hash",
                "next_attempt_at", "retries", "waiting_for"]
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
