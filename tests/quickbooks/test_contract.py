@@ -107,6 +107,10 @@ async def record_everything(*, us: bool) -> list[dict]:
             {**base, "id": "S-3", "number": "3", "payments": []},
             {**base, "id": "S-4", "number": "4", "status": "refund", "payments": [{"payment_type": "Cash",
                                                                                     "amount": "-44"}]},
+            {**base, "id": "S-5", "number": "5", "cash_rounding": "-0.02", "total": "52.38",
+             "custom_lines": [{"kind": "service_charge", "description": "Service", "amount": "4.40",
+                               "tax_rate": "VAT 20%"}, {"kind": "other", "amount": "4.00"}],
+             "payments": [{"payment_type": "Cash", "amount": "60", "change_given": "7.62"}]},
         ]
         for key, sale in enumerate(sales, start=10):
             await one(individual, "sale", sale, key=key, refs=refs)
