@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.books.conftest import PRODUCT, ago, iso, sale, shift
+from tests.books.programs import PROGRAMS, QuickBooks
+
+
+@pytest.fixture(params=[*sorted(PROGRAMS), "quickbooks"])
+async def program(request, api):
+    return QuickBooks(api) if request.param == "quickbooks" else PROGRAMS[request.param](api)
 
 
 async def put(api, collection: str, pos_id: str, body: dict) -> None:

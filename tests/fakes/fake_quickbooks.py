@@ -1,7 +1,8 @@
 """A fake QuickBooks Online that behaves like the real one where the connector can tell the difference.
 
-It speaks what the connector uses: `POST /v3/company/{realm}/batch` (≤ 30 create/update
-operations, each answered by bId), `GET …/query` (select * from X where F in (…) / F = '…'),
+It speaks what the connector uses: `POST /v3/company/{realm}/batch` (≤ 30 create, update, void
+and delete operations, each answered by bId; void only for SalesReceipt and Invoice, delete only for
+transactions, refused in a closed period and for an invoice with payments applied), `GET …/query` (select * from X where F in (…) / F = '…'),
 `GET …/preferences`, `GET …/companyinfo/{realm}`, and Intuit's OAuth endpoints (an authorize page
 that redirects with code, state and realmId; the token endpoint with rotating refresh tokens; the
 revoke endpoint), all on one host: point every QUICKBOOKS_*_URL at it.
@@ -50,6 +51,7 @@ from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
 ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
 PEOPLE = ("Customer", "Vendor", "Employee")
 TRANSACTIONS = ("PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt")
+VOIDABLE = ("SalesReceipt", "Invoice")
 # The US sandbox company's accounts and payment methods the default settings name, and more.
 SANDBOX_ACCOUNTS = {"1", "4", "33", "35", "36", "79", "80", "81"}
 SANDBOX_PAYMENT_METHODS = {str(i) for i in range(1, 8)}
@@ -91,6 +93,7 @@ class Company:
     us: bool
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
     next_id: int = 100
+    closed_until: str | None = None  # the books' closing date (ISO), if set
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
@@ -279,9 +282,12 @@ class FakeQuickBooks:
         bid = op.get("bId")
         entity = next((k for k in op if k in ENTITIES), None)
         try:
-            if entity is None or op.get("operation") not in ("create", "update"):
+            if entity is None or op.get("operation") not in ("create", "update", "void", "delete"):
                 raise Refused("2010", "Request has invalid or unsupported property", "Unknown operation or entity.")
-            stored = self._write(company, entity, op["operation"], copy.deepcopy(op[entity]))
+            if op["operation"] in ("void", "delete"):
+                stored = self._undo(company, entity, op["operation"], op[entity])
+            else:
+                stored = self._write(company, entity, op["operation"], copy.deepcopy(op[entity]))
         except Refused as refused:
             return {"bId": bid, "Fault": {"Error": [refused.error], "type": "ValidationFault"}}
         return {"bId": bid, entity: copy.deepcopy(stored)}
@@ -305,6 +311,39 @@ class FakeQuickBooks:
             raise Refused("2010", "Request has invalid or unsupported property", "Id is not allowed on create.")
         self._validate(company, entity, body, exclude=None)
         return self._store(company, entity, body)
+
+    def _undo(self, company: Company, entity: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Void (SalesReceipt, Invoice) or delete (transactions only; names are made inactive instead)."""
+        allowed = VOIDABLE if operation == "void" else TRANSACTIONS
+        if entity not in allowed:
+            raise Refused("2010", "Request has invalid or unsupported property",
+                          f"Operation {operation} is not supported for {entity}.")
+        current = company.objects[entity].get(str(body.get("Id")))
+        if current is None:
+            raise Refused("610", "Object Not Found", f"Object Not Found : Something you're trying to use has been "
+                          f"made inactive. {entity} {body.get('Id')}")
+        if str(body.get("SyncToken")) != current["SyncToken"]:
+            raise Refused("5010", "Stale Object Error", f"Stale Object Error : You and {company.name} were "
+                          "working on this at the same time. Try again.")
+        if company.closed_until and str(current.get("TxnDate") or "9999") <= company.closed_until:
+            raise Refused("6210", "Account Period Closed", "The account period has closed and the books are "
+                          "locked. Change the closing date in Account and settings.")
+        if entity == "Invoice" and current.get("LinkedTxn"):
+            raise Refused("6000", "A business validation error has occurred", "This invoice has payments "
+                          "applied to it. Remove the payments before voiding it.")
+        if operation == "delete":
+            del company.objects[entity][current["Id"]]
+            return {"Id": current["Id"], "status": "Deleted", "domain": "QBO"}
+        # QuickBooks keeps a voided document with its lines at zero and says so in its note.
+        current["Line"] = [{**line, "Amount": 0.0} for line in current.get("Line", [])]
+        current["TotalAmt"] = 0.0
+        current["PrivateNote"] = "Voided" + (f" - {current['PrivateNote']}" if current.get("PrivateNote") else "")
+        current["SyncToken"] = str(int(current["SyncToken"]) + 1)
+        return current
+
+    def close_books(self, realm: str, until: str) -> None:
+        """Set the closing date: voids and deletes of transactions dated on or before it are refused (6210)."""
+        self.companies[realm].closed_until = until
 
     def _store(self, company: Company, entity: str, body: dict[str, Any]) -> dict[str, Any]:
         company.next_id += 1

@@ -107,9 +107,22 @@ async def record_everything(*, us: bool) -> list[dict]:
             {**base, "id": "S-3", "number": "3", "payments": []},
             {**base, "id": "S-4", "number": "4", "status": "refund", "payments": [{"payment_type": "Cash",
                                                                                     "amount": "-44"}]},
+            {**base, "id": "S-5", "number": "5", "cash_rounding": "-0.02", "total": "52.38",
+             "custom_lines": [{"kind": "service_charge", "description": "Service", "amount": "4.40",
+                               "tax_rate": "VAT 20%"}, {"kind": "other", "amount": "4.00"}],
+             "payments": [{"payment_type": "Cash", "amount": "60", "change_given": "7.62"}]},
         ]
-        for key, sale in enumerate(sales, start=10):
-            await one(individual, "sale", sale, key=key, refs=refs)
+        synced = [await one(individual, "sale", sale, key=key, refs=refs) for key, sale in enumerate(sales, start=10)]
+        # Undoing: a receipt and an invoice voided, a refund receipt and an order deleted, names made inactive.
+        undo = [push_item("sale", {**sale, "status": "voided"}, key=key, external_id=result.external_id)
+                for key, (sale, result) in enumerate(zip(sales, synced), start=10)]
+        for result in await connector.retract(individual, "sale", undo):
+            assert result.ok, result.error
+        for entity_type, result, key in (("purchase_order", order, 7), ("supplier", supplier, 3),
+                                         ("product", product, 4), ("customer", customer, 1)):
+            [out] = await connector.retract(individual, entity_type, [push_item(entity_type, {}, key=key,
+                                                                                  external_id=result.external_id)])
+            assert out.ok, (entity_type, out.error)
         shift_no_tax = {**SHIFT_REPORT_EXAMPLE, "id": "SH-2", "number": "6002", "totals_by_tax_rate": [],
                         "totals_by_payment_type": [{"payment_type": "Card", "amount": "30"},
                                                    {"payment_type": "Cash", "amount": "14"}]}
@@ -133,7 +146,7 @@ async def test_every_request_body_uses_only_what_intuits_schema_defines(schema, 
     entities = {key for body in batches for op in body["BatchItemRequest"] for key in op if key[0].isupper()}
     assert entities == {"Customer", "Vendor", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
     operations = {op["operation"] for body in batches for op in body["BatchItemRequest"]}
-    assert operations == {"create", "update"}
+    assert operations == {"create", "update", "void", "delete"}
     violations = [v for body in batches for v in schema.batch_violations(body)]
     assert violations == [], "\n".join(violations)
 

@@ -19,7 +19,7 @@ from app.connectors import rules
 from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import env, errors, mapping
+from app.connectors.quickbooks import env, errors, mapping, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -96,6 +96,9 @@ class QuickBooksConnector:
         if retry:
             await self._send(state, retry, last=True)
         return [state.results[item.key] for item in items]
+
+    async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
+        return await retract.retract(self._api, ctx, entity_type, items)
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)

@@ -219,7 +219,16 @@ def missing_payment_mapping(payment_type: str) -> PermanentError:
     return advice_error(
         "payment_type_unmapped",
         f"Payment type '{payment_type}' has no QuickBooks account.",
-        f"Map payment type {payment_type} to a deposit account in the QuickBooks sync settings.",
+        f"Map payment type {payment_type} to a deposit account in payment_types of the QuickBooks sync settings.",
+    )
+
+
+def missing_custom_line_mapping(kind: str) -> PermanentError:
+    return advice_error(
+        "custom_line_kind_unmapped",
+        f"Custom line kind '{kind}' has no QuickBooks item.",
+        f"Map kind {kind} to an Item Id in custom_line_items of the QuickBooks sync settings (for a tip or a gift "
+        "card sold: a Service item whose income account is a liability account).",
     )
 
 

@@ -21,6 +21,7 @@ from app.connectors import rules
 from app.connectors.base import PushItem
 from app.connectors.quickbooks import errors
 from app.connectors.quickbooks.settings import QuickBooksSettings
+from app.entities import totals
 
 DOC_NUMBER_MAX = 21
 ITEM_NAME_MAX = 100
@@ -223,7 +224,7 @@ def sale(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Docum
     p = item.payload
     refund = p.get("status") == "refund"
     marker = f"POS {item.pos_id}"
-    paid = [pay for pay in p.get("payments") or [] if Decimal(str(pay["amount"])) != 0]
+    paid = [pay for pay in p.get("payments") or [] if _net(pay) != 0]
     body: dict[str, Any] = {
         "DocNumber": doc_number(settings.doc_number_prefix + p["number"]),
         "TxnDate": _date(p["date"]),
@@ -253,14 +254,35 @@ def sale(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Docum
             "Record how the refund was paid out (its payment type) in the POS; QuickBooks needs the account it "
             "came from.",
         )
+    _refuse_part_payment(p, refund=refund)
     body.update(_deposit(settings, [pay["payment_type"] for pay in paid]))
     return Document("RefundReceipt" if refund else "SalesReceipt", body, "DocNumber", "PrivateNote", marker)
+
+
+def _net(payment: dict[str, Any]) -> Decimal:
+    """What a payment leaves in the till: its amount less the change handed back."""
+    return totals.dec(payment["amount"]) - totals.dec(payment.get("change_given"))
+
+
+def _refuse_part_payment(payload: dict[str, Any], *, refund: bool) -> None:
+    """A SalesReceipt says the whole sale was paid; one paid in part must not claim that."""
+    total = totals.sale_total(payload)
+    paid = totals.cents(totals.paid(payload))
+    if total is None or refund or paid >= total:
+        return
+    raise errors.advice_error(
+        "part_payment_unsupported",
+        f"The sale was paid {paid} of its total {total}; {total - paid} is still owed.",
+        "possync does not yet send part-paid sales to QuickBooks as an invoice with a payment. Enter this sale "
+        "in QuickBooks by hand as an invoice and receive the payment against it, or record the full payment in "
+        "the POS.",
+    )
 
 
 def _sale_lines(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     discount = Decimal(0)
-    for line in item.payload["lines"]:
+    for line in item.payload.get("lines") or []:
         detail: dict[str, Any] = {
             "ItemRef": _ref(_reference(item, "product", line["product_id"])),
             "Qty": quantity(line["quantity"]),
@@ -275,12 +297,34 @@ def _sale_lines(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -
         _put(out, "Description", line.get("description"), limit=4000)
         lines.append(out)
         discount += Decimal(str(line.get("discount") or 0))
+    lines += [_custom_line(line, settings, us_tax=us_tax) for line in item.payload.get("custom_lines") or []]
+    rounding = totals.dec(item.payload.get("cash_rounding"))
+    if rounding:
+        detail = {"ItemRef": _ref(settings.rounding_item), "Qty": 1, "UnitPrice": unit(rounding)}
+        if us_tax:
+            detail["TaxCodeRef"] = _ref("NON")
+        lines.append({"DetailType": "SalesItemLineDetail", "Amount": money(rounding), "Description": "Cash rounding",
+                      "SalesItemLineDetail": detail})
     if discount > 0:
         # QuickBooks wants Amount = Qty × UnitPrice on item lines; the POS's line discounts become one
         # discount line (an amount, not a percentage) over the receipt.
         lines.append({"DetailType": "DiscountLineDetail", "Amount": money(discount),
                       "DiscountLineDetail": {"PercentBased": False}})
     return lines
+
+
+def _custom_line(line: dict[str, Any], settings: QuickBooksSettings, *, us_tax: bool) -> dict[str, Any]:
+    """A line with no product: QuickBooks sales lines name an item (never an account), so each kind
+    has its item, whose income account is where the kind's money goes."""
+    kind = line["kind"]
+    item_id = settings.custom_line_items.get(kind)
+    if not item_id:
+        raise errors.missing_custom_line_mapping(kind)
+    detail: dict[str, Any] = {"ItemRef": _ref(item_id), "Qty": 1, "UnitPrice": unit(line["amount"])}
+    _tax(detail, settings, line.get("tax_rate"), us_tax=us_tax)
+    return {"DetailType": "SalesItemLineDetail", "Amount": money(line["amount"]),
+            "Description": (line.get("description") or kind.replace("_", " ").capitalize())[:4000],
+            "SalesItemLineDetail": detail}
 
 
 def _tax(detail: dict[str, Any], settings: QuickBooksSettings, tax_rate: str | None, *, us_tax: bool) -> None:

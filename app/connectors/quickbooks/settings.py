@@ -68,6 +68,19 @@ class QuickBooksSettings(rules.CommonSettings):
         description="US companies: POS tax rates whose lines are sent non-taxable (NON); every other rate "
         "is sent taxable (TAX) and QuickBooks works out the tax.",
     )
+    custom_line_items: dict[str, Id] = Field(
+        default_factory=lambda: {"service_charge": "1", "surcharge": "1", "delivery": "1", "other": "1"},
+        description="Kind of custom line (service_charge, surcharge, delivery, tip, gift_card_sold, other) → Item "
+        "Id. QuickBooks sales lines carry an item, never an account, so each kind goes to the account of its "
+        "item. A tip is owed to staff and a gift card sold is owed to its holder, not earned: create a Service "
+        "item for each whose income account is a liability account (e.g. 'Tips payable', 'Gift card "
+        "liability') and map tip and gift_card_sold to them; until then such lines fail with this advice.",
+    )
+    rounding_item: Id = Field(
+        default="1",
+        description="Item Id of the rounding line: a cash rounding from the POS goes to this item's account "
+        "(an item whose income account is a rounding or other-income account).",
+    )
     shift_summary_item: Id = Field(
         default="1", description="Item Id used on the lines of a shift summary receipt (the sandbox's 'Services')."
     )
@@ -82,7 +95,7 @@ class QuickBooksSettings(rules.CommonSettings):
         "the POS id appended, e.g. 'Ana Lopez (C-1001)'. Never merged silently.",
     )
 
-    @field_validator("tax_codes")
+    @field_validator("tax_codes", "custom_line_items")
     @classmethod
     def _no_blank_values(cls, value: dict[str, str]) -> dict[str, str]:
         blank = [k for k, v in value.items() if not str(v).strip()]
