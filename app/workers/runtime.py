@@ -11,7 +11,7 @@ import structlog
 from app.sync.deps import SyncDeps
 from app.sync.sweeper import sweep
 from app.workers.bell import ArqBell, InProcessBell
-from app.workers.jobs import run_sync
+from app.workers.jobs import run_sync, run_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +26,8 @@ class JobRuntime:
 
     async def start(self, deps: SyncDeps) -> None:
         if deps.settings.embedded_jobs:
-            self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection)
+            self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection,
+                                      process=lambda c: run_webhooks(deps, c))
             deps.bell = self.bell
             self.sweeper = asyncio.create_task(sweep_forever(deps), name="sweeper")
             return
