@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import distinct, select
 
 from app.db import transaction
 from app.models import Link, LinkState, Run, RunStatus, RunTrigger, WebhookEvent
@@ -51,6 +51,19 @@ async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> in
         total += done
         if done < BATCH:
             return total
+
+
+async def ring_for_waiting_events(deps: SyncDeps) -> int:
+    """Ring processing for every connection with unprocessed events (a ring lost to a Redis
+    outage or a dead worker); the number of connections rung. Called by the sweeper's jobs."""
+    async with deps.sessions() as session:
+        waiting = list((await session.scalars(
+            select(distinct(WebhookEvent.connection_id))
+            .where(WebhookEvent.connection_id.is_not(None), WebhookEvent.processed_at.is_(None)))).all())
+    if deps.bell is not None:
+        for connection_id in waiting:
+            await deps.bell.ring_webhooks(connection_id)
+    return len(waiting)
 
 
 async def _one_batch(deps: SyncDeps, connection_id: uuid.UUID) -> int:

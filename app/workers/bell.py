@@ -64,7 +64,7 @@ class ArqBell:
             # A fresh id per ring: a job already running may have read the events before these.
             await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id),
                                           _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")
-        except Exception as exc:  # noqa: BLE001 - the events stay stored; the next delivery rings again
+        except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
             log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
@@ -125,7 +125,7 @@ class InProcessBell:
                 self._again.discard(job_id)
                 try:
                     await self._process(connection_id)
-                except Exception:  # noqa: BLE001 - logged; the events stay unprocessed for the next pass
+                except Exception:  # noqa: BLE001 - logged; the events stay unprocessed; the sweeper rings again
                     log.exception("in_process_job_failed", job_id=job_id)
                 if job_id not in self._again:
                     break

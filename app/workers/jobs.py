@@ -13,7 +13,7 @@ from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
 from app.sync.sweeper import sweep
-from app.webhooks.processing import process_webhook_events
+from app.webhooks.processing import process_webhook_events, ring_for_waiting_events
 from app.workers.bell import later_key
 from app.workers.slots import again_key, held_slot, queued_key
 
@@ -86,4 +86,6 @@ async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
 
 
 async def sweep_job(ctx: dict) -> int:
-    return await sweep(ctx["deps"])
+    swept = await sweep(ctx["deps"])
+    await ring_for_waiting_events(ctx["deps"])
+    return swept

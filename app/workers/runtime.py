@@ -11,6 +11,7 @@ import structlog
 from app.sync.deps import SyncDeps
 from app.sync.sweeper import sweep
 from app.workers.bell import ArqBell, InProcessBell
+from app.webhooks.processing import ring_for_waiting_events
 from app.workers.jobs import run_sync, run_webhooks
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,7 @@ async def sweep_forever(deps: SyncDeps) -> None:
     while True:
         try:
             await sweep(deps)
+            await ring_for_waiting_events(deps)
         except Exception as exc:  # noqa: BLE001 - the database may be away; the next pass tries again
             log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(deps.settings.sweep_interval_s)

@@ -85,3 +85,24 @@ async def test_an_arq_worker_processes_the_delivery(migrated, monkeypatch):
         assert (await link(stack.deps, invoice)).program_change == "updated"
         (run,) = await runs(stack.deps)
         assert (run.trigger, run.status) == (RunTrigger.WEBHOOK, RunStatus.FINISHED)
+
+
+async def test_events_whose_ring_was_lost_are_processed_after_the_sweepers_ring(client, deps, monkeypatch):
+    from app.webhooks.processing import ring_for_waiting_events
+
+    connection_id = await add_connection(deps, "quickbooks", "realm-1")
+    customer = await add_synced_link(deps, connection_id, "customer", "58")
+
+    async def lost(_connection_id):
+        return None
+
+    monkeypatch.setattr(deps.bell, "ring_webhooks", lost)  # the ring after the commit goes nowhere
+    body = encode([cloud_event("realm-1", "58")])
+    assert (await post_intuit(client, body, sign(INTUIT_TOKEN, body))).status_code == 200
+    await deps.bell.drain()
+    assert (await link(deps, customer)).program_change is None
+    monkeypatch.undo()
+    assert await ring_for_waiting_events(deps) == 1
+    await deps.bell.drain()
+    assert (await link(deps, customer)).program_change == "updated"
+    assert await ring_for_waiting_events(deps) == 0
