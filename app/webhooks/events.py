@@ -41,13 +41,17 @@ def _load(raw_body: bytes) -> Any:
         raise MalformedDelivery(f"The body is not JSON: {exc}") from exc
 
 
-def _text(item: dict, name: str, where: str, *, required: bool = True) -> str | None:
+def _text(item: dict, name: str, where: str, *, required: bool = True, max_len: int = 100) -> str | None:
     value = item.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 100:
-        raise MalformedDelivery(f"{where}.{name} must be a non-empty string of at most 100 characters")
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise MalformedDelivery(f"{where}.{name} must be a non-empty string of at most {max_len} characters")
     return value
+
+
+# Column widths of webhook_events: a longer value is not a delivery of the shape described.
+KIND_LEN, OPERATION_LEN, TIME_LEN = 64, 16, 40
 
 
 def read_xero(raw_body: bytes) -> list[ProgramEvent]:
@@ -63,8 +67,10 @@ def read_xero(raw_body: bytes) -> list[ProgramEvent]:
         where = f"events[{n}]"
         if not isinstance(item, dict):
             raise MalformedDelivery(f"{where} must be an object")
-        tenant, category, kind = (_text(item, f, where) for f in ("tenantId", "eventCategory", "eventType"))
-        resource, when = _text(item, "resourceId", where), _text(item, "eventDateUtc", where)
+        tenant, resource = _text(item, "tenantId", where), _text(item, "resourceId", where)
+        category = _text(item, "eventCategory", where, max_len=KIND_LEN)
+        kind = _text(item, "eventType", where, max_len=OPERATION_LEN)
+        when = _text(item, "eventDateUtc", where, max_len=TIME_LEN)
         events.append(ProgramEvent(
             event_key=_digest(tenant, category, kind, resource, when), tenant_id=tenant,
             object_kind=category, object_id=resource, operation=kind, occurred_at=when, payload=item))
@@ -89,11 +95,12 @@ def _cloud_event(item: Any, where: str) -> ProgramEvent:
     realm, entity_id = _text(item, "intuitaccountid", where), _text(item, "intuitentityid", where)
     # type reads "qbo.<entity>.<operation>.v<n>", e.g. qbo.customer.updated.v1
     parts = kind.split(".")
-    if len(parts) != 4 or parts[0] != "qbo":
+    if (len(parts) != 4 or parts[0] != "qbo" or not parts[1] or not parts[2] or len(parts[1]) > KIND_LEN
+            or len(parts[2]) > OPERATION_LEN):
         raise MalformedDelivery(f"{where}.type must read like 'qbo.customer.updated.v1' (got {kind!r})")
     return ProgramEvent(
         event_key=f"ce:{event_id}", tenant_id=realm, object_kind=parts[1], object_id=entity_id,
-        operation=parts[2], occurred_at=_text(item, "time", where, required=False), payload=item)
+        operation=parts[2], occurred_at=_text(item, "time", where, required=False, max_len=TIME_LEN), payload=item)
 
 
 def _legacy(notifications: list) -> list[ProgramEvent]:
@@ -110,8 +117,9 @@ def _legacy(notifications: list) -> list[ProgramEvent]:
             at = f"{where}.dataChangeEvent.entities[{m}]"
             if not isinstance(entity, dict):
                 raise MalformedDelivery(f"{at} must be an object")
-            name, entity_id = _text(entity, "name", at), _text(entity, "id", at)
-            operation, when = _text(entity, "operation", at), _text(entity, "lastUpdated", at, required=False)
+            name, entity_id = _text(entity, "name", at, max_len=KIND_LEN), _text(entity, "id", at)
+            operation = _text(entity, "operation", at, max_len=OPERATION_LEN)
+            when = _text(entity, "lastUpdated", at, required=False, max_len=TIME_LEN)
             events.append(ProgramEvent(
                 event_key=_digest(realm, name, entity_id, operation, when or ""), tenant_id=realm,
                 object_kind=name, object_id=entity_id, operation=operation, occurred_at=when,

@@ -59,7 +59,8 @@ async def test_a_replayed_delivery_is_200_and_kept_once(client, deps):
 
 async def test_malformed_json_with_a_valid_signature_is_400(client, deps):
     for body in (b"{not json", b"[]", b'{"events": "many"}', encode({"events": [{"tenantId": "t"}]}),
-                 b"\xff\xfe", encode(xero_delivery({**xero_event("t", "x"), "resourceId": 5}))):
+                 b"\xff\xfe", encode(xero_delivery({**xero_event("t", "x"), "resourceId": 5})),
+                 encode(xero_delivery(xero_event("t", "x", when="2026-11-27T10:00:00" + "0" * 40)))):
         response = await post_xero(client, body, sign(XERO_KEYS[0], body))
         assert response.status_code == 400, body
         assert response.json()["status"] == 400 and response.json()["detail"]
@@ -125,7 +126,11 @@ async def test_quickbooks_refuses_bad_signatures_and_malformed_deliveries(client
     assert (await post_intuit(client, body, sign("forged", body))).status_code == 401
     for bad in (encode([{**cloud_event("1", "2"), "type": "customer-changed"}]),
                 encode([{"specversion": "1.0", "id": "x"}]), encode({"eventNotifications": [{"realmId": "1"}]}),
-                encode({"something": "else"}), b"nope"):
+                encode({"something": "else"}), b"nope",
+                # Longer than anything Intuit sends: refused, not a database error.
+                encode([{**cloud_event("1", "2"), "type": f"qbo.customer.{'x' * 60}.v1"}]),
+                encode([{**cloud_event("1", "2"), "time": "2026-11-27T10:00:00" + "0" * 40}]),
+                encode(legacy_delivery("1", ("Customer", "2", "U" * 40)))):
         assert (await post_intuit(client, bad, sign(INTUIT_TOKEN, bad))).status_code == 400, bad
     assert await event_count(deps) == 0
 
