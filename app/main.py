@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, docs, health, oauth, problems, records, store
+from app.api import connections, docs, health, oauth, problems, records, store, webhooks
 from app.api.middleware import ApiGate
 from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
@@ -64,9 +64,11 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(connections.router)
     app.include_router(oauth.router)
     app.include_router(store.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     docs.install(app, title="possync")
-    app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings))
+    app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings),
+                       webhook_max_body_bytes=settings.webhook_max_body_bytes)
     _document_settings(app, settings)
     return app
 

@@ -20,7 +20,8 @@ log = structlog.get_logger(__name__)
 
 # Under /v1 everything needs a store key except what a browser or a program calls back:
 # the OAuth routes (the state authenticates) and webhooks (the signature does).
-PUBLIC_PREFIXES = ("/v1/oauth/", "/v1/webhooks/")
+WEBHOOK_PREFIX = "/v1/webhooks/"
+PUBLIC_PREFIXES = ("/v1/oauth/", WEBHOOK_PREFIX)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
@@ -30,9 +31,11 @@ class BodyTooLarge(Exception):
 
 
 class ApiGate:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, request_limit: StoreRequestLimit) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, request_limit: StoreRequestLimit,
+                 webhook_max_body_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.webhook_max_body_bytes = min(webhook_max_body_bytes or max_body_bytes, max_body_bytes)
         self.request_limit = request_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,14 +82,17 @@ class ApiGate:
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        # Webhooks are read before anyone is authenticated (the signature covers the body): a
+        # smaller limit.
+        limit = self.webhook_max_body_bytes if path.startswith(WEBHOOK_PREFIX) else self.max_body_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         try:
-            body, more = await self._read_body(receive)
+            body, more = await self._read_body(receive, limit)
         except BodyTooLarge:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
             return
         if body and path.startswith("/v1/") and not path.startswith(PUBLIC_PREFIXES) and not _is_json(scope):
             given = _header(scope, b"content-type")
@@ -116,7 +122,7 @@ class ApiGate:
         scope.setdefault("state", {})["caller"] = caller
         return None
 
-    async def _read_body(self, receive: Receive) -> tuple[bytes, list[Message]]:
+    async def _read_body(self, receive: Receive, limit: int) -> tuple[bytes, list[Message]]:
         """The whole body (chunked or not) up to the limit; messages after it are kept to replay."""
         chunks: list[bytes] = []
         seen = 0
@@ -126,7 +132,7 @@ class ApiGate:
                 return b"".join(chunks), [message]
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_body_bytes:
+            if seen > limit:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -143,8 +149,8 @@ class ApiGate:
                                     headers={"Connection": "close"})
         await response(scope, receive, send)
 
-    async def _too_large(self, scope, receive, send) -> None:
-        response = problem_response(413, f"The body is larger than {self.max_body_bytes} bytes.",
+    async def _too_large(self, scope, receive, send, limit: int) -> None:
+        response = problem_response(413, f"The body is larger than {limit} bytes.",
                                     headers={"Connection": "close"})
         await response(scope, receive, send)
 

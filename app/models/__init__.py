@@ -6,6 +6,7 @@ from app.models.records import Record
 from app.models.sandbox import SandboxObject, SandboxRequest
 from app.models.stores import ApiKey, Store
 from app.models.sync import Attempt, AttemptOutcome, Link, LinkState, Run, RunStatus, RunTrigger
+from app.models.webhooks import WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -23,4 +24,5 @@ __all__ = [
     "SandboxObject",
     "SandboxRequest",
     "Store",
+    "WebhookEvent",
 ]

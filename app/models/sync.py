@@ -77,6 +77,9 @@ class Link(Base):
     # "<entity type>:<POS id>" of the record this link waits for (a sale's product); woken when it
     # arrives or syncs (app.sync.wake).
     waiting_for: Mapped[str | None] = mapped_column(String(200), default=None)
+    # What the program last reported doing to the object (a webhook): updated, deleted, voided …
+    program_change: Mapped[str | None] = mapped_column(String(16), default=None)
+    program_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     claim_token: Mapped[str | None] = mapped_column(String(36), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

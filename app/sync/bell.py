@@ -16,3 +16,6 @@ class Bell(Protocol):
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
+
+    async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
+        """Process the connection's stored webhook events (app.webhooks.processing)."""

@@ -9,8 +9,8 @@ from prometheus_client import start_http_server
 from app.logging import configure_logging
 from app.settings import get_settings
 from app.sync.deps import SyncDeps, build_deps
-from app.workers.bell import RING_JOB, SYNC_JOB, ArqBell
-from app.workers.jobs import ring_later_job, sweep_job, sync_connection_job
+from app.workers.bell import RING_JOB, SYNC_JOB, WEBHOOK_JOB, ArqBell
+from app.workers.jobs import process_webhooks_job, ring_later_job, sweep_job, sync_connection_job
 
 # Only bounds a job that hangs: no ring waits on a job id, so a killed job's in-progress marker
 # (kept by arq for this long plus 10 s) blocks nothing.
@@ -56,6 +56,7 @@ def worker_settings() -> dict:
             # keep_result=0: nothing reads results, and none should linger in Redis.
             func(sync_connection_job, name=SYNC_JOB, keep_result=0, timeout=JOB_TIMEOUT_S, max_tries=3),
             func(ring_later_job, name=RING_JOB, keep_result=0, timeout=60, max_tries=3),
+            func(process_webhooks_job, name=WEBHOOK_JOB, keep_result=0, timeout=300, max_tries=3),
         ],
         "cron_jobs": [
             cron(sweep_job, name="sweep", second=_sweep_seconds(settings.sweep_interval_s), run_at_startup=True,

@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 SYNC_JOB = "sync_connection"
 RING_JOB = "ring_later"
+WEBHOOK_JOB = "process_webhooks"
 LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker died)
 
 
@@ -58,6 +59,14 @@ class ArqBell:
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
 
+    async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
+        try:
+            # A fresh id per ring: a job already running may have read the events before these.
+            await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id),
+                                          _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")
+        except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
+            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         try:
             at_s = when.timestamp()
@@ -75,13 +84,15 @@ class ArqBell:
 
 
 SyncFunction = Callable[[str, str | None, str], Awaitable[object]]
+ProcessFunction = Callable[[str], Awaitable[object]]
 
 
 class InProcessBell:
     """Embedded mode: the same job function, run as asyncio tasks in the API process."""
 
-    def __init__(self, sync: SyncFunction, slots: int) -> None:
+    def __init__(self, sync: SyncFunction, slots: int, process: ProcessFunction | None = None) -> None:
         self._sync = sync
+        self._process = process
         self._slots = slots
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
@@ -98,6 +109,28 @@ class InProcessBell:
                 self._again.add(job_id)
             else:
                 self._start(job_id, str(connection_id), None, trigger)
+
+    async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
+        if self._process is None:
+            return  # nothing processes here; the events stay stored for whoever does
+        job_id = f"webhooks:{connection_id}"
+        if job_id in self._running:
+            self._again.add(job_id)  # the running pass may have read the events before these
+            return
+        self._running[job_id] = asyncio.create_task(self._process_loop(job_id, str(connection_id)), name=job_id)
+
+    async def _process_loop(self, job_id: str, connection_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(job_id)
+                try:
+                    await self._process(connection_id)
+                except Exception:  # noqa: BLE001 - logged; the events stay unprocessed; the sweeper rings again
+                    log.exception("in_process_job_failed", job_id=job_id)
+                if job_id not in self._again:
+                    break
+        finally:
+            self._running.pop(job_id, None)
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
 from app.sync.sweeper import sweep
+from app.webhooks.processing import process_webhook_events, ring_for_waiting_events
 from app.workers.bell import later_key
 from app.workers.slots import again_key, held_slot, queued_key
 
@@ -75,5 +76,16 @@ async def ring_later_job(ctx: dict, connection_id: str, at_s: str) -> None:
     await ctx["deps"].bell.ring(uuid.UUID(connection_id), trigger=RunTrigger.SCHEDULE)
 
 
+async def run_webhooks(deps: SyncDeps, connection_id: str) -> int:
+    return await process_webhook_events(deps, uuid.UUID(connection_id))
+
+
+async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
+    """arq entry point: process the connection's stored webhook events (one run per batch)."""
+    return await run_webhooks(ctx["deps"], connection_id)
+
+
 async def sweep_job(ctx: dict) -> int:
-    return await sweep(ctx["deps"])
+    swept = await sweep(ctx["deps"])
+    await ring_for_waiting_events(ctx["deps"])
+    return swept

@@ -11,7 +11,8 @@ import structlog
 from app.sync.deps import SyncDeps
 from app.sync.sweeper import sweep
 from app.workers.bell import ArqBell, InProcessBell
-from app.workers.jobs import run_sync
+from app.webhooks.processing import ring_for_waiting_events
+from app.workers.jobs import run_sync, run_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +27,8 @@ class JobRuntime:
 
     async def start(self, deps: SyncDeps) -> None:
         if deps.settings.embedded_jobs:
-            self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection)
+            self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection,
+                                      process=lambda c: run_webhooks(deps, c))
             deps.bell = self.bell
             self.sweeper = asyncio.create_task(sweep_forever(deps), name="sweeper")
             return
@@ -53,6 +55,7 @@ async def sweep_forever(deps: SyncDeps) -> None:
     while True:
         try:
             await sweep(deps)
+            await ring_for_waiting_events(deps)
         except Exception as exc:  # noqa: BLE001 - the database may be away; the next pass tries again
             log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(deps.settings.sweep_interval_s)

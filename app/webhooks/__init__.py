@@ -1,0 +1,1 @@
+"""Webhooks from the programs: verify, read, store once; processing happens in a job."""
