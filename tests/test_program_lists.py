@@ -35,8 +35,8 @@ async def xero(api, fake):
     await connector.aclose()
 
 
-async def connect(api, fake, tenant: str) -> str:
-    created = await api.post("/v1/connections", {"connector": "xero"})
+async def connect(api, fake, tenant: str, connector: str = "xero") -> str:
+    created = await api.post("/v1/connections", {"connector": connector})
     assert created.status_code == 201, created.text
     tokens = fake.issue_tokens()
     async with transaction(api.deps.sessions) as session:
@@ -180,3 +180,71 @@ async def test_settings_are_saved_unchecked_when_xero_cannot_be_reached_and_noth
     response = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"rounding_account": "999"})
     assert response.status_code == 200, response.text
     assert response.json()["rounding_account"] == "999"
+
+
+@pytest.fixture
+def qbo_fake():
+    from tests.fakes.fake_quickbooks import FakeQuickBooks
+    return FakeQuickBooks()
+
+
+@pytest.fixture
+async def qbo(api, qbo_fake):
+    from app.connectors.quickbooks import QuickBooksConnector
+    from tests.quickbooks.conftest import app_settings as qbo_settings
+    connector = QuickBooksConnector(qbo_settings(), transport=qbo_fake.transport(), timeout_s=2.0)
+    api.deps.connectors["quickbooks"] = connector
+    yield connector
+    api.deps.connectors.pop("quickbooks")
+    await connector.aclose()
+
+
+async def test_quickbooks_lists_accounts_payment_methods_and_tax_codes(api, qbo_fake, qbo):
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    accounts = {a["id"]: a for a in (await api.get(f"/v1/connections/{connection_id}/accounts")).json()["items"]}
+    assert accounts["79"]["type"] == "Income" and "sales_inventory_account" in accounts["79"]["fills"]
+    assert accounts["4"]["fills"] == ["inventory_asset_account", "payment_types.*.deposit_account",
+                                      "mixed_payments_account"]
+    assert accounts["90"]["status"] == "archived" and accounts["90"]["fills"] == []
+    methods = (await api.get(f"/v1/connections/{connection_id}/payment-methods")).json()["items"]
+    assert [m["name"] for m in methods][:3] == ["Cash", "Check", "Visa"]
+    assert all(m["fills"] == ["payment_types.*.payment_method"] for m in methods if m["status"] == "active")
+    taxes = {t["id"]: t for t in (await api.get(f"/v1/connections/{connection_id}/tax-rates")).json()["items"]}
+    assert taxes["2"]["fills"] == ["tax_codes.*"] and taxes["9"]["status"] == "archived"
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "kind"),
+    [
+        ({"sales_service_account": "80"}, "body.sales_service_account", "wrong_kind"),
+        ({"cogs_account": "79"}, "body.cogs_account", "wrong_kind"),
+        ({"mixed_payments_account": "90"}, "body.mixed_payments_account", "inactive"),
+        ({"payment_types": {"Cash": {"deposit_account": "79"}}}, "body.payment_types.Cash.deposit_account",
+         "wrong_kind"),
+        ({"payment_types": {"Cash": {"deposit_account": "35", "payment_method": "8"}}},
+         "body.payment_types.Cash.payment_method", "inactive"),
+        ({"payment_types": {"Cash": {"deposit_account": "35", "payment_method": "42"}}},
+         "body.payment_types.Cash.payment_method", "unknown_reference"),
+        ({"tax_codes": {"VAT 20%": "9"}}, "body.tax_codes.VAT 20%", "inactive"),
+        ({"inventory_asset_account": "35"}, "body.inventory_asset_account", "wrong_kind"),
+    ],
+)
+async def test_each_quickbooks_setting_naming_what_the_company_does_not_allow_is_refused(
+        api, qbo_fake, qbo, change, path, kind):
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    response = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json=change)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["path"] == path and error["type"] == kind and error["value"] not in error["allowed"]
+
+
+async def test_quickbooks_defaults_and_good_changes_are_saved(api, qbo_fake, qbo):
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    ok = await api.request("PUT", f"/v1/connections/{connection_id}/settings", json={
+        "tax_codes": {"VAT 20%": "2", "Exempt": "4"},
+        "payment_types": {"Cash": {"deposit_account": "36", "payment_method": "2"}}})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["payment_types"]["Cash"] == {"deposit_account": "36", "payment_method": "2"}
