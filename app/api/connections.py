@@ -11,13 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
-from app.connections import oauth, service
+from app.connections import oauth, program_lists, service
 from app.connections.schemas import (
     ConnectionCreate,
     ConnectionList,
     ConnectionPublic,
     ConnectionUpdate,
     OrganisationPublic,
+    ProgramEntryPublic,
+    ProgramListPublic,
     RunPage,
     RunPublic,
 )
@@ -173,8 +175,14 @@ async def get_settings(connection_id: ConnectionIdPath, store: StoreDep, session
 async def _change_settings(connection_id, store, session, deps, raw: dict, *, merge: bool) -> dict:
     async with session.begin():
         connection, connector = await _owned(session, store, connection_id, deps)
+        program_lists.refuse_if_reconnect(connection)
         wanted = {**(connection.settings or {}), **raw} if merge else raw
-        service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
+        checked = service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
+    # Outside the transaction: this may ask the program for its lists.
+    await program_lists.check_settings(deps, connection, connector, checked)
+    async with session.begin():
+        connection, connector = await _owned(session, store, connection_id, deps)
+        wanted = {**(connection.settings or {}), **raw} if merge else raw
         await apply_settings(session, connection, connector, wanted)
         settings = connection.settings
     await deps.bell.ring(connection_id, trigger=RunTrigger.MANUAL)
@@ -210,3 +218,34 @@ async def retry_failed_links(connection_id: ConnectionIdPath, store: StoreDep, s
         queued = await retry_failed(session, connection, body.entity_type if body else None)
     await deps.bell.ring(connection_id, trigger=RunTrigger.MANUAL)
     return RetryQueued(queued=queued)
+
+
+RefreshQuery = Annotated[bool, Query(description="Fetch the list from the program again instead of the kept copy.")]
+
+
+async def _list(connection_id, store, session, deps, kind, refresh: bool) -> ProgramListPublic:
+    connection, connector = await _owned(session, store, connection_id, deps)
+    await session.commit()  # nothing held open while the program is asked (commit keeps it loaded)
+    row = await program_lists.program_list(deps, connection, connector, kind, refresh=refresh)
+    items = [ProgramEntryPublic(id=e["id"], name=e["name"], type=e["type"],
+                                status="active" if e["active"] else "archived",
+                                fills=program_lists.fills(connector, kind, e)) for e in row.items]
+    return ProgramListPublic(items=items, fetched_at=row.fetched_at)
+
+
+@router.get("/connections/{connection_id}/accounts", summary="The program's accounts (for the settings form)")
+async def list_accounts(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+                        refresh: RefreshQuery = False) -> ProgramListPublic:
+    return await _list(connection_id, store, session, deps, "accounts", refresh)
+
+
+@router.get("/connections/{connection_id}/tax-rates", summary="The program's tax rates or tax codes")
+async def list_tax_rates(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+                         refresh: RefreshQuery = False) -> ProgramListPublic:
+    return await _list(connection_id, store, session, deps, "tax_rates", refresh)
+
+
+@router.get("/connections/{connection_id}/payment-methods", summary="The program's payment methods (QuickBooks)")
+async def list_payment_methods(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+                               refresh: RefreshQuery = False) -> ProgramListPublic:
+    return await _list(connection_id, store, session, deps, "payment_methods", refresh)

@@ -23,6 +23,8 @@ class FieldError(BaseModel):
     path: str = Field(description="Where: body.…, query.… or path.…")
     message: str = Field(description="What is wrong there.")
     type: str = Field(description="A short code of the error.")
+    value: str | None = Field(default=None, description="The value refused, when a setting names what the program lacks.")
+    allowed: list[str] | None = Field(default=None, description="What that setting may name instead (the program's codes or ids).")
 
 
 class ProblemDetails(BaseModel):

@@ -77,3 +77,16 @@ class RunPublic(BaseModel):
 class RunPage(BaseModel):
     items: list[RunPublic] = Field(description="Runs, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ProgramEntryPublic(BaseModel):
+    id: str = Field(description="What a setting holds: Xero's account code or TaxType, QuickBooks' Id.")
+    name: str = Field(description="Its name in the program.")
+    type: str = Field(description="Its type in the program's own words (Xero REVENUE, BANK…; QuickBooks Income, Bank…).")
+    status: Literal["active", "archived"] = Field(description="archived: archived, deleted or inactive in the program; no setting may name it.")
+    fills: list[str] = Field(description="The settings it may be chosen for (`field`, or `field.*` for each value of a mapping).")
+
+
+class ProgramListPublic(BaseModel):
+    items: list[ProgramEntryPublic] = Field(description="Every entry the program listed, active or not.")
+    fetched_at: datetime = Field(description="When this copy was fetched from the program (`?refresh=true` fetches it again).")

@@ -23,6 +23,10 @@ The contract, beyond the signatures below:
   call to the program. A key changes only when the record's content changes.
 - **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer; a program
   that forgets idempotency keys may hold an object from them, so such a create looks it up first.
+- **The program's lists.** A connector may offer `program_list(ctx, kind)` (see `Lister`): the
+  accounts, tax rates or payment methods the organisation has, so settings are checked against
+  them when saved, and `setting_refs` naming which settings refer to which list and what kind of
+  entry each allows. Without it, settings are saved unchecked.
 - **Configuration.** A connector names the process settings (environment variables) it needs in
   `required_settings`; the registry offers it when they are all set and builds it with
   `from_settings`.
@@ -140,6 +144,44 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release pooled HTTP connections."""
+
+
+ListKind = Literal["accounts", "tax_rates", "payment_methods"]
+
+
+@dataclass(frozen=True)
+class ProgramEntry:
+    """One account, tax rate or payment method of the organisation, as a settings form needs it."""
+
+    id: str  # what a setting holds: Xero's account code or TaxType, QuickBooks' Id
+    name: str
+    type: str  # the program's own word (Xero's REVENUE, QuickBooks' "Income"…)
+    active: bool
+    # The connector's words for what it may be used as ("revenue", "payments", "sales_tax"…),
+    # matched against `SettingRef.allows`.
+    uses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SettingRef:
+    """A setting that names an entry of one of the program's lists.
+
+    `path` is a settings field, `field.*` each value of a mapping, `field.*.sub` a key of each value.
+    """
+
+    path: str
+    kind: ListKind
+    allows: str  # the use an entry must have (see ProgramEntry.uses)
+    meaning: str  # what the shop is told is allowed, e.g. "an active revenue account"
+
+
+class Lister(Protocol):
+    """Optional part of a connector: the organisation's lists (see the module doc)."""
+
+    setting_refs: ClassVar[tuple[SettingRef, ...]]
+
+    async def program_list(self, ctx: PushContext, kind: ListKind) -> list[ProgramEntry] | None:
+        """That list, every entry (active or not); None when the program has no such list."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from app.models.base import Base
 from app.models.connections import Connection, ConnectionStatus
+from app.models.program_lists import ProgramList
 from app.models.records import Record
 from app.models.sandbox import SandboxObject, SandboxRequest
 from app.models.stores import ApiKey, Store
@@ -17,6 +18,7 @@ __all__ = [
     "ConnectionStatus",
     "Link",
     "LinkState",
+    "ProgramList",
     "Record",
     "Run",
     "RunStatus",

@@ -448,6 +448,8 @@ class FakeQuickBooks:
     async def _query(self, request: Request) -> Response:
         async def work(request: Request, company: Company, call: Call) -> Response:
             statement = request.query_params.get("query", "")
+            if (listed := _company_list(company, statement)) is not None:
+                return listed
             match = re.match(r"select \* from (\w+) where (\w+) (in|=) \((.*)\)|select \* from (\w+) where (\w+) = "
                              r"('(?:[^'\\]|\\.)*')", statement.replace(" maxresults 1000", ""), re.I)
             if not match:
@@ -609,3 +611,38 @@ def _json(status: int, body: Any) -> JSONResponse:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime())
+
+
+# The lists a settings form reads (`select * from Account where Active in (true, false)`…): the
+# sandbox's own objects the default settings name, and one inactive of each.
+SANDBOX_ACCOUNT_LIST = [
+    ("1", "Services", "Income"), ("4", "Undeposited Funds", "Other Current Asset"),
+    ("33", "Accounts Payable (A/P)", "Accounts Payable"), ("35", "Checking", "Bank"), ("36", "Savings", "Bank"),
+    ("79", "Sales of Product Income", "Income"), ("80", "Cost of Goods Sold", "Cost of Goods Sold"),
+    ("81", "Inventory Asset", "Other Current Asset"),
+]
+SANDBOX_PAYMENT_METHOD_NAMES = ["Cash", "Check", "Visa", "MasterCard", "Discover", "American Express", "Diners Club"]
+GLOBAL_TAX_CODE_NAMES = {"2": "Standard", "3": "Zero-rated", "4": "Exempt", "5": "Reduced"}
+
+
+def _company_list(company: Company, statement: str) -> Response | None:
+    match = re.fullmatch(r"select \* from (Account|TaxCode|PaymentMethod) where Active in \(true, ?false\)"
+                         r"(?: maxresults \d+)?", statement.strip(), re.I)
+    if not match:
+        return None
+    entity = match.group(1)
+    if entity == "Account":
+        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True} for i, n, t in SANDBOX_ACCOUNT_LIST]
+        found.append({"Id": "90", "Name": "Old Checking", "AccountType": "Bank", "Active": False})
+    elif entity == "PaymentMethod":
+        found = [{"Id": str(i), "Name": n, "Active": True,
+                  "Type": "CREDIT_CARD" if i >= 3 else "NON_CREDIT_CARD"}
+                 for i, n in enumerate(SANDBOX_PAYMENT_METHOD_NAMES, start=1)]
+        found.append({"Id": "8", "Name": "Old voucher", "Active": False, "Type": "NON_CREDIT_CARD"})
+    elif company.us:
+        found = []  # automated sales tax: the settings name no tax codes
+    else:
+        found = [{"Id": i, "Name": n, "Active": True, "Taxable": i != "4"} for i, n in GLOBAL_TAX_CODE_NAMES.items()]
+        found.append({"Id": "9", "Name": "Old rate", "Active": False, "Taxable": True})
+    return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)},
+                       "time": _now()})

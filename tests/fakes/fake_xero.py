@@ -307,8 +307,9 @@ class FakeXero:
 
         async def read(books: Books) -> tuple[int, Any, int]:
             if collection == "TaxRates":
-                return 200, {"TaxRates": [{"TaxType": t, "EffectiveRate": float(r), "Status": "ACTIVE"}
-                                          for t, r in (books.tax_rates or {}).items()]}, 0
+                return 200, {"TaxRates": books.tax_rate_list()}, 0
+            if collection == "Accounts":
+                return 200, {"Accounts": books.account_list()}, 0
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
             id_field = KINDS[collection][0]

@@ -30,6 +30,24 @@ DEMO_TAX_RATES = {
     "NONE": Decimal(0),
 }
 
+# What GET /Accounts says of the demo chart: code → (name, Type, Class, payments enabled).
+DEMO_ACCOUNTS = {
+    "090": ("Business Bank Account", "BANK", "ASSET", False),
+    "091": ("Business Savings Account", "BANK", "ASSET", False),
+    "200": ("Sales", "REVENUE", "REVENUE", False),
+    "260": ("Other Revenue", "REVENUE", "REVENUE", False),
+    "300": ("Purchases", "DIRECTCOSTS", "EXPENSE", False),
+    "310": ("Cost of Goods Sold", "DIRECTCOSTS", "EXPENSE", False),
+    "400": ("Advertising", "OVERHEADS", "EXPENSE", False),
+    "429": ("General Expenses", "OVERHEADS", "EXPENSE", False),
+    "630": ("Inventory", "INVENTORY", "ASSET", False),
+    "800": ("Accounts Payable", "CURRLIAB", "LIABILITY", False),
+    "805": ("Accrued Liabilities", "CURRLIAB", "LIABILITY", True),
+    "810": ("Income in Advance", "CURRLIAB", "LIABILITY", True),
+    "814": ("Wages Payable - Payroll", "CURRLIAB", "LIABILITY", False),
+    "820": ("VAT", "CURRLIAB", "LIABILITY", False),
+}
+
 KINDS = {
     "Contacts": ("ContactID", "contacts"),
     "Items": ("ItemID", "items"),
@@ -124,6 +142,29 @@ class Books:
             raise Refused(f"Account code '{code}' has been archived, or has been deleted. Each line item must reference a valid account.")
         if self.account_codes is not None and code not in self.account_codes:
             raise Refused(f"Account code '{code}' is not a valid code for this document.")
+
+    def account_list(self) -> list[dict]:
+        """GET /Accounts: the chart as Xero describes it (empty when any code is accepted)."""
+        codes = sorted((self.account_codes or set()) | self.archived_account_codes)
+        accounts = []
+        for code in codes:
+            name, type_, class_, payments = DEMO_ACCOUNTS.get(code, (f"Account {code}", "REVENUE", "REVENUE", False))
+            accounts.append({"AccountID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tenant_id}/{code}")),
+                             "Code": code, "Name": name, "Type": type_, "Class": class_,
+                             "Status": "ARCHIVED" if code in self.archived_account_codes else "ACTIVE",
+                             "EnablePaymentsToAccount": payments})
+        return accounts
+
+    def tax_rate_list(self) -> list[dict]:
+        """GET /TaxRates: output types apply to revenue, input types to expenses, NONE to both."""
+        rates = []
+        for tax_type, rate in (self.tax_rates or {}).items():
+            upper = tax_type.upper()
+            revenue = "INPUT" not in upper
+            expenses = "OUTPUT" not in upper
+            rates.append({"Name": tax_type.title(), "TaxType": tax_type, "EffectiveRate": float(rate),
+                          "Status": "ACTIVE", "CanApplyToRevenue": revenue, "CanApplyToExpenses": expenses})
+        return rates
 
     def check_tax(self, tax_type: str | None) -> None:
         if tax_type and self.tax_rates is not None and tax_type not in self.tax_rates:

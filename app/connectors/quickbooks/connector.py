@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
+from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import env, errors, mapping, retract
+from app.connectors.quickbooks import env, errors, lists, mapping, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -58,6 +58,7 @@ class QuickBooksConnector:
         per_minute=500, concurrent=10, buckets={"batch": Bucket(per_minute=40)}
     )
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
+    setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
@@ -99,6 +100,13 @@ class QuickBooksConnector:
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract.retract(self._api, ctx, entity_type, items)
+
+    async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
+        entity = lists.ENTITY.get(kind)
+        if entity is None:
+            return None
+        found = await self._api.query(ctx, entity, "Active in (true, false)")  # inactive ones too
+        return [e for o in found if (e := lists.entry(kind, o))]
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)

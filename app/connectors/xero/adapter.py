@@ -188,6 +188,11 @@ class XeroApi:
         return {r["TaxType"]: Decimal(str(r["EffectiveRate"])) for r in rates
                 if r.get("TaxType") and r.get("EffectiveRate") is not None}
 
+    async def listing(self, ctx: PushContext, collection: str) -> list[dict[str, Any]]:
+        """Every element of an unpaged collection (Accounts, TaxRates)."""
+        found = _body(await self._request(ctx, "GET", f"{API_ROOT}/{collection}")).get(collection)
+        return found if isinstance(found, list) else []
+
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""
         response = await self._request(ctx, "GET", f"{API_ROOT}/Items")

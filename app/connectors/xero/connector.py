@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, PushContext, PushItem, PushResult
+from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
-from app.connectors.xero import env, errors, mapping
+from app.connectors.xero import env, errors, lists, mapping
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
@@ -60,6 +60,7 @@ class XeroConnector:
     supports_pkce: ClassVar[bool] = True
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
+    setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
 
     def __init__(
         self,
@@ -105,6 +106,13 @@ class XeroConnector:
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract(self._api, ctx, entity_type, items)
+
+    async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
+        if kind == "accounts":
+            return [e for a in await self._api.listing(ctx, "Accounts") if (e := lists.account_entry(a))]
+        if kind == "tax_rates":
+            return [e for r in await self._api.listing(ctx, "TaxRates") if (e := lists.tax_rate_entry(r))]
+        return None  # Xero has no payment methods: a payment names the account it goes to
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)

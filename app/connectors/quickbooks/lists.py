@@ -1,0 +1,53 @@
+"""The company's accounts, tax codes and payment methods, and which QuickBooks settings name them.
+
+QuickBooks answers a query with active objects only unless asked for both (`Active in (true,
+false)`); settings refer to objects by Id. AccountType says what an account is for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.connectors.base import ProgramEntry, SettingRef
+
+ENTITY = {"accounts": "Account", "tax_rates": "TaxCode", "payment_methods": "PaymentMethod"}
+
+SETTING_REFS: tuple[SettingRef, ...] = (
+    SettingRef("sales_inventory_account", "accounts", "income", "an active Income account"),
+    SettingRef("sales_non_inventory_account", "accounts", "income", "an active Income account"),
+    SettingRef("sales_service_account", "accounts", "income", "an active Income account"),
+    SettingRef("purchases_non_inventory_account", "accounts", "expense",
+               "an active Expense, Other Expense or Cost of Goods Sold account"),
+    SettingRef("inventory_asset_account", "accounts", "inventory", "an active Other Current Asset account"),
+    SettingRef("cogs_account", "accounts", "cogs", "an active Cost of Goods Sold account"),
+    SettingRef("payment_types.*.deposit_account", "accounts", "deposit",
+               "an active Bank or Other Current Asset account (such as Undeposited Funds)"),
+    SettingRef("mixed_payments_account", "accounts", "deposit",
+               "an active Bank or Other Current Asset account (such as Undeposited Funds)"),
+    SettingRef("payment_types.*.payment_method", "payment_methods", "payment", "an active payment method"),
+    SettingRef("tax_codes.*", "tax_rates", "tax", "an active tax code"),
+)
+
+_USES = {
+    "Income": ("income",),
+    "Other Income": ("income",),
+    "Expense": ("expense",),
+    "Other Expense": ("expense",),
+    "Cost of Goods Sold": ("expense", "cogs"),
+    "Other Current Asset": ("inventory", "deposit"),
+    "Bank": ("deposit",),
+}
+
+
+def entry(kind: str, obj: dict[str, Any]) -> ProgramEntry | None:
+    if not obj.get("Id"):
+        return None
+    if kind == "accounts":
+        type_ = str(obj.get("AccountType") or "")
+        uses = _USES.get(type_, ())
+    elif kind == "payment_methods":
+        type_, uses = str(obj.get("Type") or "NON_CREDIT_CARD"), ("payment",)
+    else:
+        type_, uses = ("Taxable" if obj.get("Taxable") else "Non-taxable"), ("tax",)
+    return ProgramEntry(id=str(obj["Id"]), name=str(obj.get("Name") or obj["Id"]), type=type_,
+                        active=obj.get("Active", True) is not False, uses=uses)

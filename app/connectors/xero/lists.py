@@ -1,0 +1,62 @@
+"""The organisation's accounts and tax rates, and which Xero settings name them.
+
+Xero's account Class says what an account is for (REVENUE, EXPENSE, ASSET…); its Type narrows it
+(BANK, INVENTORY, DIRECTCOSTS…). A payment may go to a bank account or to any account with
+"Enable payments to this account" set; Xero refuses line items on bank accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.connectors.base import ProgramEntry, SettingRef
+
+SETTING_REFS: tuple[SettingRef, ...] = (
+    SettingRef("sales_inventory_account", "accounts", "revenue", "an active revenue account"),
+    SettingRef("sales_non_inventory_account", "accounts", "revenue", "an active revenue account"),
+    SettingRef("shift_sales_account", "accounts", "revenue", "an active revenue account"),
+    SettingRef("purchases_non_inventory_account", "accounts", "expense", "an active expense or direct costs account"),
+    SettingRef("inventory_asset_account", "accounts", "inventory", "an active account of type Inventory"),
+    SettingRef("cogs_account", "accounts", "expense", "an active expense or direct costs account"),
+    SettingRef("payment_accounts.*", "accounts", "payments",
+               "an active bank account, or one with payments to it enabled"),
+    SettingRef("custom_line_accounts.*", "accounts", "line", "an active account that is not a bank account"),
+    SettingRef("rounding_account", "accounts", "line", "an active account that is not a bank account"),
+    SettingRef("sales_tax_types.*", "tax_rates", "sales_tax", "an active tax rate that applies to revenue"),
+    SettingRef("purchase_tax_types.*", "tax_rates", "purchase_tax", "an active tax rate that applies to expenses"),
+)
+
+
+def account_entry(account: dict[str, Any]) -> ProgramEntry | None:
+    code = account.get("Code")
+    if not code:
+        return None  # settings name accounts by code; an account without one cannot be chosen
+    type_, class_ = str(account.get("Type") or ""), str(account.get("Class") or "")
+    uses = []
+    if class_ == "REVENUE":
+        uses.append("revenue")
+    if class_ == "EXPENSE":
+        uses.append("expense")
+    if type_ == "INVENTORY":
+        uses.append("inventory")
+    if type_ == "BANK" or account.get("EnablePaymentsToAccount"):
+        uses.append("payments")
+    if type_ != "BANK":
+        uses.append("line")
+    return ProgramEntry(id=str(code), name=str(account.get("Name") or code), type=type_,
+                        active=account.get("Status") == "ACTIVE", uses=tuple(uses))
+
+
+def tax_rate_entry(rate: dict[str, Any]) -> ProgramEntry | None:
+    tax_type = rate.get("TaxType")
+    if not tax_type:
+        return None
+    uses = []
+    # Older answers leave the CanApplyTo flags out: then the rate is not refused for either side.
+    if rate.get("CanApplyToRevenue", True):
+        uses.append("sales_tax")
+    if rate.get("CanApplyToExpenses", True):
+        uses.append("purchase_tax")
+    return ProgramEntry(id=str(tax_type), name=str(rate.get("Name") or tax_type),
+                        type=str(rate.get("ReportTaxType") or "TAX"), active=rate.get("Status") == "ACTIVE",
+                        uses=tuple(uses))
