@@ -43,8 +43,14 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
         return engine
     # hide_parameters: a failed statement's error must not carry shop data (emails, names) into logs.
+    # No pre-ping: it cost a round trip on every checkout. A connection the server dropped fails its
+    # first statement instead; SQLAlchemy then invalidates every older pooled connection (the request
+    # answers 503, see is_database_outage) and the next checkout connects afresh. pool_recycle retires
+    # connections before a firewall or server idle timeout can drop them silently. The pool holds
+    # enough for the API's concurrency (16 requests in flight, each one connection at a time).
     return create_async_engine(
-        settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+        settings.database_url, pool_size=20, max_overflow=10, pool_pre_ping=False, pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

@@ -176,7 +176,7 @@ class ArqStack:
         monkeypatch.setattr(arq_worker, "get_settings", lambda: self.settings)
         config = arq_worker.worker_settings()
         config.pop("handle_signals")
-        return Worker(**config, burst=True, handle_signals=False, poll_delay=0.05)
+        return Worker(**{**config, "burst": True, "handle_signals": False, "poll_delay": 0.05})
 
     async def run_workers(self, monkeypatch, count: int = 1) -> list:
         """Run `count` burst workers side by side until the queue is empty; fail on a failed job."""

@@ -18,14 +18,15 @@ from app.sync.deps import SyncDeps
 bearer = HTTPBearer(auto_error=False, description="The store's API key")
 
 
-def get_deps(request: Request) -> SyncDeps:
+# Every dependency is async: FastAPI runs a plain `def` one in the thread pool, a hop per request.
+async def get_deps(request: Request) -> SyncDeps:
     return request.app.state.deps
 
 
 DepsDep = Annotated[SyncDeps, Depends(get_deps)]
 
 
-def get_ids(request: Request) -> OpaqueIds:
+async def get_ids(request: Request) -> OpaqueIds:
     ids = getattr(request.app.state, "opaque_ids", None)
     if ids is None:
         ids = OpaqueIds(request.app.state.deps.secrets.derive("opaque-ids"))
@@ -44,7 +45,7 @@ async def get_session(deps: DepsDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_caller(
+async def get_caller(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     # The gate middleware checked the key before the body was read; `bearer` only documents it.
@@ -58,7 +59,7 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_store(caller: CallerDep) -> Store:
+async def get_store(caller: CallerDep) -> Store:
     return caller.store
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.opaque import ATTEMPT, OpaqueIds
@@ -22,20 +23,32 @@ async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type:
     )
 
 
-async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str,
-                   pos_ids: list[str]) -> list[StatusItem]:
-    """Symbol and state of each id, in the order asked; `unknown` for an id the store lacks."""
+def _status_query(ids_match):
     live = (
         select(Link.record_id, Link.state, Link.next_attempt_at, Link.retries)
         .join(Connection, Connection.id == Link.connection_id)
         .where(Connection.status.in_(COLLECTING))
         .subquery()
     )
-    rows = await session.execute(
+    return (
         select(Record.pos_id, live.c.state, live.c.next_attempt_at, live.c.retries)
         .outerjoin(live, live.c.record_id == Record.id)
-        .where(Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(pos_ids))
+        .where(Record.store_id == bindparam("store_id"), Record.entity_type == bindparam("entity_type"), ids_match)
     )
+
+
+# Built once: the POS polls this for every list screen. On PostgreSQL the ids go as one array
+# parameter (`= ANY($3)`), so the SQL text is the same whatever the number of ids and the server's
+# prepared statement is reused; SQLite has no arrays and gets an expanding IN.
+_STATUS_PG = _status_query(Record.pos_id == any_(bindparam("pos_ids", type_=ARRAY(String))))
+_STATUS_OTHER = _status_query(Record.pos_id.in_(bindparam("pos_ids", expanding=True)))
+
+
+async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str,
+                   pos_ids: list[str]) -> list[StatusItem]:
+    """Symbol and state of each id, in the order asked; `unknown` for an id the store lacks."""
+    query = _STATUS_PG if session.get_bind().dialect.name == "postgresql" else _STATUS_OTHER
+    rows = await session.execute(query, {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids})
     links: dict[str, list] = defaultdict(list)
     for pos_id, state, next_at, retries in rows.all():
         bucket = links[pos_id]

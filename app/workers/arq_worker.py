@@ -66,6 +66,7 @@ def worker_settings() -> dict:
         "on_shutdown": on_shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": 20,
+        "poll_delay": settings.worker_poll_delay_s,
         "handle_signals": True,
     }
 
