@@ -84,3 +84,22 @@ async def test_a_clash_stored_by_another_job_meanwhile_still_fails_only_the_reco
     assert len(checks) == 3  # the write was refused by the unique index and done again
     (entry,) = (await api.get("/v1/customers/C-2/sync")).json()["connections"]
     assert entry["state"] == "failed" and "customer C-1" in entry["advice"]
+
+
+async def test_the_same_id_for_records_of_two_entity_types_is_no_clash(api, monkeypatch):
+    # QuickBooks numbers each entity on its own: Customer 7 and Item 7 are two objects.
+    await api.connect_sandbox()
+    sandbox = api.deps.connectors["sandbox"]
+    original_push = sandbox.push
+
+    async def push_numbering_each_entity(ctx, entity_type, items):
+        results = await original_push(ctx, entity_type, items)
+        return [replace(r, external_id="7") if r.external_id else r for r in results]
+
+    monkeypatch.setattr(sandbox, "push", push_numbering_each_entity)
+    await api.put("/v1/customers/C-1", {"first_name": "Ana"})
+    await api.put("/v1/products/P-1", {"name": "Tea", "sku": "TEA-1", "price": "3.00"})
+    await api.settle()
+    for url in ("/v1/customers/C-1/sync", "/v1/products/P-1/sync"):
+        (entry,) = (await api.get(url)).json()["connections"]
+        assert entry["state"] == "synced" and entry["external_id"] == "7", entry

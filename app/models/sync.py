@@ -47,9 +47,12 @@ class Link(Base):
             postgresql_where=text("waiting_for IS NOT NULL"),
             sqlite_where=text("waiting_for IS NOT NULL"),
         ),
+        # One program object per record of a kind: ids are unique per entity type only, since
+        # QuickBooks numbers each entity's ids on its own (Customer 1 and Item 1 both exist).
         Index(
-            "uq_links_connection_id_external_id",
+            "uq_links_connection_id_entity_type_external_id",
             "connection_id",
+            "entity_type",
             "external_id",
             unique=True,
             postgresql_where=text("external_id IS NOT NULL"),

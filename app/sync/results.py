@@ -164,22 +164,26 @@ async def _waits_already_over(session: AsyncSession, outcomes: list[Outcome], co
 async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], connection_id: uuid.UUID) -> list[Outcome]:
     """An external id the program returned that another record of the connection already holds
     (Xero merged two contacts; a create matched an existing object) fails this one record."""
+    # Ids are compared within one entity type: programs number some kinds separately (QuickBooks).
     wanted = {o.external_id for o in outcomes if o.external_id and o.external_id != o.claimed.external_id}
     if not wanted:
         return outcomes
+    types = {o.claimed.entity_type for o in outcomes}
     rows = await session.execute(
         select(Link.id, Link.external_id, Record.entity_type, Record.pos_id)
         .join(Record, Record.id == Link.record_id)
-        .where(Link.connection_id == connection_id, Link.external_id.in_(wanted))
+        .where(Link.connection_id == connection_id, Link.external_id.in_(wanted), Link.entity_type.in_(types))
     )
-    holders = {external_id: (link_id, entity_type, pos_id) for link_id, external_id, entity_type, pos_id in rows.all()}
+    holders = {(entity_type, external_id): (link_id, entity_type, pos_id)
+               for link_id, external_id, entity_type, pos_id in rows.all()}
     checked = []
     for o in outcomes:
         c = o.claimed
-        holder = holders.get(o.external_id) if o.external_id and o.external_id != c.external_id else None
+        key = (c.entity_type, o.external_id)
+        holder = holders.get(key) if o.external_id and o.external_id != c.external_id else None
         if holder is None or holder[0] == c.link_id:
             if o.external_id:
-                holders.setdefault(o.external_id, (c.link_id, c.entity_type, c.pos_id))  # two in one batch
+                holders.setdefault(key, (c.link_id, c.entity_type, c.pos_id))  # two in one batch
             checked.append(o)
             continue
         checked.append(replace(o, kind=AttemptOutcome.FAILED, external_id=None, error=_taken(o, holder)))

@@ -1,7 +1,7 @@
 """links keep the program's object version (QuickBooks SyncToken)
 
 Revision ID: 0005_quickbooks
-Revises: 0003
+Revises: 0004_recovery
 """
 
 from alembic import op

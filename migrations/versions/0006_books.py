@@ -1,7 +1,7 @@
 """links remember what they wait for; records remember their deletion
 
 Revision ID: 0006_books
-Revises: 0003
+Revises: 0005_quickbooks
 Create Date: 2026-11-27 15:20:00
 """
 

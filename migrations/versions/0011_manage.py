@@ -1,7 +1,7 @@
 """a copy of each connection's accounts, tax rates and payment methods
 
 Revision ID: 0011_manage
-Revises: 0006_books
+Revises: 0010_webhooks
 Create Date: 2026-11-27 16:40:00
 """
 

@@ -92,7 +92,9 @@ class Company:
     name: str
     us: bool
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
-    next_id: int = 100
+    # Ids are numbered per sequence, not per company: transactions share one, names (customers,
+    # vendors, employees) another, items their own, so a Customer and an Item may share an Id.
+    next_id: dict[str, int] = field(default_factory=dict)
     closed_until: str | None = None  # the books' closing date (ISO), if set
 
     def all(self, entity: str) -> list[dict[str, Any]]:
@@ -346,8 +348,9 @@ class FakeQuickBooks:
         self.companies[realm].closed_until = until
 
     def _store(self, company: Company, entity: str, body: dict[str, Any]) -> dict[str, Any]:
-        company.next_id += 1
-        body = {**body, "Id": str(company.next_id), "SyncToken": "0", "domain": "QBO",
+        sequence = "transactions" if entity in TRANSACTIONS else "names" if entity in PEOPLE else entity
+        company.next_id[sequence] = company.next_id.get(sequence, 100) + 1
+        body = {**body, "Id": str(company.next_id[sequence]), "SyncToken": "0", "domain": "QBO",
                 "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()}}
         if entity in TRANSACTIONS:
             body["TotalAmt"] = float(sum(Decimal(str(line.get("Amount", 0))) * (-1 if line.get("DetailType") ==
@@ -362,7 +365,8 @@ class FakeQuickBooks:
                 raise Refused("6000", "A business validation error has occurred", "DisplayName is required.")
             for other in PEOPLE:
                 for obj in company.all(other):
-                    if obj["Id"] != exclude and str(obj.get("DisplayName", "")).lower() == name.lower():
+                    itself = other == entity and obj["Id"] == exclude  # ids are per entity
+                    if not itself and str(obj.get("DisplayName", "")).lower() == name.lower():
                         raise Refused("6240", "Duplicate Name Exists Error", "The name supplied already exists. : "
                                       "Another customer, vendor or employee is already using this name. Please use "
                                       "a different name.", "DisplayName")
