@@ -9,23 +9,18 @@ Credentials returned by `refresh` replace the old ones at once (the engine store
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import httpx
 
 from app.connectors.base import Credentials
-from app.connectors.errors import ConnectionBroken, PermanentError, TransientError
+from app.connectors.errors import ConnectionBroken, TransientError
+from app.connectors.oauth_tokens import AsyncOAuth2Client, expires_at, oauth_client, token_call
 from app.connectors.quickbooks import errors
 
-import authlib.deprecate  # noqa: F401  (installs Authlib's own warning filter first, so ours can override it)
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
-
 SCOPE = "com.intuit.quickbooks.accounting"
-_DEAD_GRANT = {"invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type"}
+RECONNECT = ("Reconnect QuickBooks under Integrated Apps (the refresh token expired after 100 days unused, was "
+             "revoked, or the app was disconnected in QuickBooks).")
 
 
 class QuickBooksOAuth:
@@ -46,13 +41,8 @@ class QuickBooksOAuth:
                 "QuickBooks is not configured on this server (QUICKBOOKS_CLIENT_ID / QUICKBOOKS_CLIENT_SECRET).",
                 code="not_configured", advice="Ask the operator to set the QuickBooks app credentials.",
             )
-        client = AsyncOAuth2Client(
-            client_id=self._client_id, client_secret=self._client_secret, scope=SCOPE,
-            transport=self._transport, timeout=self._timeout_s, **kwargs,
-        )
-        client.register_compliance_hook("access_token_response", _raise_for_server_error)
-        client.register_compliance_hook("refresh_token_response", _raise_for_server_error)
-        return client
+        return oauth_client(client_id=self._client_id, client_secret=self._client_secret, scope=SCOPE,
+                            transport=self._transport, timeout_s=self._timeout_s, **kwargs)
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         url, _ = self._client(redirect_uri=redirect_uri).create_authorization_url(self._authorize_url, state=state)
@@ -96,47 +86,17 @@ class QuickBooksOAuth:
         await self._http.aclose()
 
 
-class _ServerError(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-
-
-def _raise_for_server_error(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 500 or response.status_code == 429:
-        raise _ServerError(response)
-    return response
-
-
 async def _token_call(call) -> dict[str, Any]:
-    try:
-        return dict(await call)
-    except _ServerError as exc:
-        status = exc.response.status_code
-        raise TransientError(f"Intuit's token endpoint answered {status}.", http_status=status) from exc
-    except OAuthError as exc:
-        if exc.error in _DEAD_GRANT:
-            raise ConnectionBroken(
-                f"Intuit refused the tokens: {exc.error}.",
-                advice="Reconnect QuickBooks under Integrated Apps (the refresh token expired after 100 days "
-                "unused, was revoked, or the app was disconnected in QuickBooks).",
-            ) from exc
-        raise PermanentError(f"Intuit's token endpoint refused the request: {exc.error}.") from exc
-    except httpx.HTTPError as exc:
-        raise errors.from_transport(exc) from exc
-    except (ValueError, KeyError) as exc:
-        raise TransientError("Intuit's token endpoint gave an unreadable answer.") from exc
+    return await token_call(call, program="Intuit", reconnect_advice=RECONNECT, from_transport=errors.from_transport)
 
 
 def _credentials(token: dict[str, Any]) -> Credentials:
-    expires_at = token.get("expires_at")
-    if expires_at is None and token.get("expires_in"):
-        expires_at = time.time() + float(token["expires_in"])
     extra: dict[str, Any] = {"scope": token.get("scope", SCOPE)}
     if token.get("x_refresh_token_expires_in"):
         extra["refresh_expires_at"] = time.time() + float(token["x_refresh_token_expires_in"])
     return Credentials(
         access_token=token.get("access_token"),
         refresh_token=token.get("refresh_token"),
-        expires_at=float(expires_at) if expires_at is not None else None,
+        expires_at=expires_at(token),
         extra=extra,
     )

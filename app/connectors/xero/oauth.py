@@ -6,25 +6,17 @@ old ones at once (the engine stores them before anything else), or the connectio
 
 from __future__ import annotations
 
-import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from app.connectors.base import Credentials, Organisation
-from app.connectors.errors import ConnectionBroken, PermanentError, TransientError
+from app.connectors.errors import ConnectionBroken, TransientError
+from app.connectors.oauth_tokens import AsyncOAuth2Client, expires_at, oauth_client, token_call
 from app.connectors.xero import errors
 
 if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's env settings
     from app.settings import Settings
-
-import authlib.deprecate  # noqa: F401  (installs Authlib's own warning filter first, so ours can override it)
-
-with warnings.catch_warnings():
-    # Authlib nudges towards its httpx2 fork; the project pins httpx, which it still supports.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 # Apps created since 2 March 2026 get granular scopes only: accounting.invoices covers invoices,
 # credit notes and purchase orders, accounting.payments the payments; items live under
@@ -36,9 +28,7 @@ SCOPES = (
     "accounting.invoices",
     "accounting.payments",
 )
-
-# Errors of the token endpoint after which only the shop can help (reconnect).
-_DEAD_GRANT = {"invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type"}
+RECONNECT = "Reconnect Xero under Integrated Apps (the refresh token expired, was revoked or was already used)."
 
 
 class XeroOAuth:
@@ -66,17 +56,8 @@ class XeroOAuth:
                 code="not_configured",
                 advice="Ask the operator to set the Xero app credentials.",
             )
-        client = AsyncOAuth2Client(
-            client_id=self._client_id,
-            client_secret=self._client_secret,
-            scope=" ".join(SCOPES),
-            transport=self._transport,
-            timeout=self._timeout_s,
-            **kwargs,
-        )
-        client.register_compliance_hook("access_token_response", _raise_for_server_error)
-        client.register_compliance_hook("refresh_token_response", _raise_for_server_error)
-        return client
+        return oauth_client(client_id=self._client_id, client_secret=self._client_secret, scope=" ".join(SCOPES),
+                            transport=self._transport, timeout_s=self._timeout_s, **kwargs)
 
     def authorization_url(self, *, state: str, redirect_uri: str, code_verifier: str | None = None) -> str:
         # Xero supports PKCE (S256): Authlib derives the challenge from the verifier.
@@ -139,44 +120,14 @@ class XeroOAuth:
         await self._http.aclose()
 
 
-class _ServerError(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-
-
-def _raise_for_server_error(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 500 or response.status_code == 429:
-        raise _ServerError(response)
-    return response
-
-
 async def _token_call(call) -> dict[str, Any]:
-    try:
-        return dict(await call)
-    except _ServerError as exc:
-        status = exc.response.status_code
-        raise TransientError(f"Xero's token endpoint answered {status}.", http_status=status) from exc
-    except OAuthError as exc:
-        if exc.error in _DEAD_GRANT:
-            raise ConnectionBroken(
-                f"Xero refused the tokens: {exc.error}.",
-                advice="Reconnect Xero under Integrated Apps (the refresh token expired, was revoked or "
-                "was already used).",
-            ) from exc
-        raise PermanentError(f"Xero's token endpoint refused the request: {exc.error}.") from exc
-    except httpx.HTTPError as exc:
-        raise errors.from_transport(exc) from exc
-    except (ValueError, KeyError) as exc:
-        raise TransientError("Xero's token endpoint gave an unreadable answer.") from exc
+    return await token_call(call, program="Xero", reconnect_advice=RECONNECT, from_transport=errors.from_transport)
 
 
 def _credentials(token: dict[str, Any]) -> Credentials:
-    expires_at = token.get("expires_at")
-    if expires_at is None and token.get("expires_in"):
-        expires_at = time.time() + float(token["expires_in"])
     return Credentials(
         access_token=token.get("access_token"),
         refresh_token=token.get("refresh_token"),
-        expires_at=float(expires_at) if expires_at is not None else None,
+        expires_at=expires_at(token),
         extra={"scope": token.get("scope", " ".join(SCOPES))},
     )
