@@ -123,12 +123,14 @@ class QuickBooks(Program):
         super().__init__(api)
         self.fake = FakeQuickBooks(per_minute=100000, concurrent=100, batches_per_minute=100000)
         self.realm = self.fake.add_realm("Sandbox Company_GB", us=False)
-        for account in (self.GIFT_CARD_ACCOUNT, self.STORE_CREDIT_ACCOUNT, self.ROUNDING_ACCOUNT):
-            self.fake.add_account(self.realm, account)
+        # QuickBooks deposits a payment only to a bank or other current asset account: gift cards and store
+        # credit redeemed go to clearing accounts of their own, which the shop offsets against the liability.
+        self.fake.add_account(self.realm, self.GIFT_CARD_ACCOUNT, "Gift cards redeemed", "Other Current Asset")
+        self.fake.add_account(self.realm, self.STORE_CREDIT_ACCOUNT, "Store credit redeemed", "Other Current Asset")
+        self.fake.add_account(self.realm, self.ROUNDING_ACCOUNT, "Rounding", "Other Income")
         item = lambda name, account: self.fake._store(self.company, "Item", {  # noqa: E731
             "Name": name, "Type": "Service", "IncomeAccountRef": {"value": account}})["Id"]
-        self.items = {"tip": item("Tips payable", "33"), "gift_card_sold": item("Gift card liability",
-                                                                                  self.GIFT_CARD_ACCOUNT),
+        self.items = {"tip": item("Tips payable", "33"), "gift_card_sold": item("Gift card liability", "33"),
                       "rounding": item("Rounding", self.ROUNDING_ACCOUNT)}
         self.walk_in = self.fake._store(self.company, "Customer", {"DisplayName": "Walk-in customer"})["Id"]
 

@@ -102,6 +102,7 @@ class Company:
     next_id: dict[str, int] = field(default_factory=dict)
     closed_until: str | None = None  # the books' closing date (ISO), if set
     accounts: set[str] = field(default_factory=lambda: set(SANDBOX_ACCOUNTS))  # the company's chart (Ids)
+    added_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (Id, Name, AccountType)
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
@@ -169,9 +170,10 @@ class FakeQuickBooks:
         self.pending_realm = self.pending_realm or realm
         return realm
 
-    def add_account(self, realm: str, account_id: str) -> str:
-        """An account the shop added to its chart (a gift card liability, a rounding account…)."""
+    def add_account(self, realm: str, account_id: str, name: str, account_type: str) -> str:
+        """An account the shop added to its chart (a gift card clearing account, a rounding account…)."""
         self.companies[realm].accounts.add(account_id)
+        self.companies[realm].added_accounts.append((account_id, name, account_type))
         return account_id
 
     def lose_payment_answers(self, n: int = 1) -> None:
@@ -757,7 +759,8 @@ def _company_list(company: Company, statement: str) -> Response | None:
         return None
     entity = match.group(1)
     if entity == "Account":
-        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True} for i, n, t in SANDBOX_ACCOUNT_LIST]
+        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True}
+                 for i, n, t in SANDBOX_ACCOUNT_LIST + company.added_accounts]
         found.append({"Id": "90", "Name": "Old Checking", "AccountType": "Bank", "Active": False})
     elif entity == "PaymentMethod":
         found = [{"Id": str(i), "Name": n, "Active": True,
