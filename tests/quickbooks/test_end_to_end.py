@@ -17,6 +17,7 @@ from app.connectors.quickbooks import QuickBooksConnector
 from app.models import Attempt, Connection, Link
 from app.connections.credentials import load_credentials, seal_credentials
 from tests.conftest import arq_stack
+from tests.late_dependency import a_late_product_wakes_its_sale_within_one_worker_pass
 from tests.fakes.fake_quickbooks import FakeQuickBooks
 from tests.records import mixed_records
 
@@ -193,18 +194,7 @@ async def test_disconnecting_revokes_the_tokens_at_intuit(stack, fake):
     assert len(fake.revoked_tokens) == 1 and fake.revoked_tokens[0] not in fake.live_refresh_tokens
 
 
+
 async def test_a_late_product_wakes_its_sale_within_one_worker_pass(stack, fake, monkeypatch):
     await connect_quickbooks(stack, fake)
-    await stack.api.put("/v1/customers/C-1", {"first_name": "Ana", "last_name": "Lopez"})
-    sale = {"number": "S-2", "date": "2026-11-27T10:00:00Z", "customer_id": "C-1",
-            "lines": [{"product_id": "P-3001", "quantity": "1", "unit_price": "24.00", "tax_rate": "VAT 20%"}],
-            "payments": [{"payment_type": "Card", "amount": "24.00"}]}
-    await stack.api.put("/v1/sales/S-2", sale)
-    await stack.run_workers(monkeypatch)
-    waiting = (await stack.api.get("/v1/sales/S-2/sync")).json()
-    assert waiting["symbol"] == "red" and "product P-3001" in waiting["connections"][0]["advice"]
-    await stack.api.put("/v1/products/P-3001", {"sku": "BAG-1", "name": "Tote bag", "price": "24.00",
-                                                "tax_rate": "VAT 20%"})
-    await stack.run_workers(monkeypatch)  # one pass, no sleeping: the product's push wakes the sale
-    synced = (await stack.api.get("/v1/sales/S-2/sync")).json()
-    assert synced["symbol"] == "green", synced
+    await a_late_product_wakes_its_sale_within_one_worker_pass(stack, monkeypatch)

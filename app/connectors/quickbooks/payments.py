@@ -22,7 +22,6 @@ from app.connectors.quickbooks.mapping import Document, PaymentPlan, money
 async def receive(api: QuickBooksApi, ctx: PushContext,
                   invoices: list[tuple[PushItem, Document, dict[str, Any]]]) -> dict[int, SyncError]:
     """Create the Payments not yet applied to each Invoice; return the records whose Payments failed."""
-    failures: dict[int, SyncError] = {}
     try:
         received = await _received_marks(api, ctx, [invoice for _, _, invoice in invoices])
     except SyncError as exc:
@@ -33,26 +32,7 @@ async def receive(api: QuickBooksApi, ctx: PushContext,
             if plan.marker(item.pos_id) not in received:
                 body = _payment(item, plan, invoice)
                 ops.append((item.key, {"bId": f"{item.key}.{plan.number}", "operation": "create", "Payment": body}))
-    for start in range(0, len(ops), MAX_BATCH):
-        chunk = ops[start : start + MAX_BATCH]
-        try:
-            answer = await api.batch(ctx, [op for _, op in chunk])
-        except SyncError as exc:
-            for key, _ in chunk:
-                failures.setdefault(key, exc)
-            continue
-        by_bid = {str(entry.get("bId")): entry for entry in answer.items}
-        for key, op in chunk:
-            entry = by_bid.get(op["bId"]) or {}
-            faults = errors.faults_in(entry)
-            if faults:
-                error = errors.classify(faults)
-                error.request_id = answer.intuit_tid
-                failures.setdefault(key, error)
-            elif not isinstance(entry.get("Payment"), dict):
-                failures.setdefault(key, TransientError("QuickBooks answered without the Payment.",
-                                                        request_id=answer.intuit_tid))
-    return failures
+    return await _send(api, ctx, ops, "Payment")
 
 
 async def _received_marks(api: QuickBooksApi, ctx: PushContext, invoices: list[dict[str, Any]]) -> set[str]:
@@ -92,7 +72,6 @@ async def remove(api: QuickBooksApi, ctx: PushContext,
                 by_payment[str(linked["TxnId"])] = item.key
     if not by_payment:
         return {}
-    failures: dict[int, SyncError] = {}
     try:
         found = await api.query(ctx, "Payment", f"Id in ({', '.join(quoted(i) for i in sorted(by_payment))})")
     except SyncError as exc:
@@ -100,6 +79,14 @@ async def remove(api: QuickBooksApi, ctx: PushContext,
     ops = [(by_payment[str(p["Id"])], {"bId": f"payment.{p['Id']}", "operation": "delete",
                                        "Payment": {"Id": str(p["Id"]), "SyncToken": str(p.get("SyncToken", "0"))}})
            for p in found if str(p.get("Id")) in by_payment]
+    return await _send(api, ctx, ops, None)
+
+
+async def _send(api: QuickBooksApi, ctx: PushContext, ops: list[tuple[int, dict[str, Any]]],
+                answered: str | None) -> dict[int, SyncError]:
+    """Send (record key, operation) pairs in batches; return the first failure of each record.
+    `answered`: the entity a successful answer must carry (None: no faults is enough)."""
+    failures: dict[int, SyncError] = {}
     for start in range(0, len(ops), MAX_BATCH):
         chunk = ops[start : start + MAX_BATCH]
         try:
@@ -110,9 +97,13 @@ async def remove(api: QuickBooksApi, ctx: PushContext,
             continue
         by_bid = {str(entry.get("bId")): entry for entry in answer.items}
         for key, op in chunk:
-            faults = errors.faults_in(by_bid.get(op["bId"]) or {})
+            entry = by_bid.get(op["bId"]) or {}
+            faults = errors.faults_in(entry)
             if faults:
                 error = errors.classify(faults)
                 error.request_id = answer.intuit_tid
                 failures.setdefault(key, error)
+            elif answered and not isinstance(entry.get(answered), dict):
+                failures.setdefault(key, TransientError(f"QuickBooks answered without the {answered}.",
+                                                        request_id=answer.intuit_tid))
     return failures
