@@ -203,3 +203,20 @@ async def test_quickbooks_per_line_tax_rounding_is_made_up_by_a_rounding_line(fa
     assert total_of(receipts["5001"]) == Decimal("1.00") and total_of(receipts["6"]) == Decimal("0.25")
     (rounding,) = [x for x in receipts["6"]["Line"] if x.get("Description") == "Rounding"]
     assert rounding["Amount"] == 0.01 and receipts["6"]["TxnTaxDetail"]["TotalTax"] == 0.03
+
+
+async def test_a_shift_summary_comes_to_the_pos_net_and_tax_to_the_cent(fake, uk_realm, connector):
+    from app.entities.schemas import SHIFT_REPORT_EXAMPLE
+
+    from .conftest import GLOBAL_TAX
+
+    ctx = context_for(fake, uk_realm, QuickBooksSettings(tax_codes=GLOBAL_TAX, sales_mode="shift_totals"))
+    # The POS added up each sale's own tax (2.00); QuickBooks taxes the summed net once: 10.03 × 20% → 2.01.
+    shift = {**SHIFT_REPORT_EXAMPLE, "sales_total": "12.03",
+             "totals_by_payment_type": [{"payment_type": "Card", "amount": "12.03"}],
+             "totals_by_tax_rate": [{"tax_rate": "VAT 20%", "net": "10.03", "tax": "2.00"}]}
+    result = await one(connector, ctx, "shift_report", shift, key=6)
+    assert result.ok, result.error
+    assert "rounding line of -0.01" in result.note
+    (receipt,) = objects(fake, uk_realm, "SalesReceipt")
+    assert total_of(receipt) == Decimal("12.03") and receipt["TxnTaxDetail"]["TotalTax"] == 2.01

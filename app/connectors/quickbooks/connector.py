@@ -87,7 +87,8 @@ class QuickBooksConnector:
         us_tax = await self._is_us(ctx) if entity_type not in ("customer", "supplier") else True
         ops: list[_Op] = []
         today = date.today()
-        rates = await self._tax_rates(ctx, state.settings) if entity_type == "sale" and not us_tax else None
+        rates = (await self._tax_rates(ctx, state.settings)
+                 if entity_type in ("sale", "shift_report") and not us_tax else None)
         for item in items:
             try:
                 doc = mapping.build(item, state.settings, us_tax=us_tax, today=today, tax_rates=rates)

@@ -86,7 +86,7 @@ def build(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool, today: 
         case "sale":
             return sale(item, settings, us_tax=us_tax, tax_rates=tax_rates)
         case "shift_report":
-            return shift_report(item, settings, us_tax=us_tax)
+            return shift_report(item, settings, us_tax=us_tax, tax_rates=tax_rates)
     raise ValueError(f"QuickBooks does not take entity type {item.entity_type!r}")
 
 
@@ -345,15 +345,23 @@ def _round_to_pos_total(body: dict[str, Any], payload: dict[str, Any], settings:
     computed = None if us_tax else quickbooks_total(
         body["Line"], inclusive=payload.get("prices_include_tax", True), tax_rates=tax_rates)
     if wanted is not None and computed is not None and wanted != computed:
-        difference = wanted - computed
-        body["Line"].append({"DetailType": "SalesItemLineDetail", "Amount": money(difference),
-                             "Description": "Rounding", "SalesItemLineDetail": {
-                                 "ItemRef": _ref(settings.rounding_item), "Qty": 1, "UnitPrice": unit(difference)}})
-        said.append(f"a rounding line of {difference} so the total equals the POS total {wanted}")
+        said.append(_rounding_line(body, settings, wanted, computed).removeprefix("Added "))
     if not said:
         return None
     what = "refund receipt" if refund else "document"
     return f"Added {' and '.join(said)} to the {what}, on item {settings.rounding_item}."
+
+
+def _rounding_line(body: dict[str, Any], settings: QuickBooksSettings, wanted: Decimal,
+                   computed: Decimal | None) -> str | None:
+    """Append a "Rounding" line making QuickBooks' total `computed` come to `wanted`; say what was added."""
+    if computed is None or wanted == computed:
+        return None
+    difference = wanted - computed
+    body["Line"].append({"DetailType": "SalesItemLineDetail", "Amount": money(difference), "Description": "Rounding",
+                         "SalesItemLineDetail": {"ItemRef": _ref(settings.rounding_item), "Qty": 1,
+                                                 "UnitPrice": unit(difference)}})
+    return f"Added a rounding line of {difference} so the total equals the POS total {wanted}"
 
 
 def _sale_lines(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> list[dict[str, Any]]:
@@ -431,7 +439,8 @@ def _deposit(settings: QuickBooksSettings, payment_types: list[str]) -> dict[str
 # --- shift reports ------------------------------------------------------------------------------
 
 
-def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Document:
+def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool,
+                 tax_rates: Mapping[str, Decimal] | None = None) -> Document:
     """One summary SalesReceipt per register shift: a line per tax rate, deposited per payment type.
 
     A SalesReceipt rather than a JournalEntry: it counts in QuickBooks' sales and sales-tax reports
@@ -476,7 +485,14 @@ def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) 
         body["GlobalTaxCalculation"] = "TaxExcluded" if p.get("totals_by_tax_rate") else "NotApplicable"
     paid = [t["payment_type"] for t in p.get("totals_by_payment_type") or [] if Decimal(str(t["amount"])) != 0]
     body.update(_deposit(settings, paid) if paid else {"DepositToAccountRef": _ref(settings.mixed_payments_account)})
-    return Document("SalesReceipt", body, "DocNumber", "PrivateNote", marker)
+    note = None
+    if not us_tax and p.get("totals_by_tax_rate"):
+        # The POS's net and tax per rate, against QuickBooks' own tax on each line's net.
+        wanted = sum((totals.cents(t["net"]) + totals.cents(t.get("tax") or 0) for t in p["totals_by_tax_rate"]),
+                     Decimal(0))
+        note = _rounding_line(body, settings, wanted, quickbooks_total(lines, inclusive=False,
+                                                                       tax_rates=tax_rates or {}))
+    return Document("SalesReceipt", body, "DocNumber", "PrivateNote", marker, note=note)
 
 
 # --- small helpers ------------------------------------------------------------------------------
