@@ -284,3 +284,20 @@ async def test_a_worker_waits_out_a_redis_outage(migrated):
             worker.wait(10)
         redis_server.kill()
         redis_server.wait(10)
+
+
+async def test_a_batch_whose_holder_died_is_claimed_again_as_a_retry(api, monkeypatch):
+    # The dead job may have been mid-call: the program may hold the objects, so the connector is
+    # told (retries) and looks them up where the program would take a second create.
+    from app.sync.claim import claim
+
+    connection_id = uuid.UUID(await api.connect_sandbox())
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    held = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
+    assert [c.retries for c in held] == [0, 0]
+    async with transaction(api.deps.sessions) as session:  # the holder died: its lease runs out
+        await session.execute(update(Link).where(Link.claim_token.is_not(None))
+                              .values(claimed_until=utcnow() - timedelta(seconds=1)))
+    again = await claim(api.deps.sessions, connection_id=connection_id, limit=3, lease_s=15)
+    assert sorted(c.retries for c in again) == [0, 1, 1]

@@ -69,7 +69,10 @@ async def claim(
         await session.execute(
             update(Link)
             .where(Link.id.in_(candidates.scalar_subquery()))
-            .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
+            .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token, retries=Link.retries + case(
+                # A lease that ran out: its holder died, perhaps mid-call, so the program may hold
+                # the object already; counted as a try without an answer (see PushItem.retries).
+                (Link.claimed_until.is_not(None), 1), else_=0))
             .execution_options(synchronize_session=False)
         )
         track(token)
