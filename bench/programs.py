@@ -79,6 +79,11 @@ class Program:
     def api_calls(self) -> int:
         raise NotImplementedError
 
+    def calls_by_kind(self, since: int) -> dict[str, int]:
+        """Method, path and answer of the calls made since then (for reading a ratio)."""
+        counts = Counter(f"{c.method} {c.path.rsplit('/', 1)[-1]} {c.status}" for c in self.fake.calls[since:])
+        return dict(sorted(counts.items()))
+
     def faults_by_kind(self, since: int) -> Counter:
         return Counter(c.fault for c in self.fake.calls[since:] if getattr(c, "fault", None))
 

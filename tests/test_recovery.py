@@ -300,7 +300,8 @@ async def test_a_batch_whose_holder_died_is_claimed_again_as_a_retry(api, monkey
         await session.execute(update(Link).where(Link.claim_token.is_not(None))
                               .values(claimed_until=utcnow() - timedelta(seconds=1)))
     again = await claim(api.deps.sessions, connection_id=connection_id, limit=3, lease_s=15)
-    assert sorted(c.retries for c in again) == [0, 1, 1]
+    assert sorted(c.lease_ran_out for c in again) == [False, True, True]
+    assert {c.retries for c in again} == {0}  # the back-off is not lengthened by it
 
 
 class RecordingBell(SilentBell):
