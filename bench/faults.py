@@ -260,7 +260,8 @@ async def check(engine, pos: Pos, prefix: str, outcome: Outcome, program: Progra
     hashes = {r.id: r.content_hash for r in stored.values()}
     outcome.red = sum(1 for link in links if link.state not in ("synced", "skipped")
                       or (link.state == "synced" and link.attempted_hash != hashes[link.record_id]))
-    outcome.red += sum(1 for r in stored.values() if r.id not in {link.record_id for link in links})
+    linked = {link.record_id for link in links}
+    outcome.red += sum(1 for r in stored.values() if r.id not in linked)
     if program is not None:
         external = {link.record_id: link.external_id for link in links if link.state == "synced"}
         found = program.check([(r.entity_type, r.pos_id, r.payload, external.get(r.id)) for r in stored.values()])
