@@ -43,6 +43,7 @@ class Program:
     """One fake program served for the whole suite run."""
 
     name: str
+    settings: dict[str, Any] | None = None  # the connection's sync settings, when the defaults do not fit
 
     def __init__(self) -> None:
         self._serving = contextlib.ExitStack()
@@ -59,7 +60,7 @@ class Program:
 
     async def connect(self, client: httpx.AsyncClient) -> str:
         """The OAuth dance through possync's start route, the fake's consent page and our callback."""
-        created = await client.post("/v1/connections", json={"connector": self.name})
+        created = await client.post("/v1/connections", json={"connector": self.name, "settings": self.settings})
         created.raise_for_status()
         start = urlsplit(created.json()["authorize_url"])
         to_program = await client.get(start.path, params=parse_qs(start.query))
@@ -162,6 +163,10 @@ def _paid_in_full(invoice: dict[str, Any], sale: dict[str, Any]) -> bool:
 
 class QuickBooksProgram(Program):
     name = "quickbooks"
+    # The workload's three payment types (the defaults map Cash and Card only).
+    settings = {"payment_types": {"Cash": {"deposit_account": "35", "payment_method": "1"},
+                                  "Card": {"deposit_account": "4", "payment_method": "3"},
+                                  "Gift card": {"deposit_account": "4"}}}
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,7 +186,9 @@ class QuickBooksProgram(Program):
         return sum(1 for c in self.fake.calls[since:] if c.kind in ("batch", "query", "preferences", "companyinfo"))
 
     def minimal_calls(self, counts: dict[str, int], synced: dict[str, int]) -> int:
-        return sum(math.ceil(n / QUICKBOOKS_BATCH) for n in synced.values())
+        """One batch call per 30 records of each type, one read of the company's tax preferences."""
+        preferences = 1 if set(synced) - {"customer", "supplier"} else 0
+        return sum(math.ceil(n / QUICKBOOKS_BATCH) for n in synced.values()) + preferences
 
     def check(self, records: list[tuple[str, str, dict, str | None]]) -> Found:
         # Every synced link names its object; duplicates show as two objects of one kind with the
