@@ -315,7 +315,8 @@ class RecordingBell(SilentBell):
 async def test_a_sync_now_run_whose_job_never_started_is_closed_and_its_record_rung(api, monkeypatch):
     # Its worker died holding the job id (arq keeps it for the job's whole time-out), so re-ringing
     # it is swallowed; the sweeper closes the run and rings the connection as usual instead.
-    from app.sync.sweeper import never_started_after_s, sweep
+    from app.sync.sweeper import never_started_after_s
+    from app.workers.sweeper import sweep
 
     connection_id = uuid.UUID(await api.connect_sandbox())
     bell = RecordingBell()
