@@ -251,6 +251,7 @@ async def _record(scope: BatchScope, outcomes: list[Outcome], calls: int) -> Cou
         connection_id=scope.connection_id,
         run_id=scope.run_id,
         calls=calls,
+        pushed_with=scope.settings,
     )
 
 
