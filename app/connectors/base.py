@@ -27,6 +27,10 @@ The contract, beyond the signatures below:
   accounts, tax rates or payment methods the organisation has, so settings are checked against
   them when saved, and `setting_refs` naming which settings refer to which list and what kind of
   entry each allows. Without it, settings are saved unchecked.
+- **Values the POS brings over time.** `pos_mappings` names the settings that map POS payment
+  types, tax rates and custom-line kinds (field → "payment_type" / "tax_rate" / "custom_line_kind").
+  A record carrying a value its mapping lacks is refused with `SettingMissing` naming the field and
+  the value; the engine keeps it waiting until the shop saves that mapping.
 - **Configuration.** A connector names the process settings (environment variables) it needs in
   `required_settings`; the registry offers it when they are all set and builds it with
   `from_settings`.

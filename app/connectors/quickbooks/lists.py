@@ -27,6 +27,8 @@ SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("payment_types.*.payment_method", "payment_methods", "payment", "an active payment method"),
     SettingRef("tax_codes.*", "tax_rates", "tax", "an active tax code"),
 )
+# Settings that map values the POS brings over time (settings field → what the POS value is).
+POS_MAPPINGS = {"payment_types": "payment_type", "tax_codes": "tax_rate", "custom_line_items": "custom_line_kind"}
 
 _USES = {
     "Income": ("income",),

@@ -61,6 +61,7 @@ class XeroConnector:
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
+    pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
 
     def __init__(
         self,

@@ -26,6 +26,10 @@ SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("purchase_tax_types.*", "tax_rates", "purchase_tax", "an active tax rate that applies to expenses"),
 )
 
+# Settings that map values the POS brings over time (settings field → what the POS value is).
+POS_MAPPINGS = {"payment_accounts": "payment_type", "sales_tax_types": "tax_rate", "purchase_tax_types": "tax_rate",
+                "custom_line_accounts": "custom_line_kind"}
+
 
 def account_entry(account: dict[str, Any]) -> ProgramEntry | None:
     code = account.get("Code")
