@@ -164,6 +164,7 @@ class ProgramEntry:
     # The connector's words for what it may be used as ("revenue", "payments", "sales_tax"…),
     # matched against `SettingRef.allows`.
     uses: tuple[str, ...] = ()
+    rate: str | None = None  # a tax rate's percentage, where the program says it (to map POS rates by it)
 
 
 @dataclass(frozen=True)

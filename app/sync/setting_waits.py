@@ -92,3 +92,18 @@ async def waiting_records(session: AsyncSession, connection_id: uuid.UUID) -> li
         setting, key = parse_key(wait) or ("", "")
         found.append(Waiting(setting, key, entity_type, count))
     return sorted(found, key=lambda w: (-w.records, w.setting, w.key, w.entity_type))
+
+
+def open_choices(needs: list[dict[str, str]] | None, changed: set[str],
+                 settings: dict[str, Any]) -> list[dict[str, str]] | None:
+    """What still needs the shop's choice after a save: a setting goes once it was changed, a
+    mapping key once it is mapped."""
+    if not needs:
+        return needs
+    left = []
+    for need in needs:
+        field, _, key = need["setting"].partition(".")
+        done = is_mapped(settings, field, key) if key else field in changed
+        if not done:
+            left.append(need)
+    return left

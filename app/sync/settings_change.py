@@ -23,7 +23,7 @@ from app.entities import ENTITY_TYPES
 from app.models import Connection, Link, LinkState
 from app.models.base import utcnow
 from app.sync.ingest import backfill_links
-from app.sync.setting_waits import changed_fields, changed_values, wake_mapped
+from app.sync.setting_waits import changed_fields, changed_values, open_choices, wake_mapped
 
 # A client's "now" reaches us a moment later; within this it still counts as now, not the past.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -65,6 +65,7 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
                     advice="This type of record is turned off in this connection's sync settings.")
         )
     await wake_mapped(session, connection.id, connection.settings)
+    connection.needs_choice = open_choices(connection.needs_choice, changed, connection.settings)
     return synced
 
 

@@ -62,6 +62,7 @@ class XeroConnector:
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
     pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
+    default_pick = staticmethod(lists.default_pick)
 
     def __init__(
         self,

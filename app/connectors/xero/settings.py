@@ -84,6 +84,11 @@ class XeroSettings(rules.CommonSettings):
         default_factory=_demo_purchase_tax,
         description="POS tax rate name → Xero TaxType on purchases. Every tax rate used must be mapped.",
     )
+    untaxed_tax_type: str = Field(
+        default="NONE",
+        description="Xero TaxType of lines that carry no tax (a rounding line, a custom line without a tax rate): "
+        "NONE (No VAT) in the UK; an Australian organisation has no NONE and uses BASEXCLUDED (BAS Excluded).",
+    )
     walk_in_contact_name: str = Field(
         default="Walk-in customer",
         min_length=1,
