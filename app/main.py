@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(records.build_router())
     app.include_router(connections.router)
     app.include_router(manage.router)
+    app.include_router(manage.build_preview_router())
     app.include_router(oauth.router)
     app.include_router(store.router)
     app.include_router(webhooks.router)

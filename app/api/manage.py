@@ -1,18 +1,21 @@
 """Integrated Apps → Manage: what waits on a mapping, the program's tracking list, dry runs of settings."""
 
-from __future__ import annotations
-
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 
 from app.api.deps import DepsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import service
-from app.connections.manage_schemas import UnmappedList, UnmappedValue
+from app.api import records as _records  # noqa: F401 - registers the pos_id path convertor first
+from app.connections.manage_schemas import PreviewRequest, SyncPreview, UnmappedList, UnmappedValue
 from app.connectors.base import Connector
+from app.entities import ENTITY_TYPES, EntityType
+from app.entities.common import PosId
 from app.models import Connection
+from app.records import preview
+from app.records import service as records
 from app.sync.deps import SyncDeps
 from app.sync.setting_waits import waiting_records
 
@@ -43,3 +46,32 @@ async def list_unmapped(connection_id: ConnectionIdPath, store: StoreDep, sessio
         entry.records += wait.records
         entry.entity_types[wait.entity_type] = wait.records
     return UnmappedList(items=sorted(grouped.values(), key=lambda e: (-e.records, e.setting, e.value)))
+
+
+def build_preview_router() -> APIRouter:
+    """`POST /v1/{collection}/{pos_id}/sync/preview` for every collection of the registry."""
+    preview_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+    for et in ENTITY_TYPES.values():
+        _add_preview(preview_router, et)
+    return preview_router
+
+
+def _add_preview(preview_router: APIRouter, et: EntityType) -> None:
+    noun = et.title.lower()
+    PosIdHere = Annotated[PosId, Path(description="The record's id in the POS.", examples=[et.example["id"]])]
+
+    async def sync_preview(pos_id: PosIdHere, store: StoreDep, session: SessionDep, deps: DepsDep,
+                           body: Annotated[PreviewRequest | None, Body()] = None) -> SyncPreview:
+        record = await records.get_record(session=session, store_id=store.id, entity_type=et.name, pos_id=pos_id)
+        if record is None:
+            raise Problem(404, f"No {noun} with id '{pos_id}'.")
+        return await preview.sync_preview(session=session, connectors=deps.connectors, record=record,
+                                          connection_id=body.connection_id if body else None)
+
+    preview_router.add_api_route(
+        f"/{et.collection}/{{pos_id:pos_id}}/sync/preview", sync_preview, methods=["POST"], tags=[et.title + "s"],
+        name=f"sync_preview_{et.name}",
+        summary=f"Dry run of SYNC NOW: the document each program would get for this {noun}, and what stops it",
+        description="Nothing is sent or saved: the connector's translation of the record with the connection's "
+        "settings, and the problems possync already knows (a record it refers to that is not in the program yet, "
+        "an unmapped payment type or tax rate, amounts that do not add up, the last try's refusal).")

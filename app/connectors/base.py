@@ -31,6 +31,9 @@ The contract, beyond the signatures below:
   types, tax rates and custom-line kinds (field → "payment_type" / "tax_rate" / "custom_line_kind").
   A record carrying a value its mapping lacks is refused with `SettingMissing` naming the field and
   the value; the engine keeps it waiting until the shop saves that mapping.
+- **Preview.** A connector may offer `preview(settings, item, referred, tenant_id=…)`: the document
+  `push` would send for one record (its mapper's output), with no HTTP; `referred` holds the payloads
+  of the records it refers to. It raises the SyncError the mapper would.
 - **Configuration.** A connector names the process settings (environment variables) it needs in
   `required_settings`; the registry offers it when they are all set and builds it with
   `from_settings`.

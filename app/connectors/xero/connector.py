@@ -109,6 +109,17 @@ class XeroConnector:
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract(self._api, ctx, entity_type, items)
 
+    def preview(self, settings: Any, item: PushItem, referred: dict[tuple[str, str], dict[str, Any]], *,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """The element `push` would send for this record, with its payments; no HTTP. A product line
+        names its item by code, which possync makes the product's SKU. Raises SyncError."""
+        codes = {ext: str(referred.get(ref, {}).get("sku")) for ref, ext in item.references.items()
+                 if ref[0] == "product"}
+        doc = mapping.build(item, coerce(settings), codes, None)
+        return {"endpoint": doc.collection, "body": doc.element,
+                "payments": [mapping.payment_element(plan, doc.collection, item.external_id or "(once created)")
+                             for plan in doc.payments]}
+
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         if kind == "accounts":
             return [e for a in await self._api.listing(ctx, "Accounts") if (e := lists.account_entry(a))]
