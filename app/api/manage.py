@@ -9,7 +9,8 @@ from app.api.deps import DepsDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import service
 from app.api import records as _records  # noqa: F401 - registers the pos_id path convertor first
-from app.connections.manage_schemas import PreviewRequest, SyncPreview, UnmappedList, UnmappedValue
+from app.connections.manage_schemas import PreviewRequest, SettingsPreview, SyncPreview, UnmappedList, UnmappedValue
+from app.connections.settings_preview import preview_settings
 from app.connectors.base import Connector
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.common import PosId
@@ -46,6 +47,25 @@ async def list_unmapped(connection_id: ConnectionIdPath, store: StoreDep, sessio
         entry.records += wait.records
         entry.entity_types[wait.entity_type] = wait.records
     return UnmappedList(items=sorted(grouped.values(), key=lambda e: (-e.records, e.setting, e.value)))
+
+
+PROPOSAL_EXAMPLES = {
+    "shift_totals": {"summary": "switch to shift totals from tomorrow",
+                     "value": {"sales_mode": "shift_totals", "effective_from": "2026-11-28T00:00:00Z"}},
+    "mapping": {"summary": "map a new payment type",
+                "value": {"payment_accounts": {"Cash": "090", "Card": "091", "Voucher": "810"}}},
+}
+
+
+@router.post("/connections/{connection_id}/settings/preview", summary="Dry run of a settings change")
+async def settings_preview(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+                           body: Annotated[dict, Body(openapi_examples=PROPOSAL_EXAMPLES)]) -> SettingsPreview:
+    """What saving these settings (top-level keys over the current ones, as PATCH) would change: records
+    sent again, no longer sent or starting to sync, per entity type; for a sales-mode change, the records
+    it affects by id. Nothing is saved and the program is not asked."""
+    connection, connector = await _connection(session, store, connection_id, deps)
+    await session.commit()  # the preview works in its own transaction
+    return await preview_settings(deps, connection, connector, body)
 
 
 def build_preview_router() -> APIRouter:

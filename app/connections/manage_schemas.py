@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,3 +64,39 @@ class SyncPreview(BaseModel):
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connection_id: uuid.UUID | None = Field(default=None, description="Only this connection; default: every one.")
+
+
+class EntityChanges(BaseModel):
+    resent: int = Field(default=0, description="Records sent again (failed or skipped ones, and those waiting on a "
+                        "mapping this change adds).")
+    skipped: int = Field(default=0, description="Records no longer sent (their type turned off).")
+    start_syncing: int = Field(default=0, description="Records this connection starts syncing (a type turned on).")
+
+
+class ModeChange(BaseModel):
+    effective_from: datetime = Field(description="From when the new sales mode or synced types apply.")
+    sales_mode_before: str = Field(description="The sales mode in force now.")
+    sales_mode_after: str = Field(description="The sales mode from `effective_from`.")
+    will_sync: dict[str, list[str]] = Field(description="Per entity type, POS ids of stored records not yet in the "
+                                            "program that would be sent under the new settings (at most 500 each).")
+    will_skip: dict[str, list[str]] = Field(description="Per entity type, POS ids of stored records not yet in the "
+                                            "program that would no longer be sent (at most 500 each).")
+    counts: dict[str, int] = Field(description="Per entity type, how many records the change affects in all.")
+
+
+class SettingsPreview(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "changed": ["sales_mode"], "refused": [],
+        "by_entity_type": {"sale": {"resent": 0, "skipped": 0, "start_syncing": 0}},
+        "sales_mode_change": {"effective_from": "2026-11-28T00:00:00Z", "sales_mode_before": "individual",
+                              "sales_mode_after": "shift_totals", "will_sync": {"shift_report": ["SHIFT-6002"]},
+                              "will_skip": {"sale": ["SALE-5101", "SALE-5102"]},
+                              "counts": {"sale": 2, "shift_report": 1}}}]})
+
+    changed: list[str] = Field(description="The settings the proposal changes.")
+    refused: list[dict[str, Any]] = Field(description="Values the organisation's kept lists refuse (a save would "
+                                          "answer 422 with these errors); empty when nothing is refused.")
+    by_entity_type: dict[str, EntityChanges] = Field(description="Per entity type, what saving would do to its "
+                                                     "records (types with no change are left out).")
+    sales_mode_change: ModeChange | None = Field(description="For a change of the sales mode or of the synced sale / "
+                                                 "shift report types: the records it affects; null otherwise.")
