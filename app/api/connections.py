@@ -229,7 +229,7 @@ async def _list(connection_id, store, session, deps, kind, refresh: bool) -> Pro
     row = await program_lists.program_list(deps, connection, connector, kind, refresh=refresh)
     items = [ProgramEntryPublic(id=e["id"], name=e["name"], type=e["type"],
                                 status="active" if e["active"] else "archived",
-                                fills=program_lists.fills(connector, kind, e)) for e in row.items]
+                                fills=program_lists.fills(connector, kind, e), parent=e.get("parent")) for e in row.items]
     return ProgramListPublic(items=items, fetched_at=row.fetched_at)
 
 
@@ -249,3 +249,10 @@ async def list_tax_rates(connection_id: ConnectionIdPath, store: StoreDep, sessi
 async def list_payment_methods(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
                                refresh: RefreshQuery = False) -> ProgramListPublic:
     return await _list(connection_id, store, session, deps, "payment_methods", refresh)
+
+
+@router.get("/connections/{connection_id}/tracking",
+            summary="The program's tracking: Xero tracking categories and options, QuickBooks classes and locations")
+async def list_tracking(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+                        refresh: RefreshQuery = False) -> ProgramListPublic:
+    return await _list(connection_id, store, session, deps, "tracking", refresh)

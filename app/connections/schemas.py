@@ -92,6 +92,7 @@ class ProgramEntryPublic(BaseModel):
     type: str = Field(description="Its type in the program's own words (Xero REVENUE, BANK…; QuickBooks Income, Bank…).")
     status: Literal["active", "archived"] = Field(description="archived: archived, deleted or inactive in the program; no setting may name it.")
     fills: list[str] = Field(description="The settings it may be chosen for (`field`, or `field.*` for each value of a mapping).")
+    parent: str | None = Field(default=None, description="The entry it belongs to: a Xero tracking option's category, a QuickBooks sub-class's or sub-location's parent.")
 
 
 class ProgramListPublic(BaseModel):

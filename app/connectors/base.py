@@ -153,7 +153,7 @@ class Connector(Protocol):
         """Release pooled HTTP connections."""
 
 
-ListKind = Literal["accounts", "tax_rates", "payment_methods"]
+ListKind = Literal["accounts", "tax_rates", "payment_methods", "tracking"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,7 @@ class ProgramEntry:
     # matched against `SettingRef.allows`.
     uses: tuple[str, ...] = ()
     rate: str | None = None  # a tax rate's percentage, where the program says it (to map POS rates by it)
+    parent: str | None = None  # the entry it belongs to: a tracking option's category, a sub-class's class
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,9 @@ class FakeXero:
                 return 200, {"TaxRates": books.tax_rate_list()}, 0
             if collection == "Accounts":
                 return 200, {"Accounts": books.account_list()}, 0
+            if collection == "TrackingCategories":
+                archived = request.query_params.get("includeArchived", "").lower() == "true"
+                return 200, {"TrackingCategories": books.tracking_list(include_archived=archived)}, 0
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
             id_field = KINDS[collection][0]

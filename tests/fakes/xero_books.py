@@ -134,6 +134,8 @@ class Books:
     chart: dict[str, tuple] = field(default_factory=lambda: DEMO_ACCOUNTS)  # code → (name, Type, Class, payments)
     # TaxType → (Name, rate, ReportTaxType, revenue, expenses); None: described from the TaxType's name.
     tax_rows: dict[str, tuple] | None = None
+    # Tracking categories: [{"TrackingCategoryID", "Name", "Status", "Options": [{"TrackingOptionID", "Name", "Status"}]}]
+    tracking: list[dict] = field(default_factory=list)
     contacts: dict[str, dict] = field(default_factory=dict)
     items: dict[str, dict] = field(default_factory=dict)
     invoices: dict[str, dict] = field(default_factory=dict)
@@ -217,6 +219,21 @@ class Books:
             rates.append({"Name": tax_type.title(), "TaxType": tax_type, "EffectiveRate": float(rate),
                           "Status": "ACTIVE", "CanApplyToRevenue": revenue, "CanApplyToExpenses": expenses})
         return rates
+
+    def add_tracking(self, name: str, options: dict[str, str], *, status: str = "ACTIVE") -> dict:
+        """A tracking category with its options (option name → ACTIVE or ARCHIVED)."""
+        category = {"TrackingCategoryID": str(uuid.uuid4()), "Name": name, "Status": status,
+                    "Options": [{"TrackingOptionID": str(uuid.uuid4()), "Name": n, "Status": s}
+                                for n, s in options.items()]}
+        self.tracking.append(category)
+        return category
+
+    def tracking_list(self, *, include_archived: bool) -> list[dict]:
+        """GET /TrackingCategories: archived categories and options only when asked for."""
+        if include_archived:
+            return copy.deepcopy(self.tracking)
+        return [{**c, "Options": [o for o in c["Options"] if o["Status"] == "ACTIVE"]}
+                for c in copy.deepcopy(self.tracking) if c["Status"] == "ACTIVE"]
 
     def check_tax(self, tax_type: str | None, *, sales: bool | None = None) -> None:
         refused = Refused(f"The TaxType code '{tax_type}' does not exist or cannot be used with this type of transaction.")

@@ -113,6 +113,10 @@ class QuickBooksConnector:
         return {"endpoint": doc.entity, "body": doc.body}
 
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
+        if kind == "tracking":
+            found = [{**o, "_entity": entity} for entity in lists.TRACKING
+                     for o in await self._api.query(ctx, entity, "Active in (true, false)")]
+            return [e for o in found if (e := lists.entry(kind, o))]
         entity = lists.ENTITY.get(kind)
         if entity is None:
             return None

@@ -11,6 +11,8 @@ from typing import Any
 from app.connectors.base import ProgramEntry, SettingRef
 
 ENTITY = {"accounts": "Account", "tax_rates": "TaxCode", "payment_methods": "PaymentMethod"}
+# The tracking list is two of QuickBooks' lists: classes, and locations (the API's Department).
+TRACKING = {"Class": "Class", "Department": "Location"}
 
 SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("sales_inventory_account", "accounts", "income", "an active Income account"),
@@ -44,6 +46,12 @@ _USES = {
 def entry(kind: str, obj: dict[str, Any]) -> ProgramEntry | None:
     if not obj.get("Id"):
         return None
+    if kind == "tracking":
+        type_ = TRACKING.get(str(obj.get("_entity")), "Class")
+        parent = (obj.get("ParentRef") or {}).get("value")
+        return ProgramEntry(id=str(obj["Id"]), name=str(obj.get("FullyQualifiedName") or obj.get("Name") or obj["Id"]),
+                            type=type_, active=obj.get("Active", True) is not False, uses=(type_.lower(),),
+                            parent=str(parent) if parent else None)
     if kind == "accounts":
         type_ = str(obj.get("AccountType") or "")
         uses = _USES.get(type_, ())

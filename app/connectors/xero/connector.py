@@ -125,6 +125,9 @@ class XeroConnector:
             return [e for a in await self._api.listing(ctx, "Accounts") if (e := lists.account_entry(a))]
         if kind == "tax_rates":
             return [e for r in await self._api.listing(ctx, "TaxRates") if (e := lists.tax_rate_entry(r))]
+        if kind == "tracking":
+            found = await self._api.listing(ctx, "TrackingCategories", params={"includeArchived": "true"})
+            return [e for c in found for e in lists.tracking_entries(c)]
         return None  # Xero has no payment methods: a payment names the account it goes to
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:

@@ -70,6 +70,23 @@ def tax_rate_entry(rate: dict[str, Any]) -> ProgramEntry | None:
                         uses=tuple(uses), rate=None if effective is None else str(effective))
 
 
+def tracking_entries(category: dict[str, Any]) -> list[ProgramEntry]:
+    """A tracking category and its options; an option of an archived category cannot be chosen either."""
+    category_id = category.get("TrackingCategoryID")
+    if not category_id:
+        return []
+    name = str(category.get("Name") or category_id)
+    active = category.get("Status", "ACTIVE") == "ACTIVE"
+    entries = [ProgramEntry(id=str(category_id), name=name, type="category", active=active,
+                            uses=("tracking_category",))]
+    for option in category.get("Options") or []:
+        if option.get("TrackingOptionID"):
+            entries.append(ProgramEntry(id=str(option["TrackingOptionID"]), name=str(option.get("Name") or ""),
+                                        type="option", active=active and option.get("Status", "ACTIVE") == "ACTIVE",
+                                        uses=("tracking_option",), parent=str(category_id)))
+    return entries
+
+
 _LIABILITIES = ("CURRLIAB", "LIABILITY", "TERMLIAB")
 _GIFT_WORDS = ("gift", "voucher", "advance", "deferred", "unearned")
 _SCALAR_PICKS = {

@@ -2,9 +2,10 @@
 
 The defaults fit Xero's UK demo company ("Demo Company (UK)") so a fresh connection to it works
 before the shop has looked at the settings: 200 Sales, 300 Purchases, 310 Cost of Goods Sold,
-630 Inventory, 090/091 the two demo bank accounts, and the UK VAT tax types. Any other
-organisation will refuse codes it does not have, and the refusal comes back as advice naming
-the setting to change.
+630 Inventory, 090/091 the two demo bank accounts, and the UK VAT tax types. When an organisation
+is connected, each value it would refuse is chosen again from its own accounts and tax types
+(app.connections.defaults, by the rules in lists.default_pick); what cannot be chosen waits for the
+shop, named in the connection's `needs_choice`.
 """
 
 from __future__ import annotations
