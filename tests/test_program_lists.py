@@ -11,7 +11,7 @@ from app.connectors.base import Credentials
 from app.connectors.xero import XeroConnector
 from app.db import transaction
 from app.models import Connection, ConnectionStatus
-from app.sync.credentials import seal_credentials
+from app.connections.credentials import seal_credentials
 from tests.fakes.fake_xero import FakeXero
 from tests.xero.conftest import app_settings
 
@@ -43,7 +43,7 @@ async def connect(api, fake, tenant: str, connector: str = "xero") -> str:
         connection = await session.get(Connection, uuid.UUID(created.json()["id"]))
         connection.status = ConnectionStatus.ACTIVE
         connection.tenant_id = tenant
-        connection.credentials_encrypted = seal_credentials(api.deps, Credentials(
+        connection.credentials_encrypted = seal_credentials(api.deps.secrets, Credentials(
             access_token=tokens["access_token"], refresh_token=tokens["refresh_token"], expires_at=4102444800.0))
     return created.json()["id"]
 
@@ -78,7 +78,7 @@ async def test_tax_rates_list_splits_sales_and_purchase_types(api, fake, xero):
     assert response.status_code == 200, response.text
     by_type = {t["id"]: t["fills"] for t in response.json()["items"]}
     assert by_type["OUTPUT2"] == ["sales_tax_types.*"] and by_type["INPUT2"] == ["purchase_tax_types.*"]
-    assert by_type["NONE"] == ["sales_tax_types.*", "purchase_tax_types.*"]
+    assert by_type["NONE"] == ["sales_tax_types.*", "purchase_tax_types.*", "untaxed_tax_type"]
 
 
 async def test_xero_has_no_payment_methods_and_the_sandbox_no_lists(api, fake, xero):
@@ -168,7 +168,7 @@ async def test_australian_tax_types_refuse_the_uk_defaults(api, fake, xero):
     assert "body.sales_tax_types.VAT 20%" in paths and "body.purchase_tax_types.VAT 20%" in paths
     fixed = await api.request("PUT", f"/v1/connections/{connection_id}/settings", json={
         "sales_tax_types": {"GST": "OUTPUT", "GST free": "EXEMPTOUTPUT"},
-        "purchase_tax_types": {"GST": "INPUT"}})
+        "purchase_tax_types": {"GST": "INPUT"}, "untaxed_tax_type": "EXEMPTOUTPUT"})
     assert fixed.status_code == 200, fixed.text
 
 

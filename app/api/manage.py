@@ -1,43 +1,27 @@
 """Integrated Apps → Manage: what waits on a mapping, the program's tracking list, dry runs of settings."""
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import ConnectionDep, ConnectorDep, ConnectorsDep, EngineDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
-from app.connections import service
 from app.api import records as _records  # noqa: F401 - registers the pos_id path convertor first
 from app.connections.manage_schemas import PreviewRequest, SettingsPreview, SyncPreview, UnmappedList, UnmappedValue
 from app.connections.settings_preview import preview_settings
-from app.connectors.base import Connector
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.common import PosId
-from app.models import Connection
 from app.records import preview
 from app.records import service as records
-from app.sync.deps import SyncDeps
 from app.sync.setting_waits import waiting_records
 
 router = APIRouter(prefix="/v1", tags=["Integrated Apps"], responses=PROBLEM_RESPONSES)
-ConnectionIdPath = Annotated[uuid.UUID, Path(description="The connection's id.")]
-
-
-async def _connection(session, store, connection_id: uuid.UUID, deps: SyncDeps) -> tuple[Connection, Connector]:
-    connection = await service.get_connection(session=session, store_id=store.id, connection_id=connection_id)
-    connector = deps.connectors.get(connection.connector)
-    if connector is None:
-        raise Problem(409, f"Connector '{connection.connector}' is not configured on this service.")
-    return connection, connector
 
 
 @router.get("/connections/{connection_id}/unmapped", summary="POS values no setting maps yet")
-async def list_unmapped(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep,
-                        deps: DepsDep) -> UnmappedList:
+async def list_unmapped(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep) -> UnmappedList:
     """Each payment type, tax rate and custom-line kind seen in records that its mapping lacks, with
     the records waiting on it. Saving the mapping sends exactly those records again."""
-    connection, connector = await _connection(session, store, connection_id, deps)
     kinds = getattr(connector, "pos_mappings", {})
     grouped: dict[tuple[str, str], UnmappedValue] = {}
     for wait in await waiting_records(session, connection.id):
@@ -58,14 +42,13 @@ PROPOSAL_EXAMPLES = {
 
 
 @router.post("/connections/{connection_id}/settings/preview", summary="Dry run of a settings change")
-async def settings_preview(connection_id: ConnectionIdPath, store: StoreDep, session: SessionDep, deps: DepsDep,
+async def settings_preview(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
                            body: Annotated[dict, Body(openapi_examples=PROPOSAL_EXAMPLES)]) -> SettingsPreview:
     """What saving these settings (top-level keys over the current ones, as PATCH) would change: records
     sent again, no longer sent or starting to sync, per entity type; for a sales-mode change, the records
     it affects by id. Nothing is saved and the program is not asked."""
-    connection, connector = await _connection(session, store, connection_id, deps)
     await session.commit()  # the preview works in its own transaction
-    return await preview_settings(deps, connection, connector, body)
+    return await preview_settings(engine, connection, connector, body)
 
 
 def build_preview_router() -> APIRouter:
@@ -80,12 +63,12 @@ def _add_preview(preview_router: APIRouter, et: EntityType) -> None:
     noun = et.title.lower()
     PosIdHere = Annotated[PosId, Path(description="The record's id in the POS.", examples=[et.example["id"]])]
 
-    async def sync_preview(pos_id: PosIdHere, store: StoreDep, session: SessionDep, deps: DepsDep,
+    async def sync_preview(pos_id: PosIdHere, store: StoreDep, session: SessionDep, connectors: ConnectorsDep,
                            body: Annotated[PreviewRequest | None, Body()] = None) -> SyncPreview:
         record = await records.get_record(session=session, store_id=store.id, entity_type=et.name, pos_id=pos_id)
         if record is None:
             raise Problem(404, f"No {noun} with id '{pos_id}'.")
-        return await preview.sync_preview(session=session, connectors=deps.connectors, record=record,
+        return await preview.sync_preview(session=session, connectors=connectors, record=record,
                                           connection_id=body.connection_id if body else None)
 
     preview_router.add_api_route(

@@ -28,7 +28,7 @@ from app.connectors.errors import SyncError
 from app.db import transaction
 from app.models import Connection, Record
 from app.sync.deps import SyncDeps
-from app.sync.settings_change import apply_settings
+from app.connections.settings_change import apply_settings
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,7 @@ from app.connectors.base import Connector
 from app.connectors.rules import DATED_TYPES, CommonSettings
 from app.models import Connection, Link, LinkState, ProgramList, Record
 from app.sync.deps import SyncDeps
-from app.sync.settings_change import apply_settings
+from app.connections.settings_change import apply_settings
 from app.sync.setting_waits import changed_fields
 
 MAX_IDS = 500  # record ids named per entity type; the counts are always complete

@@ -20,7 +20,7 @@ from app.connections.manage_schemas import ConnectionPreview, PreviewProblem, Sy
 from app.entities import ENTITY_TYPES, totals
 from app.entities.registry import unique_references
 from app.models import Connection, Link, LinkState, Record
-from app.sync.connections import COLLECTING
+from app.connections.settings import COLLECTING
 
 
 async def sync_preview(*, session: AsyncSession, connectors: dict, record: Record,

@@ -26,7 +26,7 @@ SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("rounding_account", "accounts", "line", "an active account that is not a bank account"),
     SettingRef("sales_tax_types.*", "tax_rates", "sales_tax", "an active tax rate that applies to revenue"),
     SettingRef("purchase_tax_types.*", "tax_rates", "purchase_tax", "an active tax rate that applies to expenses"),
-    SettingRef("untaxed_tax_type", "tax_rates", "sales_tax", "an active tax rate that applies to revenue"),
+    SettingRef("untaxed_tax_type", "tax_rates", "untaxed", "an active tax rate of 0 % that applies to revenue"),
 )
 
 # Settings that map values the POS brings over time (settings field → what the POS value is).
@@ -65,6 +65,8 @@ def tax_rate_entry(rate: dict[str, Any]) -> ProgramEntry | None:
     if rate.get("CanApplyToExpenses", True):
         uses.append("purchase_tax")
     effective = rate.get("EffectiveRate")
+    if "sales_tax" in uses and (effective is None or float(effective) == 0):
+        uses.append("untaxed")
     return ProgramEntry(id=str(tax_type), name=str(rate.get("Name") or tax_type),
                         type=str(rate.get("ReportTaxType") or "TAX"), active=rate.get("Status") == "ACTIVE",
                         uses=tuple(uses), rate=None if effective is None else str(effective))
