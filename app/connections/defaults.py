@@ -86,12 +86,9 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
             continue
         field, _, rest = ref.path.partition(".")
         if not rest:
-            if allowed(entries, ref, out.get(field)):
-                continue
-            pick = picker(field, None)
-            chosen = best(entries, ref, pick) if pick else None
-            if chosen is not None:
-                out[field] = chosen["id"]
+            value = _fitting(entries, ref, picker, field, None, out.get(field))
+            if value is not None:
+                out[field] = value
             else:
                 needs.append({"setting": field, "reason": f"This organisation has no {ref.meaning} to choose for it."})
             continue
@@ -99,12 +96,9 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
             continue  # a key inside each mapping value (QuickBooks payment_types): kept as it is
         mapping = out.get(field) or {}
         for key in sorted(set(mapping) | seen.get(field, set())):
-            if allowed(entries, ref, mapping.get(key)):
-                continue
-            pick = picker(field, key)
-            chosen = best(entries, ref, pick) if pick else None
-            if chosen is not None:
-                mapping[key] = chosen["id"]
+            value = _fitting(entries, ref, picker, field, key, mapping.get(key))
+            if value is not None:
+                mapping[key] = value
                 continue
             mapping.pop(key, None)  # left out: a record that uses it waits with advice naming it
             if key in seen.get(field, set()):
@@ -112,6 +106,17 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
                               "reason": f"No {ref.meaning} of this organisation fits '{key}': choose one."})
         out[field] = mapping
     return out, needs
+
+
+def _fitting(entries: list[dict[str, Any]], ref: SettingRef, picker, field: str, key: str | None,
+             current: Any) -> str | None:
+    """The value the setting should hold: the current one when the organisation accepts it, else the
+    entry that fits best; None when nothing fits."""
+    if allowed(entries, ref, current):
+        return str(current)
+    pick = picker(field, key)
+    chosen = best(entries, ref, pick) if pick else None
+    return chosen["id"] if chosen is not None else None
 
 
 def values_in(payload: dict[str, Any]) -> dict[str, set[str]]:
