@@ -136,3 +136,38 @@ async def test_a_fresh_shop_syncs_green_after_connecting_with_no_manual_change(s
         assert settings["payment_accounts"]["Cash"] == "100" and settings["custom_line_accounts"]["tip"] == "220"
     else:
         assert settings["sales_tax_types"]["VAT 20%"] == "OUTPUT2" and settings["payment_accounts"]["Card"] == "091"
+
+
+def quickbooks_lists(accounts: list[tuple[str, str, str]], tax_codes: dict[str, str]) -> dict[str, list[dict]]:
+    from app.connectors.quickbooks import lists as qb_lists
+
+    return {"accounts": [asdict(qb_lists.entry("accounts", {"Id": i, "Name": n, "AccountType": t, "Active": True}))
+                         for i, n, t in accounts],
+            "tax_rates": [asdict(qb_lists.entry("tax_rates", {"Id": i, "Name": n, "Taxable": True}))
+                          for i, n in tax_codes.items()]}
+
+
+def test_a_quickbooks_company_with_other_ids_gets_its_own_accounts_and_is_asked_for_tax_codes():
+    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+
+    chart = [("11", "Shop Sales", "Income"), ("12", "Service Income", "Income"),
+             ("21", "Cost of Goods Sold", "Cost of Goods Sold"), ("31", "Stock Asset", "Other Current Asset"),
+             ("32", "Undeposited Funds", "Other Current Asset"), ("41", "Current Account", "Bank")]
+    defaults = QuickBooksSettings(tax_codes={"VAT 20%": "2"}).model_dump(mode="json")
+    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(chart, {"7": "Standard 20%"}),
+                           {"tax_codes": {"VAT 20%", "Zero rated"}})
+    assert (chosen["sales_inventory_account"], chosen["sales_service_account"], chosen["cogs_account"],
+            chosen["inventory_asset_account"], chosen["mixed_payments_account"]) == ("11", "12", "21", "31", "32")
+    # Tax codes are not chosen for QuickBooks (its list gives no rate): each one used is the shop's choice.
+    assert chosen["tax_codes"] == {}
+    assert sorted(n["setting"] for n in needs) == ["tax_codes.VAT 20%", "tax_codes.Zero rated"]
+
+
+def test_the_us_sandbox_company_keeps_its_defaults():
+    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+    from tests.fakes.fake_quickbooks import SANDBOX_ACCOUNT_LIST
+
+    defaults = QuickBooksSettings().model_dump(mode="json")
+    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(SANDBOX_ACCOUNT_LIST, {}),
+                           {"payment_types": {"Cash", "Card"}})
+    assert chosen == defaults and needs == []

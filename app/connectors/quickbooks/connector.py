@@ -60,6 +60,7 @@ class QuickBooksConnector:
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
     pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
+    default_pick = staticmethod(lists.default_pick)
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
