@@ -36,8 +36,7 @@ def missing_payment_mapping(payment_type: str) -> SettingMissing:
     return SettingMissing(
         f"Payment type '{payment_type}' has no Xero account.",
         code="payment_type_unmapped", setting="payment_accounts", key=payment_type, pos_kind="payment_type",
-        advice=f"Map payment type {payment_type} to an account in the Xero sync settings (payment_accounts); "
-        "saving it sends this record again.",
+        advice=f"Map payment type {payment_type} to an account in the Xero sync settings (payment_accounts).",
     )
 
 
@@ -45,8 +44,7 @@ def missing_custom_line_mapping(kind: str) -> SettingMissing:
     return SettingMissing(
         f"Custom line kind '{kind}' has no Xero account.",
         code="custom_line_unmapped", setting="custom_line_accounts", key=kind, pos_kind="custom_line_kind",
-        advice=f"Map custom line kind {kind} to an account in the Xero sync settings (custom_line_accounts); "
-        "saving it sends this record again.",
+        advice=f"Map custom line kind {kind} to an account in the Xero sync settings (custom_line_accounts).",
     )
 
 
@@ -55,8 +53,7 @@ def missing_tax_mapping(tax_rate: str, direction: str) -> SettingMissing:
     return SettingMissing(
         f"Tax rate '{tax_rate}' has no Xero tax type for {direction}.",
         code="tax_rate_unmapped", setting=setting, key=tax_rate, pos_kind="tax_rate",
-        advice=f"Map tax rate {tax_rate} to a Xero tax type for {direction} in the Xero sync settings "
-        f"({setting}); saving it sends this record again.",
+        advice=f"Map tax rate {tax_rate} to a Xero tax type for {direction} in the Xero sync settings ({setting}).",
     )
 
 
