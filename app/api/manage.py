@@ -36,8 +36,8 @@ async def list_unmapped(connection: ConnectionDep, connector: ConnectorDep, sess
 PROPOSAL_EXAMPLES = {
     "shift_totals": {"summary": "switch to shift totals from tomorrow",
                      "value": {"sales_mode": "shift_totals", "effective_from": "2026-11-28T00:00:00Z"}},
-    "mapping": {"summary": "map a new payment type",
-                "value": {"payment_accounts": {"Cash": "090", "Card": "091", "Voucher": "810"}}},
+    "types": {"summary": "stop syncing purchase orders",
+              "value": {"entity_types": ["customer", "supplier", "product", "sale", "shift_report"]}},
 }
 
 
