@@ -78,7 +78,7 @@ async def test_tax_rates_list_splits_sales_and_purchase_types(api, fake, xero):
     assert response.status_code == 200, response.text
     by_type = {t["id"]: t["fills"] for t in response.json()["items"]}
     assert by_type["OUTPUT2"] == ["sales_tax_types.*"] and by_type["INPUT2"] == ["purchase_tax_types.*"]
-    assert by_type["NONE"] == ["sales_tax_types.*", "purchase_tax_types.*"]
+    assert by_type["NONE"] == ["sales_tax_types.*", "purchase_tax_types.*", "untaxed_tax_type"]
 
 
 async def test_xero_has_no_payment_methods_and_the_sandbox_no_lists(api, fake, xero):
@@ -168,7 +168,7 @@ async def test_australian_tax_types_refuse_the_uk_defaults(api, fake, xero):
     assert "body.sales_tax_types.VAT 20%" in paths and "body.purchase_tax_types.VAT 20%" in paths
     fixed = await api.request("PUT", f"/v1/connections/{connection_id}/settings", json={
         "sales_tax_types": {"GST": "OUTPUT", "GST free": "EXEMPTOUTPUT"},
-        "purchase_tax_types": {"GST": "INPUT"}})
+        "purchase_tax_types": {"GST": "INPUT"}, "untaxed_tax_type": "EXEMPTOUTPUT"})
     assert fixed.status_code == 200, fixed.text
 
 
@@ -248,3 +248,32 @@ async def test_quickbooks_defaults_and_good_changes_are_saved(api, qbo_fake, qbo
         "payment_types": {"Cash": {"deposit_account": "36", "payment_method": "2"}}})
     assert ok.status_code == 200, ok.text
     assert ok.json()["payment_types"]["Cash"] == {"deposit_account": "36", "payment_method": "2"}
+
+
+async def test_xero_tracking_categories_come_with_their_options_archived_ones_marked(api, fake, xero):
+    tenant = fake.add_tenant("Demo Company (UK)", demo_chart=True)
+    region = fake.books[tenant].add_tracking("Region", {"North": "ACTIVE", "South": "ARCHIVED"})
+    fake.books[tenant].add_tracking("Old", {"Any": "ACTIVE"}, status="ARCHIVED")
+    connection_id = await connect(api, fake, tenant)
+    response = await api.get(f"/v1/connections/{connection_id}/tracking")
+    assert response.status_code == 200, response.text
+    items = {(i["type"], i["name"]): i for i in response.json()["items"]}
+    assert items[("category", "Region")]["id"] == region["TrackingCategoryID"]
+    assert items[("category", "Region")]["status"] == "active"
+    assert items[("option", "North")]["parent"] == region["TrackingCategoryID"]
+    assert items[("option", "North")]["status"] == "active" and items[("option", "South")]["status"] == "archived"
+    assert items[("category", "Old")]["status"] == "archived" and items[("option", "Any")]["status"] == "archived"
+    calls = fake.count("GET", "/api.xro/2.0/TrackingCategories")
+    again = await api.get(f"/v1/connections/{connection_id}/tracking")
+    assert again.json() == response.json() and fake.count("GET", "/api.xro/2.0/TrackingCategories") == calls
+
+
+async def test_quickbooks_tracking_lists_classes_and_locations(api, qbo_fake, qbo):
+    realm = qbo_fake.add_realm(us=True)
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    response = await api.get(f"/v1/connections/{connection_id}/tracking")
+    assert response.status_code == 200, response.text
+    items = {(i["type"], i["id"]): i for i in response.json()["items"]}
+    assert items[("Class", "101")]["name"] == "Retail:Cafe" and items[("Class", "101")]["parent"] == "100"
+    assert items[("Class", "102")]["status"] == "archived"
+    assert items[("Location", "1")]["name"] == "High Street" and items[("Location", "1")]["status"] == "active"

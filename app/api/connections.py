@@ -214,7 +214,7 @@ async def _list(connection: Connection, connector, session, engine, kind, refres
     row = await program_lists.program_list(engine, connection, connector, kind, refresh=refresh)
     items = [ProgramEntryPublic(id=e["id"], name=e["name"], type=e["type"],
                                 status="active" if e["active"] else "archived",
-                                fills=program_lists.fills(connector, kind, e)) for e in row.items]
+                                fills=program_lists.fills(connector, kind, e), parent=e.get("parent")) for e in row.items]
     return ProgramListPublic(items=items, fetched_at=row.fetched_at)
 
 
@@ -234,3 +234,10 @@ async def list_tax_rates(connection: ConnectionDep, connector: ConnectorDep, ses
 async def list_payment_methods(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
                                refresh: RefreshQuery = False) -> ProgramListPublic:
     return await _list(connection, connector, session, engine, "payment_methods", refresh)
+
+
+@router.get("/connections/{connection_id}/tracking",
+            summary="The program's tracking: Xero tracking categories and options, QuickBooks classes and locations")
+async def list_tracking(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+                        refresh: RefreshQuery = False) -> ProgramListPublic:
+    return await _list(connection, connector, session, engine, "tracking", refresh)

@@ -26,4 +26,8 @@ def add_settings_schemas(spec: dict[str, Any], offered: list[str]) -> dict[str, 
         operation["responses"]["200"]["content"]["application/json"]["schema"] = one_of
         if method in ("put", "patch"):
             operation["requestBody"]["content"]["application/json"]["schema"] = one_of
+    # A dry run takes what PATCH takes.
+    preview = spec["paths"].get("/v1/connections/{connection_id}/settings/preview", {}).get("post")
+    if preview is not None:
+        preview["requestBody"]["content"]["application/json"]["schema"] = one_of
     return spec

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import update
 
 from app.core.problem import Problem
-from app.connections import service
+from app.connections import defaults, service
 from app.connectors.base import Credentials, OAuthConnector, Organisation
 from app.connectors.errors import SyncError
 from app.core.secrets import SecretBox
@@ -131,8 +131,10 @@ async def choose_organisation(deps: SyncDeps, connection: Connection, tenant_id:
         fresh.tenant_id, fresh.tenant_name = tenant_id, offered[tenant_id]
         fresh.offered_organisations = None
         await service.activate(session=session, connection=fresh, connector=deps.connectors[fresh.connector])
+    await defaults.choose_at_connect(deps, connection.id)
     await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
-    return fresh
+    async with deps.sessions() as session:
+        return await session.get(Connection, connection.id)
 
 
 def checked_return_url(settings, url: str | None) -> str | None:
@@ -237,5 +239,8 @@ async def _bind(
             connection.status_reason = "Several organisations were authorised: choose one (PATCH tenant_id)."
             connection.offered_organisations = [{"id": o.id, "name": o.name} for o in organisations]
     if rung:
+        await defaults.choose_at_connect(deps, connection.id)
         await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
+        async with deps.sessions() as session:
+            connection = await session.get(Connection, connection.id)
     return connection

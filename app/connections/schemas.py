@@ -50,6 +50,13 @@ class ConnectionPublic(BaseModel):
     created_at: datetime = Field(description="When it was made.")
     authorize_url: str | None = Field(default=None, description="Where to send the shop owner's browser to sign in (possync's start route); only right after creating or reconnecting.")
     organisations: list[OrganisationPublic] | None = Field(default=None, description="The organisations offered, when there is a choice to make.")
+    needs_choice: list[NeedsChoice] | None = Field(default=None, description="Settings possync could not choose from the organisation's own accounts and tax types when it was connected; records that need one wait with advice naming it until it is saved.")
+
+
+class NeedsChoice(BaseModel):
+    setting: str = Field(description="The setting (`field`, or `field.key` of a mapping) the shop must choose.",
+                         examples=["payment_accounts.Store credit"])
+    reason: str = Field(description="Why possync could not choose it from the organisation's lists.")
 
 
 class ConnectionList(BaseModel):
@@ -62,6 +69,7 @@ class ProgramEntryPublic(BaseModel):
     type: str = Field(description="Its type in the program's own words (Xero REVENUE, BANK…; QuickBooks Income, Bank…).")
     status: Literal["active", "archived"] = Field(description="archived: archived, deleted or inactive in the program; no setting may name it.")
     fills: list[str] = Field(description="The settings it may be chosen for (`field`, or `field.*` for each value of a mapping).")
+    parent: str | None = Field(default=None, description="The entry it belongs to: a Xero tracking option's category, a QuickBooks sub-class's or sub-location's parent.")
 
 
 class ProgramListPublic(BaseModel):

@@ -23,6 +23,7 @@ from app.entities import ENTITY_TYPES
 from app.models import Connection, Link, LinkState
 from app.models.base import utcnow
 from app.sync.ingest import backfill_links
+from app.sync.setting_waits import changed_fields, changed_values, open_choices, wake_mapped
 
 # A client's "now" reaches us a moment later; within this it still counts as now, not the past.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -35,13 +36,19 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
     """
     before = connector.settings_model.model_validate(connection.settings or {})
     typed = connector.settings_model.model_validate(raw)
+    before_json = before.model_dump(mode="json")
+    changed = changed_fields(before_json, typed.model_dump(mode="json"))
     history = _history(before, typed, now=datetime.now(UTC))
     typed = typed.model_copy(update={"mode_history": history, "effective_from": None})
     connection.settings = typed.model_dump(mode="json")
     synced = [t for t in ENTITY_TYPES if connector.syncs(t, typed)]
     dropped = [t for t in ENTITY_TYPES if t not in synced]
     now = utcnow()
-    if synced:
+    # Keys added to a POS-value mapping (a payment type, a tax rate) concern only the records that
+    # waited on them: those are woken below, and no other record is sent again.
+    only_added = (bool(changed) and changed <= set(getattr(connector, "pos_mappings", {}))
+                  and not changed_values(before_json, connection.settings, changed))
+    if synced and not only_added:
         await session.execute(
             update(Link)
             .where(Link.connection_id == connection.id, Link.entity_type.in_(synced),
@@ -57,6 +64,8 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
             .values(state=LinkState.SKIPPED, error_code="not_synced", error=None, updated_at=now,
                     advice="This type of record is turned off in this connection's sync settings.")
         )
+    await wake_mapped(session, connection.id, connection.settings)
+    connection.needs_choice = open_choices(connection.needs_choice, changed, connection.settings)
     return synced
 
 

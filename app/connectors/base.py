@@ -27,6 +27,13 @@ The contract, beyond the signatures below:
   accounts, tax rates or payment methods the organisation has, so settings are checked against
   them when saved, and `setting_refs` naming which settings refer to which list and what kind of
   entry each allows. Without it, settings are saved unchecked.
+- **Values the POS brings over time.** `pos_mappings` names the settings that map POS payment
+  types, tax rates and custom-line kinds (field → "payment_type" / "tax_rate" / "custom_line_kind").
+  A record carrying a value its mapping lacks is refused with `SettingMissing` naming the field and
+  the value; the engine keeps it waiting until the shop saves that mapping.
+- **Preview.** A connector may offer `preview(settings, item, referred, tenant_id=…)`: the document
+  `push` would send for one record (its mapper's output), with no HTTP; `referred` holds the payloads
+  of the records it refers to. It raises the SyncError the mapper would.
 - **Configuration.** A connector names the process settings (environment variables) it needs in
   `required_settings`; the registry offers it when they are all set and builds it with
   `from_settings`.
@@ -146,7 +153,7 @@ class Connector(Protocol):
         """Release pooled HTTP connections."""
 
 
-ListKind = Literal["accounts", "tax_rates", "payment_methods"]
+ListKind = Literal["accounts", "tax_rates", "payment_methods", "tracking"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,8 @@ class ProgramEntry:
     # The connector's words for what it may be used as ("revenue", "payments", "sales_tax"…),
     # matched against `SettingRef.allows`.
     uses: tuple[str, ...] = ()
+    rate: str | None = None  # a tax rate's percentage, where the program says it (to map POS rates by it)
+    parent: str | None = None  # the entry it belongs to: a tracking option's category, a sub-class's class
 
 
 @dataclass(frozen=True)

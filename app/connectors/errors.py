@@ -52,6 +52,22 @@ class PermanentError(SyncError):
     code = "validation"
 
 
+class SettingMissing(PermanentError):
+    """The record carries a POS value (payment type, tax rate, custom-line kind) the settings do not map.
+
+    No call to the program can help: the record waits until the shop saves that setting, and saving it
+    re-queues exactly the records that waited on it. `setting` is the settings field (a mapping),
+    `key` the POS value missing from it, `pos_kind` what that value is ("payment_type", "tax_rate",
+    "custom_line_kind").
+    """
+
+    code = "setting_missing"
+
+    def __init__(self, message: str, *, setting: str, key: str, pos_kind: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.setting, self.key, self.pos_kind = setting, key, pos_kind
+
+
 class ConnectionBroken(SyncError):
     """Nothing can be pushed through this connection now (tokens revoked, day limit reached).
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from app.connectors.base import PushResult
-from app.connectors.errors import PermanentError, SyncError, TransientError
+from app.connectors.errors import PermanentError, SettingMissing, SyncError, TransientError
 from app.models import AttemptOutcome
 from app.sync.claim import Claimed
+from app.sync.setting_waits import setting_key
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outc
     if isinstance(error, SyncError) and not isinstance(error, PermanentError):
         # ConnectionBroken reaches here only for the items of a call that was cut short: retry later.
         return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms)
+    if isinstance(error, SettingMissing):
+        # Not the program's refusal: it waits for the setting, and saving it wakes exactly this record.
+        return Outcome(claimed, AttemptOutcome.FAILED, error=error, duration_ms=duration_ms,
+                       waiting_for=setting_key(error.setting, error.key))
     if isinstance(error, SyncError):
         return Outcome(claimed, AttemptOutcome.FAILED, error=error, duration_ms=duration_ms)
     # A bug of ours, not the program's refusal: fail visibly instead of retrying in a hot loop.

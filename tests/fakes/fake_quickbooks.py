@@ -782,11 +782,20 @@ SANDBOX_ACCOUNT_LIST = [
     ("81", "Inventory Asset", "Other Current Asset"),
 ]
 SANDBOX_PAYMENT_METHOD_NAMES = ["Cash", "Check", "Visa", "MasterCard", "Discover", "American Express", "Diners Club"]
+# Classes and locations (the API's Department), a sub-class and an inactive one among them.
+SANDBOX_TRACKING = {
+    "Class": [{"Id": "100", "Name": "Retail", "FullyQualifiedName": "Retail", "Active": True},
+              {"Id": "101", "Name": "Cafe", "FullyQualifiedName": "Retail:Cafe", "Active": True,
+               "SubClass": True, "ParentRef": {"value": "100"}},
+              {"Id": "102", "Name": "Wholesale", "FullyQualifiedName": "Wholesale", "Active": False}],
+    "Department": [{"Id": "1", "Name": "High Street", "FullyQualifiedName": "High Street", "Active": True},
+                   {"Id": "2", "Name": "Airport", "FullyQualifiedName": "Airport", "Active": True}],
+}
 GLOBAL_TAX_CODE_NAMES = {"2": "Standard", "3": "Reduced", "4": "Zero-rated", "5": "Exempt"}
 
 
 def _company_list(company: Company, statement: str) -> Response | None:
-    match = re.fullmatch(r"select \* from (Account|TaxCode|PaymentMethod) where Active in \(true, ?false\)"
+    match = re.fullmatch(r"select \* from (Account|TaxCode|PaymentMethod|Class|Department) where Active in \(true, ?false\)"
                          r"(?: maxresults \d+)?", statement.strip(), re.I)
     if not match:
         return None
@@ -795,6 +804,8 @@ def _company_list(company: Company, statement: str) -> Response | None:
         found = [{"Id": i, "Name": n, "AccountType": t, "Active": True}
                  for i, n, t in SANDBOX_ACCOUNT_LIST + company.added_accounts]
         found.append({"Id": "90", "Name": "Old Checking", "AccountType": "Bank", "Active": False})
+    elif entity in ("Class", "Department"):
+        found = [dict(o) for o in SANDBOX_TRACKING[entity]]
     elif entity == "PaymentMethod":
         found = [{"Id": str(i), "Name": n, "Active": True,
                   "Type": "CREDIT_CARD" if i >= 3 else "NON_CREDIT_CARD"}

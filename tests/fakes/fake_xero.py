@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
-from tests.fakes.xero_books import DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books
+from tests.fakes.xero_books import COUNTRY_CHARTS, COUNTRY_TAX_RATES, DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books
 
 API = "/api.xro/2.0"
 WRITABLE = set(KINDS)
@@ -146,8 +146,16 @@ class FakeXero:
         account_codes: set[str] | None = None,
         tax_rates: dict[str, Decimal] | None = None,
         demo_chart: bool = False,
+        country: str | None = None,
     ) -> str:
-        """A new organisation; `demo_chart` refuses codes and tax types the UK demo company lacks."""
+        """A new organisation; `demo_chart` refuses codes and tax types the UK demo company lacks;
+        `country` ("AU", "UK") gives it that country's chart and tax types instead, described in full."""
+        if country is not None:
+            chart, rows = COUNTRY_CHARTS[country], COUNTRY_TAX_RATES[country]
+            books = Books(name=name, tenant_id=tenant_id or str(uuid.uuid4()), account_codes=set(chart),
+                          tax_rates={t: row[1] for t, row in rows.items()}, chart=chart, tax_rows=rows)
+            self.books[books.tenant_id] = books
+            return books.tenant_id
         books = Books(
             name=name,
             tenant_id=tenant_id or str(uuid.uuid4()),
@@ -314,6 +322,9 @@ class FakeXero:
                 return 200, {"TaxRates": books.tax_rate_list()}, 0
             if collection == "Accounts":
                 return 200, {"Accounts": books.account_list()}, 0
+            if collection == "TrackingCategories":
+                archived = request.query_params.get("includeArchived", "").lower() == "true"
+                return 200, {"TrackingCategories": books.tracking_list(include_archived=archived)}, 0
             if collection not in KINDS:
                 return 404, {"Title": "Not Found", "Status": 404}, 0
             id_field = KINDS[collection][0]

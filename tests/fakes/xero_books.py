@@ -48,6 +48,50 @@ DEMO_ACCOUNTS = {
     "820": ("VAT", "CURRLIAB", "LIABILITY", False),
 }
 
+# Organisations of other countries, as GET /Accounts and GET /TaxRates describe them: an Australian
+# organisation's own chart (codes unlike the UK demo's) and its GST tax types; a UK one's VAT types.
+# Tax rows: TaxType → (Name, rate %, ReportTaxType, applies to revenue, applies to expenses).
+COUNTRY_CHARTS: dict[str, dict[str, tuple]] = {
+    "AU": {
+        "100": ("Cheque Account", "BANK", "ASSET", False),
+        "140": ("Stock on Hand", "INVENTORY", "ASSET", False),
+        "180": ("Accounts Receivable", "CURRENT", "ASSET", False),
+        "210": ("Accounts Payable", "CURRLIAB", "LIABILITY", False),
+        "215": ("GST", "CURRLIAB", "LIABILITY", False),
+        "220": ("Tips Payable", "CURRLIAB", "LIABILITY", False),
+        "225": ("Gift Vouchers Outstanding", "CURRLIAB", "LIABILITY", True),
+        "410": ("Sales - Retail", "REVENUE", "REVENUE", False),
+        "420": ("Other Income", "OTHERINCOME", "REVENUE", False),
+        "510": ("Cost of Sales", "DIRECTCOSTS", "EXPENSE", False),
+        "610": ("Advertising", "OVERHEADS", "EXPENSE", False),
+    },
+    "UK": DEMO_ACCOUNTS,
+}
+COUNTRY_TAX_RATES: dict[str, dict[str, tuple]] = {
+    "AU": {
+        "OUTPUT": ("GST on Income", Decimal(10), "OUTPUT", True, False),
+        "INPUT": ("GST on Expenses", Decimal(10), "INPUT", False, True),
+        "EXEMPTOUTPUT": ("GST Free Income", Decimal(0), "OUTPUT", True, False),
+        "EXEMPTEXPENSES": ("GST Free Expenses", Decimal(0), "INPUT", False, True),
+        "EXEMPTEXPORT": ("GST Free Exports", Decimal(0), "OUTPUT", True, False),
+        "CAPEXINPUT": ("GST on Capital", Decimal(10), "INPUT", False, True),
+        "INPUTTAXED": ("Input Taxed", Decimal(0), "INPUT", True, True),
+        "BASEXCLUDED": ("BAS Excluded", Decimal(0), "NONE", True, True),
+        "GSTONIMPORTS": ("GST on Imports", Decimal(0), "GSTONIMPORTS", False, False),
+    },
+    "UK": {
+        "OUTPUT2": ("20% (VAT on Income)", Decimal(20), "OUTPUT", True, False),
+        "INPUT2": ("20% (VAT on Expenses)", Decimal(20), "INPUT", False, True),
+        "RROUTPUT": ("5% (VAT on Income)", Decimal(5), "OUTPUT", True, False),
+        "RRINPUT": ("5% (VAT on Expenses)", Decimal(5), "INPUT", False, True),
+        "ZERORATEDOUTPUT": ("Zero Rated Income", Decimal(0), "OUTPUT", True, False),
+        "ZERORATEDINPUT": ("Zero Rated Expenses", Decimal(0), "INPUT", False, True),
+        "EXEMPTOUTPUT": ("Exempt Income", Decimal(0), "OUTPUT", True, False),
+        "EXEMPTINPUT": ("Exempt Expenses", Decimal(0), "INPUT", False, True),
+        "NONE": ("No VAT", Decimal(0), "NONE", True, True),
+    },
+}
+
 KINDS = {
     "Contacts": ("ContactID", "contacts"),
     "Items": ("ItemID", "items"),
@@ -87,6 +131,11 @@ class Books:
     account_codes: set[str] | None = None  # None: any code is accepted
     archived_account_codes: set[str] = field(default_factory=set)
     tax_rates: dict[str, Decimal] | None = None  # None: any tax type is accepted, at 0 %
+    chart: dict[str, tuple] = field(default_factory=lambda: DEMO_ACCOUNTS)  # code → (name, Type, Class, payments)
+    # TaxType → (Name, rate, ReportTaxType, revenue, expenses); None: described from the TaxType's name.
+    tax_rows: dict[str, tuple] | None = None
+    # Tracking categories: [{"TrackingCategoryID", "Name", "Status", "Options": [{"TrackingOptionID", "Name", "Status"}]}]
+    tracking: list[dict] = field(default_factory=list)
     contacts: dict[str, dict] = field(default_factory=dict)
     items: dict[str, dict] = field(default_factory=dict)
     invoices: dict[str, dict] = field(default_factory=dict)
@@ -148,7 +197,7 @@ class Books:
         codes = sorted((self.account_codes or set()) | self.archived_account_codes)
         accounts = []
         for code in codes:
-            name, type_, class_, payments = DEMO_ACCOUNTS.get(code, (f"Account {code}", "REVENUE", "REVENUE", False))
+            name, type_, class_, payments = self.chart.get(code, (f"Account {code}", "REVENUE", "REVENUE", False))
             accounts.append({"AccountID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tenant_id}/{code}")),
                              "Code": code, "Name": name, "Type": type_, "Class": class_,
                              "Status": "ARCHIVED" if code in self.archived_account_codes else "ACTIVE",
@@ -157,6 +206,11 @@ class Books:
 
     def tax_rate_list(self) -> list[dict]:
         """GET /TaxRates: output types apply to revenue, input types to expenses, NONE to both."""
+        if self.tax_rows is not None:
+            return [{"Name": name, "TaxType": tax_type, "EffectiveRate": float(rate), "DisplayTaxRate": float(rate),
+                     "ReportTaxType": report, "Status": "ACTIVE", "CanApplyToRevenue": revenue,
+                     "CanApplyToExpenses": expenses}
+                    for tax_type, (name, rate, report, revenue, expenses) in self.tax_rows.items()]
         rates = []
         for tax_type, rate in (self.tax_rates or {}).items():
             upper = tax_type.upper()
@@ -166,9 +220,28 @@ class Books:
                           "Status": "ACTIVE", "CanApplyToRevenue": revenue, "CanApplyToExpenses": expenses})
         return rates
 
-    def check_tax(self, tax_type: str | None) -> None:
+    def add_tracking(self, name: str, options: dict[str, str], *, status: str = "ACTIVE") -> dict:
+        """A tracking category with its options (option name → ACTIVE or ARCHIVED)."""
+        category = {"TrackingCategoryID": str(uuid.uuid4()), "Name": name, "Status": status,
+                    "Options": [{"TrackingOptionID": str(uuid.uuid4()), "Name": n, "Status": s}
+                                for n, s in options.items()]}
+        self.tracking.append(category)
+        return category
+
+    def tracking_list(self, *, include_archived: bool) -> list[dict]:
+        """GET /TrackingCategories: archived categories and options only when asked for."""
+        if include_archived:
+            return copy.deepcopy(self.tracking)
+        return [{**c, "Options": [o for o in c["Options"] if o["Status"] == "ACTIVE"]}
+                for c in copy.deepcopy(self.tracking) if c["Status"] == "ACTIVE"]
+
+    def check_tax(self, tax_type: str | None, *, sales: bool | None = None) -> None:
+        refused = Refused(f"The TaxType code '{tax_type}' does not exist or cannot be used with this type of transaction.")
         if tax_type and self.tax_rates is not None and tax_type not in self.tax_rates:
-            raise Refused(f"The TaxType code '{tax_type}' does not exist or cannot be used with this type of transaction.")
+            raise refused
+        row = (self.tax_rows or {}).get(tax_type or "")
+        if row is not None and sales is not None and not row[3 if sales else 4]:
+            raise refused  # a tax type for expenses on a sales line, or the other way round
 
     def _active_contact_named(self, name: str) -> dict | None:
         wanted = name.strip().lower()
@@ -251,8 +324,8 @@ class Books:
         for code_ in (sales.get("AccountCode"), purchases.get("AccountCode"), purchases.get("COGSAccountCode"),
                       element.get("InventoryAssetAccountCode")):
             self.check_account(code_)
-        self.check_tax(sales.get("TaxType"))
-        self.check_tax(purchases.get("TaxType"))
+        self.check_tax(sales.get("TaxType"), sales=True)
+        self.check_tax(purchases.get("TaxType"), sales=False)
         if element.get("IsTrackedAsInventory") and not (
             element.get("InventoryAssetAccountCode") and purchases.get("COGSAccountCode")
         ):
@@ -284,7 +357,7 @@ class Books:
             )
             self.check_account(account, required=element.get("Status") == "AUTHORISED" and sales)
             tax_type = line.get("TaxType") or details.get("TaxType")
-            self.check_tax(tax_type)
+            self.check_tax(tax_type, sales=sales)
             # As Xero does: each line's amount and each line's tax rounded to the cent, then summed.
             amount = _cents(_d(line.get("Quantity", 1)) * _d(line.get("UnitAmount")) - _d(line.get("DiscountAmount")))
             rate = (self.tax_rates or {}).get(tax_type or "", Decimal(0))

@@ -61,6 +61,8 @@ class QuickBooksConnector:
     )
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
+    pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
+    default_pick = staticmethod(lists.default_pick)
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:
@@ -108,7 +110,21 @@ class QuickBooksConnector:
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract.retract(self._api, ctx, entity_type, items)
 
+    def preview(self, settings: Any, item: PushItem, referred: dict[tuple[str, str], dict[str, Any]], *,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """The object `push` would send for this record; no HTTP. Whether the company uses US automated
+        sales tax is known after a first push; before that, a connection without tax codes counts as US.
+        Raises SyncError."""
+        typed = coerce(settings)
+        us_tax = self._us_tax.get(tenant_id or "", not typed.tax_codes)
+        doc = mapping.build(item, typed, us_tax=us_tax, today=date.today())
+        return {"endpoint": doc.entity, "body": doc.body}
+
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
+        if kind == "tracking":
+            found = [{**o, "_entity": entity} for entity in lists.TRACKING
+                     for o in await self._api.query(ctx, entity, "Active in (true, false)")]
+            return [e for o in found if (e := lists.entry(kind, o))]
         entity = lists.ENTITY.get(kind)
         if entity is None:
             return None

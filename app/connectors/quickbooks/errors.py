@@ -18,6 +18,7 @@ from app.connectors.errors import (
     ConnectionBroken,
     PermanentError,
     RateLimited,
+    SettingMissing,
     SyncError,
     TokenRefused,
     TransientError,
@@ -215,28 +216,28 @@ def doc_number_too_long(number: str, limit: int) -> PermanentError:
     )
 
 
-def missing_payment_mapping(payment_type: str) -> PermanentError:
-    return advice_error(
-        "payment_type_unmapped",
+def missing_payment_mapping(payment_type: str) -> SettingMissing:
+    return SettingMissing(
         f"Payment type '{payment_type}' has no QuickBooks account.",
-        f"Map payment type {payment_type} to a deposit account in payment_types of the QuickBooks sync settings.",
+        code="payment_type_unmapped", setting="payment_types", key=payment_type, pos_kind="payment_type",
+        advice=f"Map payment type {payment_type} to a deposit account in payment_types of the QuickBooks sync settings.",
     )
 
 
-def missing_custom_line_mapping(kind: str) -> PermanentError:
-    return advice_error(
-        "custom_line_kind_unmapped",
+def missing_custom_line_mapping(kind: str) -> SettingMissing:
+    return SettingMissing(
         f"Custom line kind '{kind}' has no QuickBooks item.",
-        f"Map kind {kind} to an Item Id in custom_line_items of the QuickBooks sync settings (for a tip or a gift "
-        "card sold: a Service item whose income account is a liability account).",
+        code="custom_line_kind_unmapped", setting="custom_line_items", key=kind, pos_kind="custom_line_kind",
+        advice=f"Map kind {kind} to an Item Id in custom_line_items of the QuickBooks sync settings (for a tip or "
+        "a gift card sold: a Service item whose income account is a liability account).",
     )
 
 
-def missing_tax_mapping(tax_rate: str) -> PermanentError:
-    return advice_error(
-        "tax_rate_unmapped",
+def missing_tax_mapping(tax_rate: str) -> SettingMissing:
+    return SettingMissing(
         f"Tax rate '{tax_rate}' has no QuickBooks tax code.",
-        f"Map tax rate {tax_rate} to a QuickBooks TaxCode Id in the QuickBooks sync settings.",
+        code="tax_rate_unmapped", setting="tax_codes", key=tax_rate, pos_kind="tax_rate",
+        advice=f"Map tax rate {tax_rate} to a QuickBooks TaxCode Id in tax_codes of the QuickBooks sync settings.",
     )
 
 

@@ -100,6 +100,11 @@ class SandboxConnector:
     def skip_reason(self, entity_type: str, payload: dict[str, Any], settings: SandboxSettings) -> str | None:
         return rules.common_skip_reason(entity_type, payload, settings)
 
+    def preview(self, settings: Any, item: PushItem, referred: dict[tuple[str, str], dict[str, Any]], *,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """What `push` would hand the sandbox program for this record."""
+        return {"endpoint": KINDS[item.entity_type], "body": to_sandbox(item)}
+
     async def push(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         results: dict[int, PushResult] = {}
         writes: list[tuple[PushItem, SandboxWrite]] = []

@@ -188,9 +188,9 @@ class XeroApi:
         return {r["TaxType"]: Decimal(str(r["EffectiveRate"])) for r in rates
                 if r.get("TaxType") and r.get("EffectiveRate") is not None}
 
-    async def listing(self, ctx: PushContext, collection: str) -> list[dict[str, Any]]:
-        """Every element of an unpaged collection (Accounts, TaxRates)."""
-        found = _body(await self._request(ctx, "GET", f"{API_ROOT}/{collection}")).get(collection)
+    async def listing(self, ctx: PushContext, collection: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every element of an unpaged collection (Accounts, TaxRates, TrackingCategories)."""
+        found = _body(await self._request(ctx, "GET", f"{API_ROOT}/{collection}", params=params or {})).get(collection)
         return found if isinstance(found, list) else []
 
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:

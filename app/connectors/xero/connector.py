@@ -66,6 +66,8 @@ class XeroConnector:
     rate_limits: ClassVar[RateLimits | None] = RateLimits(per_minute=60, concurrent=5)
     required_settings: ClassVar[tuple[str, ...]] = env.REQUIRED
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
+    pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
+    default_pick = staticmethod(lists.default_pick)
 
     def __init__(
         self,
@@ -112,11 +114,25 @@ class XeroConnector:
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract(self._api, ctx, entity_type, items)
 
+    def preview(self, settings: Any, item: PushItem, referred: dict[tuple[str, str], dict[str, Any]], *,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """The element `push` would send for this record, with its payments; no HTTP. A product line
+        names its item by code, which possync makes the product's SKU. Raises SyncError."""
+        codes = {ext: str(referred.get(ref, {}).get("sku")) for ref, ext in item.references.items()
+                 if ref[0] == "product"}
+        doc = mapping.build(item, coerce(settings), codes, None)
+        return {"endpoint": doc.collection, "body": doc.element,
+                "payments": [mapping.payment_element(plan, doc.collection, item.external_id or "(once created)")
+                             for plan in doc.payments]}
+
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         if kind == "accounts":
             return [e for a in await self._api.listing(ctx, "Accounts") if (e := lists.account_entry(a))]
         if kind == "tax_rates":
             return [e for r in await self._api.listing(ctx, "TaxRates") if (e := lists.tax_rate_entry(r))]
+        if kind == "tracking":
+            found = await self._api.listing(ctx, "TrackingCategories", params={"includeArchived": "true"})
+            return [e for c in found for e in lists.tracking_entries(c)]
         return None  # Xero has no payment methods: a payment names the account it goes to
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:

@@ -17,6 +17,7 @@ from app.connectors.errors import (
     ConnectionBroken,
     PermanentError,
     RateLimited,
+    SettingMissing,
     SyncError,
     TokenRefused,
     TransientError,
@@ -31,27 +32,28 @@ def advice_error(code: str, message: str, advice: str, **kwargs) -> PermanentErr
     return PermanentError(message, code=code, advice=advice, **kwargs)
 
 
-def missing_payment_mapping(payment_type: str) -> PermanentError:
-    return advice_error(
-        "payment_type_unmapped",
+def missing_payment_mapping(payment_type: str) -> SettingMissing:
+    return SettingMissing(
         f"Payment type '{payment_type}' has no Xero account.",
-        f"Map payment type {payment_type} to an account in the Xero sync settings (payment_accounts).",
+        code="payment_type_unmapped", setting="payment_accounts", key=payment_type, pos_kind="payment_type",
+        advice=f"Map payment type {payment_type} to an account in the Xero sync settings (payment_accounts).",
     )
 
 
-def missing_custom_line_mapping(kind: str) -> PermanentError:
-    return advice_error(
-        "custom_line_unmapped",
+def missing_custom_line_mapping(kind: str) -> SettingMissing:
+    return SettingMissing(
         f"Custom line kind '{kind}' has no Xero account.",
-        f"Map custom line kind {kind} to an account in the Xero sync settings (custom_line_accounts).",
+        code="custom_line_unmapped", setting="custom_line_accounts", key=kind, pos_kind="custom_line_kind",
+        advice=f"Map custom line kind {kind} to an account in the Xero sync settings (custom_line_accounts).",
     )
 
 
-def missing_tax_mapping(tax_rate: str, direction: str) -> PermanentError:
-    return advice_error(
-        "tax_rate_unmapped",
+def missing_tax_mapping(tax_rate: str, direction: str) -> SettingMissing:
+    setting = "sales_tax_types" if direction == "sales" else "purchase_tax_types"
+    return SettingMissing(
         f"Tax rate '{tax_rate}' has no Xero tax type for {direction}.",
-        f"Map tax rate {tax_rate} to a Xero tax type for {direction} in the Xero sync settings.",
+        code="tax_rate_unmapped", setting=setting, key=tax_rate, pos_kind="tax_rate",
+        advice=f"Map tax rate {tax_rate} to a Xero tax type for {direction} in the Xero sync settings ({setting}).",
     )
 
 

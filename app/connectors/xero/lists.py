@@ -7,9 +7,11 @@ Xero's account Class says what an account is for (REVENUE, EXPENSE, ASSET…); i
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from app.connectors.base import ProgramEntry, SettingRef
+from app.connectors.picks import Pick, tax_pick, words_of
 
 SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("sales_inventory_account", "accounts", "revenue", "an active revenue account"),
@@ -24,7 +26,12 @@ SETTING_REFS: tuple[SettingRef, ...] = (
     SettingRef("rounding_account", "accounts", "line", "an active account that is not a bank account"),
     SettingRef("sales_tax_types.*", "tax_rates", "sales_tax", "an active tax rate that applies to revenue"),
     SettingRef("purchase_tax_types.*", "tax_rates", "purchase_tax", "an active tax rate that applies to expenses"),
+    SettingRef("untaxed_tax_type", "tax_rates", "untaxed", "an active tax rate of 0 % that applies to revenue"),
 )
+
+# Settings that map values the POS brings over time (settings field → what the POS value is).
+POS_MAPPINGS = {"payment_accounts": "payment_type", "sales_tax_types": "tax_rate", "purchase_tax_types": "tax_rate",
+                "custom_line_accounts": "custom_line_kind"}
 
 
 def account_entry(account: dict[str, Any]) -> ProgramEntry | None:
@@ -57,6 +64,66 @@ def tax_rate_entry(rate: dict[str, Any]) -> ProgramEntry | None:
         uses.append("sales_tax")
     if rate.get("CanApplyToExpenses", True):
         uses.append("purchase_tax")
+    effective = rate.get("EffectiveRate")
+    if "sales_tax" in uses and (effective is None or float(effective) == 0):
+        uses.append("untaxed")
     return ProgramEntry(id=str(tax_type), name=str(rate.get("Name") or tax_type),
                         type=str(rate.get("ReportTaxType") or "TAX"), active=rate.get("Status") == "ACTIVE",
-                        uses=tuple(uses))
+                        uses=tuple(uses), rate=None if effective is None else str(effective))
+
+
+def tracking_entries(category: dict[str, Any]) -> list[ProgramEntry]:
+    """A tracking category and its options; an option of an archived category cannot be chosen either."""
+    category_id = category.get("TrackingCategoryID")
+    if not category_id:
+        return []
+    name = str(category.get("Name") or category_id)
+    active = category.get("Status", "ACTIVE") == "ACTIVE"
+    entries = [ProgramEntry(id=str(category_id), name=name, type="category", active=active,
+                            uses=("tracking_category",))]
+    for option in category.get("Options") or []:
+        if option.get("TrackingOptionID"):
+            entries.append(ProgramEntry(id=str(option["TrackingOptionID"]), name=str(option.get("Name") or ""),
+                                        type="option", active=active and option.get("Status", "ACTIVE") == "ACTIVE",
+                                        uses=("tracking_option",), parent=str(category_id)))
+    return entries
+
+
+_LIABILITIES = ("CURRLIAB", "LIABILITY", "TERMLIAB")
+_GIFT_WORDS = ("gift", "voucher", "advance", "deferred", "unearned")
+_SCALAR_PICKS = {
+    "sales_inventory_account": Pick(types=("REVENUE", "SALES"), words=("sales",)),
+    "sales_non_inventory_account": Pick(types=("REVENUE", "SALES"), words=("sales",)),
+    "shift_sales_account": Pick(types=("REVENUE", "SALES"), words=("sales",)),
+    "purchases_non_inventory_account": Pick(types=("DIRECTCOSTS", "EXPENSE", "OVERHEADS"), words=("purchases",)),
+    "cogs_account": Pick(types=("DIRECTCOSTS",), words=("cost",)),
+    "inventory_asset_account": Pick(types=("INVENTORY",), words=("inventory", "stock")),
+    "rounding_account": Pick(types=("OTHERINCOME", "REVENUE", "EXPENSE", "OVERHEADS"), words=("rounding", "other")),
+    "untaxed_tax_type": Pick(types=("NONE", "OUTPUT"), words=("no", "excluded"), rate=Decimal(0)),
+}
+
+
+def default_pick(field: str, key: str | None) -> Pick | None:
+    """How to choose a Xero setting (or one key of a mapping) from the organisation's lists."""
+    if key is None:
+        return _SCALAR_PICKS.get(field)
+    said = set(words_of(key))
+    if field == "payment_accounts":
+        if said & {"gift", "voucher"}:
+            return Pick(types=_LIABILITIES, words=_GIFT_WORDS, need_words=True)
+        if said & {"credit", "account", "layby", "deposit"} and not said & {"card"}:
+            return Pick(types=_LIABILITIES, words=("credit", "accrued", "deposit", "customer"), need_words=True)
+        return Pick(types=("BANK",), words=tuple(said))
+    if field == "custom_line_accounts":
+        if key == "tip":
+            return Pick(types=_LIABILITIES, words=("tip", "gratuit", "wage"), need_words=True)
+        if key == "gift_card_sold":
+            return Pick(types=_LIABILITIES, words=_GIFT_WORDS, need_words=True)
+        if key == "other":
+            return Pick(types=("OTHERINCOME", "REVENUE"), words=("other",))
+        return Pick(types=("REVENUE", "OTHERINCOME", "SALES"), words=(*said, "sales"))
+    if field == "sales_tax_types":
+        return tax_pick(key, ("OUTPUT", "NONE"), ("income", "sales"))
+    if field == "purchase_tax_types":
+        return tax_pick(key, ("INPUT", "NONE"), ("expenses", "purchases"))
+    return None

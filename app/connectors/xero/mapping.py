@@ -263,7 +263,7 @@ def sale(item: PushItem, settings: XeroSettings, item_codes: Mapping[str, str],
     difference = _rounding_needed(p, lines, inclusive, tax_rates or {})
     if difference:
         lines.append({"Description": "Rounding", "Quantity": 1.0, "UnitAmount": float(difference),
-                      "AccountCode": settings.rounding_account, "TaxType": "NONE"})
+                      "AccountCode": settings.rounding_account, "TaxType": settings.untaxed_tax_type})
         note = (f"Added a rounding line of {difference} to account {settings.rounding_account} so the "
                 f"{'credit note' if refund else 'invoice'} total equals the POS total {totals.sale_total(p)}.")
     element: dict[str, Any] = {
@@ -335,7 +335,7 @@ def _custom_line(line: dict[str, Any], settings: XeroSettings) -> dict[str, Any]
         "Quantity": 1.0,
         "UnitAmount": unit(line["amount"]),
         "AccountCode": account,
-        "TaxType": sales_tax(settings, line["tax_rate"]) if line.get("tax_rate") else "NONE",
+        "TaxType": sales_tax(settings, line["tax_rate"]) if line.get("tax_rate") else settings.untaxed_tax_type,
     }
     if line.get("tax_amount") is not None:
         out["TaxAmount"] = money(line["tax_amount"])

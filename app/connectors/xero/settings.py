@@ -2,9 +2,10 @@
 
 The defaults fit Xero's UK demo company ("Demo Company (UK)") so a fresh connection to it works
 before the shop has looked at the settings: 200 Sales, 300 Purchases, 310 Cost of Goods Sold,
-630 Inventory, 090/091 the two demo bank accounts, and the UK VAT tax types. Any other
-organisation will refuse codes it does not have, and the refusal comes back as advice naming
-the setting to change.
+630 Inventory, 090/091 the two demo bank accounts, and the UK VAT tax types. When an organisation
+is connected, each value it would refuse is chosen again from its own accounts and tax types
+(app.connections.defaults, by the rules in lists.default_pick); what cannot be chosen waits for the
+shop, named in the connection's `needs_choice`.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class XeroSettings(rules.CommonSettings):
     purchase_tax_types: dict[str, str] = Field(
         default_factory=_demo_purchase_tax,
         description="POS tax rate name → Xero TaxType on purchases. Every tax rate used must be mapped.",
+    )
+    untaxed_tax_type: str = Field(
+        default="NONE",
+        description="Xero TaxType of lines that carry no tax (a rounding line, a custom line without a tax rate): "
+        "NONE (No VAT) in the UK; an Australian organisation has no NONE and uses BASEXCLUDED (BAS Excluded).",
     )
     walk_in_contact_name: str = Field(
         default="Walk-in customer",

@@ -1,0 +1,173 @@
+"""Settings chosen from the organisation's own lists when it is connected: the choice itself (pure),
+and a fresh Australian or UK shop synced green through the real OAuth flow and real arq workers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+from sqlalchemy import func, select
+
+from app.connections.defaults import choose, values_in
+from app.connectors.xero import XeroConnector, XeroSettings
+from app.connectors.xero import lists as xero_lists
+from app.models import Connection, Link
+from tests.fakes.fake_xero import FakeXero
+from tests.fakes.xero_books import Books, COUNTRY_CHARTS, COUNTRY_TAX_RATES
+from tests.xero.test_end_to_end import connect_xero, stack, sync_until_settled  # noqa: F401 - fixture
+
+
+def org_lists(country: str) -> dict[str, list[dict]]:
+    books = Books(name=f"Org {country}", account_codes=set(COUNTRY_CHARTS[country]), chart=COUNTRY_CHARTS[country],
+                  tax_rows=COUNTRY_TAX_RATES[country])
+    return {"accounts": [asdict(e) for a in books.account_list() if (e := xero_lists.account_entry(a))],
+            "tax_rates": [asdict(e) for r in books.tax_rate_list() if (e := xero_lists.tax_rate_entry(r))]}
+
+
+def xero_defaults() -> dict:
+    return XeroSettings().model_dump(mode="json")
+
+
+def test_an_australian_organisation_gets_its_own_accounts_and_gst_types():
+    seen = {"payment_accounts": {"Cash", "Card", "Store credit"}, "sales_tax_types": {"GST 10%", "GST Free"},
+            "purchase_tax_types": {"GST 10%", "GST Free"}, "custom_line_accounts": {"tip"}}
+    chosen, needs = choose(XeroConnector, xero_defaults(), org_lists("AU"), seen)
+    assert (chosen["sales_inventory_account"], chosen["purchases_non_inventory_account"], chosen["cogs_account"],
+            chosen["inventory_asset_account"], chosen["rounding_account"]) == ("410", "510", "510", "140", "420")
+    assert chosen["payment_accounts"] == {"Cash": "100", "Card": "100", "Gift card": "225"}
+    assert chosen["sales_tax_types"]["GST 10%"] == "OUTPUT" and chosen["sales_tax_types"]["GST Free"] == "EXEMPTOUTPUT"
+    assert chosen["purchase_tax_types"]["GST 10%"] == "INPUT"
+    assert chosen["purchase_tax_types"]["GST Free"] == "EXEMPTEXPENSES"
+    assert "VAT 20%" not in chosen["sales_tax_types"]  # the demo's guess this organisation cannot take
+    assert chosen["untaxed_tax_type"] == "BASEXCLUDED"
+    assert chosen["custom_line_accounts"]["tip"] == "220" and chosen["custom_line_accounts"]["gift_card_sold"] == "225"
+    assert chosen["custom_line_accounts"]["other"] == "420"
+    # A payment type the shop uses that no account of this organisation fits: the shop chooses.
+    assert [n["setting"] for n in needs] == ["payment_accounts.Store credit"]
+    assert "Store credit" not in chosen["payment_accounts"]
+
+
+def test_a_uk_organisation_keeps_the_values_it_accepts():
+    seen = {"payment_accounts": {"Cash", "Card"}, "sales_tax_types": {"VAT 20%"}}
+    chosen, needs = choose(XeroConnector, xero_defaults(), org_lists("UK"), seen)
+    assert chosen == xero_defaults() and needs == []
+
+
+def test_a_setting_nothing_fits_is_listed_and_its_value_kept():
+    lists = org_lists("AU")
+    lists["accounts"] = [a for a in lists["accounts"] if a["type"] != "INVENTORY"]
+    chosen, needs = choose(XeroConnector, xero_defaults(), lists, {})
+    assert chosen["inventory_asset_account"] == "630"
+    assert [n["setting"] for n in needs] == ["inventory_asset_account"]
+
+
+def test_pos_values_of_a_record():
+    found = values_in({"lines": [{"tax_rate": "GST 10%"}], "custom_lines": [{"kind": "tip", "tax_rate": "GST Free"}],
+                       "payments": [{"payment_type": "Cash"}], "totals_by_payment_type": [{"payment_type": "Card"}]})
+    assert found == {"payment_type": {"Cash", "Card"}, "tax_rate": {"GST 10%", "GST Free"},
+                     "custom_line_kind": {"tip"}}
+
+
+def fresh_shop(tax: str, untaxed: str) -> dict[str, list[dict]]:
+    """A shop's first records, in its own country's words, sent before it connects the program."""
+    line = {"product_id": "P-1", "quantity": "2", "unit_price": "11.00", "tax_rate": tax}
+    return {
+        "customers": [{"id": "C-1", "first_name": "Mia", "last_name": "Chen"}],
+        "suppliers": [{"id": "S-1", "name": "Bean Traders"}],
+        "products": [{"id": "P-1", "sku": "BEANS-1", "name": "Beans", "price": "11.00", "cost": "5.00", "tax_rate": tax,
+                      "tracked": True},
+                     {"id": "P-2", "sku": "MILK-1", "name": "Milk", "price": "2.00", "tax_rate": untaxed}],
+        "purchases": [{"id": "PO-1", "number": "PO-1", "supplier_id": "S-1", "status": "received",
+                       "received_at": "2026-11-25T10:00:00Z",
+                       "lines": [{"product_id": "P-1", "quantity": "10", "unit_cost": "5.00", "tax_rate": tax}]}],
+        "sales": [
+            {"id": "SALE-1", "number": "1", "date": "2026-11-27T10:00:00Z", "customer_id": "C-1", "total": "24.00",
+             "lines": [line, {"product_id": "P-2", "quantity": "1", "unit_price": "2.00", "tax_rate": untaxed}],
+             "payments": [{"payment_type": "Cash", "amount": "10.00"}, {"payment_type": "Card", "amount": "14.00"}]},
+            {"id": "SALE-2", "number": "2", "date": "2026-11-27T11:00:00Z", "total": "25.00",
+             "lines": [line], "custom_lines": [{"kind": "tip", "amount": "3.00"}],
+             "payments": [{"payment_type": "Card", "amount": "25.00"}]},
+        ],
+        "shift-reports": [{"id": "SH-1", "register_id": "REG-1", "opened_at": "2026-11-27T08:00:00Z",
+                           "closed_at": "2026-11-27T18:00:00Z", "sales_total": "49.00",
+                           "totals_by_payment_type": [{"payment_type": "Cash", "amount": "10.00"},
+                                                      {"payment_type": "Card", "amount": "39.00"}]}],
+    }
+
+
+@pytest.fixture
+def fake():
+    fake = FakeXero(client_id="possync-test", client_secret="shh", check_tokens=True, per_minute=600)
+    with fake.serve() as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.parametrize(("country", "tax", "untaxed"), [("AU", "GST 10%", "GST Free"), ("UK", "VAT 20%", "Zero rated")])
+async def test_a_fresh_shop_syncs_green_after_connecting_with_no_manual_change(stack, fake, monkeypatch,
+                                                                                country, tax, untaxed):
+    tenant = fake.add_tenant(f"Shop ({country})", country=country)
+    records = fresh_shop(tax, untaxed)
+    for collection, items in records.items():
+        assert (await stack.api.post(f"/v1/{collection}/batch", {"items": items})).json()["accepted"] == len(items)
+
+    connection_id = await connect_xero(stack, fake)
+    connection = (await stack.api.get(f"/v1/connections/{connection_id}")).json()
+    assert connection["needs_choice"] == []
+    await sync_until_settled(stack, monkeypatch)
+
+    async with stack.deps.sessions() as session:
+        states = dict((await session.execute(
+            select(Link.entity_type + ":" + Link.state, func.count()).group_by(Link.entity_type, Link.state))).all())
+        settings = (await session.get(Connection, connection_id)).settings
+    # Every record reached Xero; the shift report is skipped as the default (individual sales) says.
+    assert states == {"customer:synced": 1, "supplier:synced": 1, "product:synced": 2, "purchase_order:synced": 1,
+                      "sale:synced": 2, "shift_report:skipped": 1}, states
+    books = fake.books[tenant]
+    assert len(books.invoices) == 2 and len(books.purchase_orders) == 1 and len(books.payments) == 3
+    for collection in ("/v1/customers", "/v1/products", "/v1/sales"):
+        listed = (await stack.api.get(collection)).json()["items"]
+        assert {r["symbol"] for r in listed} == {"green"}, listed
+    if country == "AU":
+        sale_taxes = {line["TaxType"] for inv in books.invoices.values() for line in inv["LineItems"]}
+        assert sale_taxes == {"OUTPUT", "EXEMPTOUTPUT", "BASEXCLUDED"}
+        assert settings["payment_accounts"]["Cash"] == "100" and settings["custom_line_accounts"]["tip"] == "220"
+    else:
+        assert settings["sales_tax_types"]["VAT 20%"] == "OUTPUT2" and settings["payment_accounts"]["Card"] == "091"
+
+
+def quickbooks_lists(accounts: list[tuple[str, str, str]], tax_codes: dict[str, str]) -> dict[str, list[dict]]:
+    from app.connectors.quickbooks import lists as qb_lists
+
+    return {"accounts": [asdict(qb_lists.entry("accounts", {"Id": i, "Name": n, "AccountType": t, "Active": True}))
+                         for i, n, t in accounts],
+            "tax_rates": [asdict(qb_lists.entry("tax_rates", {"Id": i, "Name": n, "Taxable": True}))
+                          for i, n in tax_codes.items()]}
+
+
+def test_a_quickbooks_company_with_other_ids_gets_its_own_accounts_and_is_asked_for_tax_codes():
+    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+
+    chart = [("11", "Shop Sales", "Income"), ("12", "Service Income", "Income"),
+             ("21", "Cost of Goods Sold", "Cost of Goods Sold"), ("31", "Stock Asset", "Other Current Asset"),
+             ("32", "Undeposited Funds", "Other Current Asset"), ("41", "Current Account", "Bank")]
+    defaults = QuickBooksSettings(tax_codes={"VAT 20%": "2"}).model_dump(mode="json")
+    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(chart, {"7": "Standard 20%"}),
+                           {"tax_codes": {"VAT 20%", "Zero rated"}})
+    assert (chosen["sales_inventory_account"], chosen["sales_service_account"], chosen["cogs_account"],
+            chosen["inventory_asset_account"], chosen["mixed_payments_account"]) == ("11", "12", "21", "31", "32")
+    # Tax codes are not chosen for QuickBooks (its list gives no rate): each one used is the shop's choice.
+    assert chosen["tax_codes"] == {}
+    assert sorted(n["setting"] for n in needs) == ["tax_codes.VAT 20%", "tax_codes.Zero rated"]
+
+
+def test_the_us_sandbox_company_keeps_its_defaults():
+    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+    from tests.fakes.fake_quickbooks import SANDBOX_ACCOUNT_LIST
+
+    defaults = QuickBooksSettings().model_dump(mode="json")
+    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(SANDBOX_ACCOUNT_LIST, {}),
+                           {"payment_types": {"Cash", "Card"}})
+    assert chosen == defaults and needs == []

@@ -1,0 +1,90 @@
+"""POS values no setting maps yet: the record waits with advice, /unmapped counts it, saving the
+mapping sends exactly those records again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.entities.schemas import CUSTOMER_EXAMPLE, PRODUCT_EXAMPLE
+from app.models import Attempt
+from tests.books.programs import QuickBooks, Xero
+from tests.conftest import new_store_key
+
+pytestmark = pytest.mark.postgres
+
+LINE = {"product_id": "P-3001", "quantity": "1", "unit_price": "24.00", "tax_rate": "VAT 20%"}
+
+
+def sale(number: str, **extra) -> dict:
+    return {"number": number, "date": "2026-11-27T10:00:00Z", "lines": [LINE], **extra}
+
+
+async def attempts_of(api, pos_id: str) -> int:
+    async with api.deps.sessions() as session:
+        return len((await session.scalars(select(Attempt).where(Attempt.pos_id == pos_id))).all())
+
+
+async def test_unmapped_values_are_listed_with_their_waiting_records_and_a_mapping_wakes_only_them(api):
+    program = Xero(api)
+    connection_id = await program.connect({"custom_line_accounts": {"service_charge": "200"}})
+    await api.put("/v1/customers/C-1001", CUSTOMER_EXAMPLE)
+    await api.put("/v1/products/P-3001", PRODUCT_EXAMPLE)
+    voucher = [{"payment_type": "Voucher", "amount": "24.00"}]
+    sales = {
+        "V-1": sale("V-1", payments=voucher),
+        "V-2": sale("V-2", payments=voucher),
+        "K-1": sale("K-1", payments=[{"payment_type": "Card", "amount": "26.00"}],
+                    custom_lines=[{"kind": "delivery", "amount": "2.00"}]),
+        "T-1": sale("T-1", lines=[{**LINE, "tax_rate": "GST 10%"}], payments=[{"payment_type": "Card", "amount": "24.00"}]),
+        "OK-1": sale("OK-1", payments=[{"payment_type": "Card", "amount": "24.00"}]),
+    }
+    for pos_id, body in sales.items():
+        assert (await api.put(f"/v1/sales/{pos_id}", body)).status_code == 201
+    await api.settle()
+
+    (entry,) = (await api.get("/v1/sales/V-1/sync")).json()["connections"]
+    assert entry["state"] == "failed" and "payment_accounts" in entry["advice"] and "Voucher" in entry["advice"]
+    (entry,) = (await api.get("/v1/sales/T-1/sync")).json()["connections"]
+    assert entry["state"] == "failed" and "sales_tax_types" in entry["advice"]
+
+    response = await api.get(f"/v1/connections/{connection_id}/unmapped")
+    assert response.status_code == 200, response.text
+    listed = {(i["kind"], i["value"], i["setting"]): (i["records"], i["entity_types"]) for i in response.json()["items"]}
+    assert listed == {
+        ("payment_type", "Voucher", "payment_accounts"): (2, {"sale": 2}),
+        ("custom_line_kind", "delivery", "custom_line_accounts"): (1, {"sale": 1}),
+        ("tax_rate", "GST 10%", "sales_tax_types"): (1, {"sale": 1}),
+    }
+    assert response.json()["items"][0]["value"] == "Voucher"  # the most waited-on first
+
+    before = {pos_id: await attempts_of(api, pos_id) for pos_id in sales}
+    payments = {"Cash": "090", "Card": "091", "Gift card": "810", "Store credit": "805", "Voucher": "810"}
+    assert (await program.settings({"payment_accounts": payments})).status_code == 200
+    await api.settle()
+
+    after = {pos_id: await attempts_of(api, pos_id) for pos_id in sales}
+    # Exactly the two that waited on Voucher were sent again; the others were not touched.
+    assert {p for p in sales if after[p] != before[p]} == {"V-1", "V-2"}
+    assert sorted(await program.documents()) == ["OK-1", "V-1", "V-2"]
+    left = (await api.get(f"/v1/connections/{connection_id}/unmapped")).json()["items"]
+    assert {i["value"] for i in left} == {"delivery", "GST 10%"}
+
+
+async def test_a_quickbooks_record_with_an_unmapped_tax_rate_waits_on_tax_codes(api):
+    program = QuickBooks(api)
+    connection_id = await program.connect()
+    await api.put("/v1/products/P-3001", {**PRODUCT_EXAMPLE, "tax_rate": "Luxury 25%"})
+    await api.settle()
+    (entry,) = (await api.get("/v1/products/P-3001/sync")).json()["connections"]
+    assert entry["state"] == "failed" and "tax_codes" in entry["advice"], entry
+    (item,) = (await api.get(f"/v1/connections/{connection_id}/unmapped")).json()["items"]
+    assert (item["kind"], item["value"], item["setting"], item["records"]) == ("tax_rate", "Luxury 25%", "tax_codes", 1)
+
+
+async def test_unmapped_of_another_stores_connection_is_404(api):
+    program = Xero(api)
+    connection_id = await program.connect()
+    other = {"Authorization": f"Bearer {await new_store_key(api.deps, 'Other')}"}
+    response = await api.client.get(f"/v1/connections/{connection_id}/unmapped", headers=other)
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
