@@ -14,6 +14,7 @@ Run by `python -m bench.baselines`; by hand: `python -m bench.mirror --port 8002
 from __future__ import annotations
 
 import argparse
+import contextvars
 import os
 import pickle
 from collections import defaultdict
@@ -25,7 +26,8 @@ import httpx
 
 from bench.lean import COLLECTIONS, dsn_from, dumps, no_reset, panel_body, panel_line, status_body
 
-Stream = list[list[tuple]]  # per checkout: ("sql", text, params) or ("commit",)
+Stream = list[list[tuple]]
+_CAPTURING: contextvars.ContextVar[bool] = contextvars.ContextVar("capturing", default=False)  # per checkout: ("sql", text, params) or ("commit",)
 
 
 def request_key(path: str, params: dict | None = None) -> str:
@@ -45,14 +47,19 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
 
     current: Stream = []
 
+    # Only what the request itself sends: the in-process app may be running sync jobs meanwhile
+    # (tasks of their own, without this variable set).
     def on_checkout(*_a) -> None:
-        current.append([])
+        if _CAPTURING.get():
+            current.append([])
 
     def on_statement(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        current[-1].append(("sql", statement, tuple(parameters or ())))
+        if _CAPTURING.get():
+            current[-1].append(("sql", statement, tuple(parameters or ())))
 
     def on_commit(_conn) -> None:
-        current[-1].append(("commit",))
+        if _CAPTURING.get():
+            current[-1].append(("commit",))
 
     event.listen(Pool, "checkout", on_checkout)
     event.listen(Engine, "before_cursor_execute", on_statement)
@@ -66,7 +73,11 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
                 for path, params in requests:
                     for _ in range(2):
                         current.clear()
-                        response = await client.get(path, params=params, headers=headers)
+                        token = _CAPTURING.set(True)
+                        try:
+                            response = await client.get(path, params=params, headers=headers)
+                        finally:
+                            _CAPTURING.reset(token)
                         response.raise_for_status()
                     key = request_key(path, params)
                     streams[key] = [list(ops) for ops in current if ops]

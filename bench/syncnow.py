@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -41,7 +42,7 @@ async def run(args, env: dict[str, str]) -> dict:
         before = cpu_seconds(worker.pid)
         await asyncio.sleep(10)
         idle_cpu = cpu_seconds(worker.pid) - before
-        times = []
+        times, waits, runs_s = [], [], []
         for _ in range(args.presses):
             t = time.perf_counter()
             run_id = expect(await client.post(f"/v1/customers/{item['id']}/sync", headers=headers), 202).json()["run_id"]
@@ -49,7 +50,13 @@ async def run(args, env: dict[str, str]) -> dict:
             while time.monotonic() < deadline:
                 runs = expect(await client.get(f"/v1/connections/{conn['id']}/runs", params={"limit": 5},
                                                headers=headers), 200).json()["items"]
-                if any(r["id"] == run_id and r["status"] in ("finished", "failed") for r in runs):
+                done = [r for r in runs if r["id"] == run_id and r["status"] in ("finished", "failed")]
+                if done:
+                    # The server's own clock splits it: queued -> started (the wait for a worker)
+                    # and started -> finished (the run).
+                    stamps = [datetime.fromisoformat(done[0][k]) for k in ("created_at", "started_at", "finished_at")]
+                    waits.append((stamps[1] - stamps[0]).total_seconds())
+                    runs_s.append((stamps[2] - stamps[1]).total_seconds())
                     break
                 await asyncio.sleep(0.005)
             else:
@@ -57,6 +64,7 @@ async def run(args, env: dict[str, str]) -> dict:
             times.append(time.perf_counter() - t)
             await asyncio.sleep(0.2)
         return {"p50_ms": round(percentile(times, 50) * 1000, 1), "p99_ms": round(percentile(times, 99) * 1000, 1),
+                "wait_p50_ms": round(percentile(waits, 50) * 1000, 1), "run_p50_ms": round(percentile(runs_s, 50) * 1000, 1),
                 "presses": len(times), "idle_worker_cpu_s_per_10s": round(idle_cpu, 2)}
 
 
@@ -78,7 +86,8 @@ def main() -> int:
     upgrade(env["DATABASE_URL"])
     result = asyncio.run(run(args, env))
     mode = "embedded" if args.embedded else "API + 1 worker"
-    print(f"SYNC NOW -> finished ({mode}, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}), {result['presses']} presses: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; "
+    print(f"SYNC NOW -> finished ({mode}, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}), {result['presses']} presses: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
+          f"(server clock, p50: queued -> started {result['wait_p50_ms']} ms, started -> finished {result['run_p50_ms']} ms); "
           f"idle {'API' if args.embedded else 'worker'} CPU {result['idle_worker_cpu_s_per_10s']} s per 10 s "
           f"(poll delay {env.get('POSSYNC_WORKER_POLL_DELAY_S', 'default')})")
     return 0

@@ -54,14 +54,17 @@ async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: s
         bucket = links[pos_id]
         if state is not None:
             bucket.append((state, next_at, retries))
+    # Built without validation (the values come from the database and `overall`); the response
+    # model is still checked once, for the whole list, as FastAPI serialises it.
     items = []
     for pos_id in pos_ids:
         if pos_id not in links:
-            items.append(StatusItem(id=pos_id, symbol="none", state="unknown"))
+            items.append(StatusItem.model_construct(id=pos_id, symbol="none", state="unknown", next_attempt_at=None,
+                                                    retries=None))
             continue
         summary = overall(links[pos_id])
-        items.append(StatusItem(id=pos_id, symbol=summary.symbol, state=summary.state,
-                                next_attempt_at=summary.next_attempt_at, retries=summary.retries))
+        items.append(StatusItem.model_construct(id=pos_id, symbol=summary.symbol, state=summary.state,
+                                                next_attempt_at=summary.next_attempt_at, retries=summary.retries))
     return items
 
 
