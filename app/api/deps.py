@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.problems import Problem
+from app.api.request_db import session_for
 from app.core.opaque import OpaqueIds
 from app.models import Store
 from app.stores.service import Caller
@@ -37,8 +38,9 @@ async def get_ids(request: Request) -> OpaqueIds:
 IdsDep = Annotated[OpaqueIds, Depends(get_ids)]
 
 
-async def get_session(deps: DepsDep) -> AsyncIterator[AsyncSession]:
-    async with deps.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # On the connection the gate checked out for a read, else a fresh one (app.api.request_db).
+    async with session_for(request.state, request.app.state.deps.sessions) as session:
         yield session
 
 
