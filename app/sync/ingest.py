@@ -14,8 +14,8 @@ from app.connectors.base import Connector
 from app.entities.canonical import canonical_json, hash_of
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
+from app.connections.settings import collecting_connections, syncing
 from app.sync import bulk
-from app.sync.connections import collecting_connections, syncing
 from app.sync.wake import wait_key, wake_waiting
 
 
