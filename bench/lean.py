@@ -94,6 +94,25 @@ async def no_reset(_conn) -> None:
     per request that these read-only, transaction-less requests do not need."""
 
 
+async def lifespan(app, receive, send, *, max_size: int) -> None:
+    """ASGI lifespan for the baselines: `app.pool`, an asyncpg pool on `app.dsn`, for the app's life."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            app.pool = await asyncpg.create_pool(app.dsn, min_size=16, max_size=max_size, reset=no_reset)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await app.pool.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def send_json(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class Lean:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -101,56 +120,43 @@ class Lean:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    self.pool = await asyncpg.create_pool(self.dsn, min_size=16, max_size=16, reset=no_reset)
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await self.pool.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await lifespan(self, receive, send, max_size=16)
         parts = scope["path"].strip("/").split("/")
         if scope["path"] == "/healthz":
-            return await self._send(send, 200, b'{"status":"ok"}')
+            return await send_json(send, 200, b'{"status":"ok"}')
         if len(parts) < 3 or parts[0] != "v1" or parts[1] not in COLLECTIONS:
-            return await self._send(send, 404, b'{"detail":"not found"}')
+            return await send_json(send, 404, b'{"detail":"not found"}')
         auth = dict(scope["headers"]).get(b"authorization", b"").decode()
         key = auth.partition(" ")[2].strip()
         if len(parts) == 4 and parts[3] == "sync":
             return await self._panel(send, key, COLLECTIONS[parts[1]], parts[2])
         if len(parts) != 3 or parts[2] != "sync-status":
-            return await self._send(send, 404, b'{"detail":"not found"}')
+            return await send_json(send, 404, b'{"detail":"not found"}')
         ids = parse_qs(scope["query_string"].decode()).get("ids", [""])[0]
         wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
         async with self.pool.acquire() as conn:
             store_id = await conn.fetchval(KEY_SQL, hashlib.sha256(key.encode()).hexdigest())
             if store_id is None:
-                return await self._send(send, 401, b'{"detail":"unauthorized"}')
+                return await send_json(send, 401, b'{"detail":"unauthorized"}')
             rows = await conn.fetch(STATUS_SQL, store_id, COLLECTIONS[parts[1]], wanted)
         links: dict[str, list] = {}
         for pos_id, state, next_at, retries in rows:
             bucket = links.setdefault(pos_id, [])
             if state is not None:
                 bucket.append((state, next_at, retries))
-        await self._send(send, 200, status_body(wanted, links))
+        await send_json(send, 200, status_body(wanted, links))
 
     async def _panel(self, send, key: str, entity_type: str, pos_id: str) -> None:
         async with self.pool.acquire() as conn:
             store_id = await conn.fetchval(KEY_SQL, hashlib.sha256(key.encode()).hexdigest())
             if store_id is None:
-                return await self._send(send, 401, b'{"detail":"unauthorized"}')
+                return await send_json(send, 401, b'{"detail":"unauthorized"}')
             record_id = await conn.fetchval(RECORD_SQL, store_id, entity_type, pos_id)
             if record_id is None:
-                return await self._send(send, 404, b'{"detail":"not found"}')
+                return await send_json(send, 404, b'{"detail":"not found"}')
             rows = await conn.fetch(PANEL_SQL, record_id)
-        await self._send(send, 200, dumps(panel_body([panel_line(r) for r in rows])))
+        await send_json(send, 200, dumps(panel_body([panel_line(r) for r in rows])))
 
-    @staticmethod
-    async def _send(send, status: int, body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
 
 
 def dsn_from(url: str) -> str:

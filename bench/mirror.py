@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
-from bench.lean import COLLECTIONS, dsn_from, dumps, no_reset, panel_body, panel_line, status_body
+from bench.lean import COLLECTIONS, dsn_from, dumps, lifespan, panel_body, panel_line, send_json, status_body
 
 Stream = list[list[tuple]]
 _CAPTURING: contextvars.ContextVar[bool] = contextvars.ContextVar("capturing", default=False)  # per checkout: ("sql", text, params) or ("commit",)
@@ -61,6 +61,19 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
         if _CAPTURING.get():
             current[-1].append(("commit",))
 
+    # The gate's key look-up runs on the driver connection, where SQLAlchemy's events do not see it.
+    from app.api import request_db
+    from app.models.base import utcnow
+    from app.stores.service import hash_key
+
+    look_up = request_db.caller_on
+
+    async def noted_look_up(conn, key):
+        if _CAPTURING.get() and conn.dialect.name == "postgresql":
+            current[-1].append(("raw", request_db.KEY_LOOKUP, (hash_key(key), utcnow())))
+        return await look_up(conn, key)
+
+    request_db.caller_on = noted_look_up
     event.listen(Pool, "checkout", on_checkout)
     event.listen(Engine, "before_cursor_execute", on_statement)
     event.listen(Engine, "commit", on_commit)
@@ -83,6 +96,7 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
                     streams[key] = [list(ops) for ops in current if ops]
                     bodies[key] = response.content
     finally:
+        request_db.caller_on = look_up
         event.remove(Pool, "checkout", on_checkout)
         event.remove(Engine, "before_cursor_execute", on_statement)
         event.remove(Engine, "commit", on_commit)
@@ -97,22 +111,15 @@ class Mirror:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    self.pool = await asyncpg.create_pool(self.dsn, min_size=16, max_size=30, reset=no_reset)
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await self.pool.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            # Up to 30, as possync's pool (20 + 10 overflow): its stream may hold two at once.
+            return await lifespan(self, receive, send, max_size=30)
         if scope["path"] == "/healthz":
-            return await _send(send, 200, b'{"status":"ok"}')
+            return await send_json(send, 200, b'{"status":"ok"}')
         query = scope["query_string"].decode()
         stream = self.streams.get(scope["path"] + ("?" + query if query else ""))
         parts = scope["path"].strip("/").split("/")
         if stream is None or len(parts) < 3 or parts[1] not in COLLECTIONS:
-            return await _send(send, 404, b'{"detail":"not found"}')
+            return await send_json(send, 404, b'{"detail":"not found"}')
         rows = await self._replay(stream)
         if parts[-1] == "sync-status":
             links: dict[str, list] = defaultdict(list)
@@ -123,11 +130,11 @@ class Mirror:
                 else:
                     links.setdefault(pos_id, [])
             wanted = [i for i in dict.fromkeys(x.strip() for x in _ids(query).split(",")) if i]
-            return await _send(send, 200, status_body(wanted, links))
+            return await send_json(send, 200, status_body(wanted, links))
         lines = [panel_line((r["connection_id"], r["connector"], r["state"], r["action"], r["error"], r["advice"],
                              r["last_synced_at"], r["external_id"], r["next_attempt_at"], r["retries"],
                              r["status"], r["status_reason"])) for r in rows]
-        await _send(send, 200, dumps(panel_body(lines)))
+        await send_json(send, 200, dumps(panel_body(lines)))
 
     async def _replay(self, stream: Stream) -> list:
         """Every checkout of the stream in turn, each in its own transaction; the last statement's rows."""
@@ -138,7 +145,9 @@ class Mirror:
                 # when the connection goes back to the pool unless it committed.
                 transaction = None
                 for op in ops:
-                    if op[0] == "sql":
+                    if op[0] == "raw":  # outside any transaction, as possync's key look-up
+                        rows = await conn.fetch(op[1], *op[2])
+                    elif op[0] == "sql":
                         if transaction is None:
                             transaction = conn.transaction()
                             await transaction.start()
@@ -155,12 +164,6 @@ def _ids(query: str) -> str:
     from urllib.parse import parse_qs
 
     return parse_qs(query).get("ids", [""])[0]
-
-
-async def _send(send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def main() -> None:
