@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import String, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +16,7 @@ from app.connectors.errors import PermanentError, TransientError
 from app.db import transaction
 from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
+from app.sync.settings_guard import repend_if_settings_changed
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt, program_answers
 from app.sync.dependencies import IN_FLIGHT, RETRYING
@@ -76,19 +78,24 @@ async def record_outcomes(
     connection_id: uuid.UUID,
     run_id: uuid.UUID,
     calls: int,
+    pushed_with: BaseModel | None = None,
 ) -> Counter:
-    """Persist one batch's outcomes and release the claims; return the counts added to the run."""
+    """Persist one batch's outcomes and release the claims; return the counts added to the run.
+
+    `pushed_with`: the settings the batch was pushed with; if the connection's differ by now, its
+    links are pending again (app.sync.settings_guard)."""
     if not outcomes:
         return Counter()
     try:
-        return await _write(sessions, outcomes, connection_id, run_id, calls)
+        return await _write(sessions, outcomes, connection_id, run_id, calls, pushed_with)
     except IntegrityError:
         # Another job stored the same external id for another record between our check and our
         # write: written again, the check now sees it and fails this record instead of the job.
-        return await _write(sessions, outcomes, connection_id, run_id, calls)
+        return await _write(sessions, outcomes, connection_id, run_id, calls, pushed_with)
 
 
-async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, run_id: uuid.UUID, calls: int) -> Counter:
+async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, run_id: uuid.UUID, calls: int,
+                 pushed_with: BaseModel | None = None) -> Counter:
     now = utcnow()
     async with transaction(sessions) as session:
         outcomes = await _refuse_taken_ids(session, outcomes, connection_id)
@@ -98,6 +105,8 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
         if settled:
             await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
+        await repend_if_settings_changed(session, connection_id=connection_id, pushed_with=pushed_with,
+                                         link_ids=[o.claimed.link_id for o in outcomes], now=now)
         await _rejudge_sales_of_skipped_shifts(session, outcomes, connection_id, now)
         # Whatever waited on these records is due now: synced, they can be referred to; settled
         # otherwise (failed, skipped), the waiting record learns why instead of backing off.

@@ -18,6 +18,7 @@ from app.observability import metrics
 from app.sync.claim import adopt, claim
 from app.connections.settings import typed_settings
 from app.connections.credentials import usable_credentials
+from app.sync.settings_guard import settings_now
 from app.sync.deps import SyncDeps
 from app.sync.lease import LeaseKeeper, kept_leases, retrying
 from app.sync.push import BatchScope, ConnectionStopped, process
@@ -96,6 +97,9 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
                 tenant_key=f"{connector.name}:{connection.tenant_id or connection_id}",
                 run_id=run_id,
             )
+        else:
+            async with deps.sessions() as session:
+                scope.settings = await settings_now(session, connection_id, type(scope.settings))
         counts += await _process_refreshing_once(scope, claimed, connection)
         leases.settled()
 

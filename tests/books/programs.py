@@ -112,14 +112,40 @@ class Xero(Program):
 
 
 class QuickBooks(Program):
-    """The fake QuickBooks, a company outside the US (tax codes, as the scenarios' VAT rates need)."""
+    """The fake QuickBooks, a company outside the US (tax codes, as the scenarios' VAT rates need), set up
+    as the settings' advice tells a shop: liability items for tips and gift cards sold, an account per
+    payment type (gift cards and store credit owed, not earned), a rounding item, a walk-in customer."""
 
     name = "quickbooks"
+    GIFT_CARD_ACCOUNT, STORE_CREDIT_ACCOUNT, ROUNDING_ACCOUNT = "91", "92", "93"
 
     def __init__(self, api) -> None:
         super().__init__(api)
         self.fake = FakeQuickBooks(per_minute=100000, concurrent=100, batches_per_minute=100000)
         self.realm = self.fake.add_realm("Sandbox Company_GB", us=False)
+        # QuickBooks deposits a payment only to a bank or other current asset account: gift cards and store
+        # credit redeemed go to clearing accounts of their own, which the shop offsets against the liability.
+        self.fake.add_account(self.realm, self.GIFT_CARD_ACCOUNT, "Gift cards redeemed", "Other Current Asset")
+        self.fake.add_account(self.realm, self.STORE_CREDIT_ACCOUNT, "Store credit redeemed", "Other Current Asset")
+        self.fake.add_account(self.realm, self.ROUNDING_ACCOUNT, "Rounding", "Other Income")
+        item = lambda name, account: self.fake._store(self.company, "Item", {  # noqa: E731
+            "Name": name, "Type": "Service", "IncomeAccountRef": {"value": account}})["Id"]
+        self.items = {"tip": item("Tips payable", "33"), "gift_card_sold": item("Gift card liability", "33"),
+                      "rounding": item("Rounding", self.ROUNDING_ACCOUNT)}
+        self.walk_in = self.fake._store(self.company, "Customer", {"DisplayName": "Walk-in customer"})["Id"]
+
+    def default_settings(self) -> dict:
+        return {
+            "tax_codes": GLOBAL_TAX,
+            "custom_line_items": {"service_charge": "1", "surcharge": "1", "delivery": "1", "other": "1",
+                                  "tip": self.items["tip"], "gift_card_sold": self.items["gift_card_sold"]},
+            "payment_types": {"Cash": {"deposit_account": "35", "payment_method": "1"},
+                              "Card": {"deposit_account": "4", "payment_method": "3"},
+                              "Gift card": {"deposit_account": self.GIFT_CARD_ACCOUNT},
+                              "Store credit": {"deposit_account": self.STORE_CREDIT_ACCOUNT}},
+            "rounding_item": self.items["rounding"],
+            "walk_in_customer": self.walk_in,
+        }
 
     @property
     def company(self):
@@ -137,7 +163,7 @@ class QuickBooks(Program):
             connection = Connection(store_id=store.id, connector="quickbooks", tenant_id=self.realm,
                                     tenant_name="Sandbox Company_GB", status=ConnectionStatus.AUTHORIZING,
                                     settings=connections.validated_settings(
-                                        connector, {"tax_codes": GLOBAL_TAX, **(settings or {})}),
+                                        connector, {**self.default_settings(), **(settings or {})}),
                                     credentials_encrypted=seal_credentials(deps.secrets, credentials))
             session.add(connection)
             await session.flush()
@@ -160,4 +186,10 @@ class QuickBooks(Program):
         return out
 
 
-PROGRAMS = {"sandbox": Sandbox, "xero": Xero}
+    def payments(self, invoice: dict) -> list[dict]:
+        """The Payments applied to an Invoice."""
+        return [p for p in self.company.all("Payment")
+                if any(t["TxnId"] == invoice["Id"] for line in p["Line"] for t in line["LinkedTxn"])]
+
+
+PROGRAMS = {"sandbox": Sandbox, "xero": Xero, "quickbooks": QuickBooks}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from app.entities import ENTITY_TYPES
 from app.entities.schemas import CUSTOMER_EXAMPLE, MORE_SALE_EXAMPLES, PRODUCT_EXAMPLE
+from tests.books.programs import PROGRAMS
 
 D = Decimal
 
@@ -38,16 +41,26 @@ async def test_the_openapi_examples_sync_as_documented(program, api):
                          if p.get("Invoice", {}).get("InvoiceID") == mixed["object"]["InvoiceID"])
         assert paid_to == [("090", 39.4), ("810", 10.0)]
         assert mixed["status"] == "AUTHORISED" and mixed["object"]["AmountDue"] == 5.0
+    elif program.name == "quickbooks":
+        assert refund["kind"] == "RefundReceipt" and refund["object"]["DepositToAccountRef"] == {"value": "4"}
+        lines = {line.get("Description"): (line["SalesItemLineDetail"]["ItemRef"]["value"], line["Amount"])
+                 for line in mixed["object"]["Line"]}
+        assert lines["Tip"] == (program.items["tip"], 3.0)
+        assert lines["Gift card GC-77"] == (program.items["gift_card_sold"], 25.0)
+        assert lines["Service 10%"] == ("1", 2.4)
+        # Paid two ways and in part: an Invoice, a Payment per payment type, 5.00 left open.
+        assert mixed["kind"] == "Invoice" and mixed["object"]["Balance"] == 5.0
+        assert sorted((p["DepositToAccountRef"]["value"], p["TotalAmt"]) for p in program.payments(mixed["object"])) == [
+            ("35", 39.4), (program.GIFT_CARD_ACCOUNT, 10.0)]
     else:
         kinds = [line["kind"] for line in mixed["object"].data["document_lines"]]
         assert kinds == ["product", "service_charge", "tip", "gift_card_sold"]
         assert mixed["object"].data["amount_due"] == "5.00"
 
 
-async def test_store_credit_payment_goes_to_its_own_account(api):
-    from tests.books.programs import Xero
-
-    program = Xero(api)
+@pytest.mark.parametrize("name", ["xero", "quickbooks"])
+async def test_store_credit_payment_goes_to_its_own_account(api, name):
+    program = PROGRAMS[name](api)
     await program.connect()
     await tour_basics(api)
     sale = {"number": "SC-1", "date": "2026-11-27T10:00:00Z", "customer_id": "C-1001", "total": "24.00",
@@ -56,6 +69,13 @@ async def test_store_credit_payment_goes_to_its_own_account(api):
     assert (await api.put("/v1/sales/SC-1", sale)).status_code == 201
     await api.settle()
     doc = (await program.documents())["SC-1"]
+    assert doc["total"] == D("24.00")
+    if name == "quickbooks":
+        # One SalesReceipt has one deposit account: an Invoice with a Payment per payment type instead.
+        assert doc["kind"] == "Invoice" and doc["object"]["Balance"] == 0.0
+        assert sorted((p["DepositToAccountRef"]["value"], p["TotalAmt"]) for p in program.payments(doc["object"])) == [
+            ("4", 4.0), (program.STORE_CREDIT_ACCOUNT, 20.0)]
+        return
     assert doc["status"] == "PAID"
     assert sorted((p["Account"]["Code"], p["Amount"]) for p in program.books.payments.values()) == [
         ("091", 4.0), ("805", 20.0)]
@@ -113,6 +133,11 @@ async def test_a_sale_and_its_refund_are_two_documents_with_their_own_totals(pro
         assert credit["Status"] == "PAID" and credit["RemainingCredit"] == 0
         assert [(p["Account"]["Code"], p["Amount"]) for p in program.books.payments.values()
                 if p.get("CreditNote")] == [("805", 24.0)]
+    elif program.name == "quickbooks":
+        refunded = documents["S-5102"]["object"]
+        assert documents["S-5102"]["kind"] == "RefundReceipt"
+        assert refunded["DepositToAccountRef"] == {"value": program.STORE_CREDIT_ACCOUNT}
+        assert documents["S-5101"]["kind"] == "SalesReceipt" and program.company.all("Payment") == []
     else:
         assert documents["S-5102"]["object"].data["status"] == "refund"
         assert documents["S-5102"]["object"].data["amount_due"] == "0.00"

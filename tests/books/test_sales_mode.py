@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.books.conftest import PRODUCT, ago, iso, sale, shift
-from tests.books.programs import PROGRAMS, QuickBooks
+from tests.books.programs import PROGRAMS
 
 
-@pytest.fixture(params=[*sorted(PROGRAMS), "quickbooks"])
+@pytest.fixture(params=sorted(PROGRAMS))
 async def program(request, api):
-    return QuickBooks(api) if request.param == "quickbooks" else PROGRAMS[request.param](api)
+    return PROGRAMS[request.param](api)
 
 
 async def put(api, collection: str, pos_id: str, body: dict) -> None:

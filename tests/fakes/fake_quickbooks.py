@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -46,16 +46,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
 from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
 
-ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
+ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt",
+            "Payment", "TaxCode", "TaxRate"}
 PEOPLE = ("Customer", "Vendor", "Employee")
-TRANSACTIONS = ("PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt")
+TRANSACTIONS = ("PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt", "Payment")
+SALES_FORMS = ("SalesReceipt", "Invoice", "RefundReceipt")
 VOIDABLE = ("SalesReceipt", "Invoice")
 # The US sandbox company's accounts and payment methods the default settings name, and more.
 SANDBOX_ACCOUNTS = {"1", "4", "33", "35", "36", "79", "80", "81"}
 SANDBOX_PAYMENT_METHODS = {str(i) for i in range(1, 8)}
 GLOBAL_TAX_CODES = {"2", "3", "4", "5"}
+# A UK company's sales rates (percent) behind those codes: Standard, Reduced, Zero-rated, Exempt.
+GLOBAL_TAX_RATES = {"2": Decimal(20), "3": Decimal(5), "4": Decimal(0), "5": Decimal(0)}
+CENT = Decimal("0.01")
 THROTTLE_XML = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="2026-11-27T10:00:00.000-08:00">'
@@ -76,6 +82,7 @@ class Call:
     minorversion: str | None = None
     accept: str | None = None
     replayed: bool = False
+    fault: str | None = None  # the injected fault this call met (see chaos.py)
 
 
 @dataclass
@@ -96,6 +103,8 @@ class Company:
     # vendors, employees) another, items their own, so a Customer and an Item may share an Id.
     next_id: dict[str, int] = field(default_factory=dict)
     closed_until: str | None = None  # the books' closing date (ISO), if set
+    accounts: set[str] = field(default_factory=lambda: set(SANDBOX_ACCOUNTS))  # the company's chart (Ids)
+    added_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (Id, Name, AccountType)
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
@@ -118,7 +127,8 @@ class Refused(Exception):
 class FakeQuickBooks:
     def __init__(self, *, per_minute: int = 500, concurrent: int = 10, batches_per_minute: int = 40,
                  window_s: float = 60.0, client_id: str | None = None, client_secret: str | None = None,
-                 check_tokens: bool = False, requestid_ttl_s: float = 3600.0) -> None:
+                 check_tokens: bool = False, requestid_ttl_s: float = 3600.0, chaos: Chaos | None = None) -> None:
+        self.chaos = chaos  # a seeded share of API calls goes wrong (see chaos.py)
         self.per_minute, self.concurrent, self.batches_per_minute = per_minute, concurrent, batches_per_minute
         self.window_s = window_s
         self.client_id, self.client_secret = client_id, client_secret
@@ -135,6 +145,7 @@ class FakeQuickBooks:
         self._limits: dict[str, _Limits] = {}
         self._requests: dict[tuple[str, str], tuple[float, str, int, Any]] = {}
         self._injections: list[_Injection] = []
+        self._payment_answers_to_lose = 0
         base = "/v3/company/{realm}"
         self._app = Starlette(routes=[
             Route(f"{base}/batch", self._batch, methods=["POST"]),
@@ -151,8 +162,26 @@ class FakeQuickBooks:
     def add_realm(self, name: str = "Sandbox Company_US_1", *, us: bool = True, realm: str | None = None) -> str:
         realm = realm or str(9130350000000000 + len(self.companies) + secrets.randbelow(10**6))
         self.companies[realm] = Company(realm, name, us)
+        if not us:  # the company's sales tax codes, each with its one sales rate (read-only here)
+            for code, rate in GLOBAL_TAX_RATES.items():
+                rate_id = str(int(code) + 10)
+                self.companies[realm].objects["TaxRate"][rate_id] = {"Id": rate_id, "RateValue": float(rate),
+                                                                     "Active": True}
+                self.companies[realm].objects["TaxCode"][code] = {
+                    "Id": code, "Name": GLOBAL_TAX_CODE_NAMES[code], "Active": True,
+                    "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": rate_id}}]}}
         self.pending_realm = self.pending_realm or realm
         return realm
+
+    def add_account(self, realm: str, account_id: str, name: str, account_type: str) -> str:
+        """An account the shop added to its chart (a gift card clearing account, a rounding account…)."""
+        self.companies[realm].accounts.add(account_id)
+        self.companies[realm].added_accounts.append((account_id, name, account_type))
+        return account_id
+
+    def lose_payment_answers(self, n: int = 1) -> None:
+        """The next n batch calls that create a Payment do their work, then the answer is lost."""
+        self._payment_answers_to_lose += n
 
     def add_employee(self, realm: str, display_name: str) -> str:
         return self._store(self.companies[realm], "Employee", {"DisplayName": display_name})["Id"]
@@ -278,12 +307,17 @@ class FakeQuickBooks:
             self._requests[(company.realm, rid)] = (time.monotonic() + self.requestid_ttl_s, digest, 200, body)
         if injection and injection.kind == "kill":
             request.state.lose_response = True
+        if self._payment_answers_to_lose and any("Payment" in op for op in operations):
+            self._payment_answers_to_lose -= 1
+            request.state.lose_response = True
         return _json(200, body)
 
     def _operation(self, company: Company, op: dict[str, Any]) -> dict[str, Any]:
         bid = op.get("bId")
         entity = next((k for k in op if k in ENTITIES), None)
         try:
+            if entity in ("TaxCode", "TaxRate"):
+                raise Refused("2010", "Request has invalid or unsupported property", "Use the TaxService endpoint.")
             if entity is None or op.get("operation") not in ("create", "update", "void", "delete"):
                 raise Refused("2010", "Request has invalid or unsupported property", "Unknown operation or entity.")
             if op["operation"] in ("void", "delete"):
@@ -304,8 +338,13 @@ class FakeQuickBooks:
             if str(body.get("SyncToken")) != current["SyncToken"]:
                 raise Refused("5010", "Stale Object Error", f"Stale Object Error : You and {company.name} were "
                               "working on this at the same time. Try again.")
+            if entity == "Payment":
+                raise Refused("6000", "A business validation error has occurred",
+                              "This fake takes no Payment updates: delete the payment and create another.")
             merged = {**current, **{k: v for k, v in body.items() if k not in ("sparse", "SyncToken")}}
             self._validate(company, entity, merged, exclude=current["Id"])
+            if entity in SALES_FORMS:
+                self._compute_totals(company, entity, merged)
             merged["SyncToken"] = str(int(current["SyncToken"]) + 1)
             company.objects[entity][current["Id"]] = merged
             return merged
@@ -335,6 +374,8 @@ class FakeQuickBooks:
                           "applied to it. Remove the payments before voiding it.")
         if operation == "delete":
             del company.objects[entity][current["Id"]]
+            if entity == "Payment":
+                self._apply_payment(company, current, applied=False)
             return {"Id": current["Id"], "status": "Deleted", "domain": "QBO"}
         # QuickBooks keeps a voided document with its lines at zero and says so in its note.
         current["Line"] = [{**line, "Amount": 0.0} for line in current.get("Line", [])]
@@ -352,11 +393,89 @@ class FakeQuickBooks:
         company.next_id[sequence] = company.next_id.get(sequence, 100) + 1
         body = {**body, "Id": str(company.next_id[sequence]), "SyncToken": "0", "domain": "QBO",
                 "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()}}
-        if entity in TRANSACTIONS:
-            body["TotalAmt"] = float(sum(Decimal(str(line.get("Amount", 0))) * (-1 if line.get("DetailType") ==
-                                     "DiscountLineDetail" else 1) for line in body.get("Line", [])))
+        if entity in SALES_FORMS:
+            self._compute_totals(company, entity, body)
+        elif entity == "PurchaseOrder":
+            body["TotalAmt"] = float(sum(Decimal(str(line.get("Amount", 0))) for line in body.get("Line", [])))
         company.objects[entity][body["Id"]] = body
+        if entity == "Payment":
+            self._apply_payment(company, body)
         return body
+
+    def _compute_totals(self, company: Company, entity: str, body: dict[str, Any]) -> None:
+        """Tax and totals the way QuickBooks works them out: tax per line, each line's tax rounded to
+        the cent, then summed (Intuit: "QuickBooks Online will always calculate line-by-line").
+
+        TaxInclusive: a line's Amount includes its tax, the tax is the part of it at the line's rate;
+        TaxExcluded: the tax is added on top. A discount line lowers the total by its amount. A US
+        company's automated sales tax is not modelled (the sandbox does not compute it either).
+        An Invoice's Balance is its total less the payments applied to it.
+        """
+        inclusive = body.get("GlobalTaxCalculation") == "TaxInclusive"
+        total, tax = Decimal(0), Decimal(0)
+        for line in body.get("Line") or []:
+            amount = Decimal(str(line.get("Amount", 0))).quantize(CENT, rounding=ROUND_HALF_UP)
+            if line.get("DetailType") == "DiscountLineDetail":
+                total -= amount
+                continue
+            if line.get("DetailType") != "SalesItemLineDetail":
+                continue
+            code = ((line.get("SalesItemLineDetail") or {}).get("TaxCodeRef") or {}).get("value")
+            rate = Decimal(0) if company.us or code is None else GLOBAL_TAX_RATES.get(str(code), Decimal(0))
+            if inclusive:
+                line_tax = (amount * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+                total += amount
+            else:
+                line_tax = (amount * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+                total += amount + line_tax
+            tax += line_tax
+        body["TotalAmt"] = float(total)
+        if not company.us:
+            body["TxnTaxDetail"] = {"TotalTax": float(tax)}
+        if entity == "Invoice":
+            body["Balance"] = float(total - self._applied_to(company, body.get("Id")))
+        elif entity == "SalesReceipt":
+            body["Balance"] = 0.0
+
+    def _applied_to(self, company: Company, invoice_id: str | None) -> Decimal:
+        return sum((Decimal(str(line.get("Amount", 0))) for payment in company.all("Payment")
+                    for line in payment.get("Line") or []
+                    if any(t.get("TxnId") == invoice_id for t in line.get("LinkedTxn") or [])), Decimal(0))
+
+    def _validate_payment(self, company: Company, body: dict[str, Any]) -> None:
+        if "CustomerRef" not in body:
+            raise Refused("6000", "A business validation error has occurred", "A payment needs a customer.")
+        self._exists(company, "Customer", body["CustomerRef"])
+        if body.get("TotalAmt") is None:
+            raise Refused("6000", "A business validation error has occurred", "Payment TotalAmt is required.")
+        applied = Decimal(0)
+        for line in body.get("Line") or []:
+            amount = Decimal(str(line.get("Amount", 0)))
+            applied += amount
+            for linked in line.get("LinkedTxn") or []:
+                invoice = company.objects["Invoice"].get(str(linked.get("TxnId")))
+                if linked.get("TxnType") != "Invoice" or invoice is None:
+                    raise _invalid_ref("Invoice", linked.get("TxnId"))
+                if invoice.get("CustomerRef", {}).get("value") != body["CustomerRef"]["value"]:
+                    raise Refused("6000", "A business validation error has occurred",
+                                  "The payment's customer is not the invoice's customer.")
+                if amount > Decimal(str(invoice.get("Balance", 0))) + Decimal("0.001"):
+                    raise Refused("6000", "A business validation error has occurred",
+                                  "The payment amount is more than the invoice's open balance.")
+        if applied > Decimal(str(body["TotalAmt"])) + Decimal("0.001"):
+            raise Refused("6000", "A business validation error has occurred",
+                          "The amounts applied come to more than the payment's TotalAmt.")
+
+    def _apply_payment(self, company: Company, payment: dict[str, Any], *, applied: bool = True) -> None:
+        """Applying a payment lowers the invoice's Balance and links the two; deleting it undoes that."""
+        for line in payment.get("Line") or []:
+            for linked in line.get("LinkedTxn") or []:
+                invoice = company.objects["Invoice"][str(linked["TxnId"])]
+                invoice["Balance"] = float(Decimal(str(invoice["TotalAmt"])) - self._applied_to(company, invoice["Id"]))
+                others = [t for t in invoice.get("LinkedTxn") or [] if t.get("TxnId") != payment["Id"]]
+                if applied:
+                    others.append({"TxnId": payment["Id"], "TxnType": "Payment"})
+                invoice["LinkedTxn"] = others
 
     def _validate(self, company: Company, entity: str, body: dict[str, Any], *, exclude: str | None) -> None:
         if entity in PEOPLE:
@@ -372,7 +491,14 @@ class FakeQuickBooks:
                                       "a different name.", "DisplayName")
         if entity == "Item":
             self._validate_item(company, body, exclude)
-        if entity in TRANSACTIONS:
+        if entity == "Payment":
+            self._validate_payment(company, body)
+            for ref in ("DepositToAccountRef", "PaymentMethodRef"):
+                if ref in body and ref == "DepositToAccountRef":
+                    self._account(body[ref], company)
+                elif ref in body and body[ref]["value"] not in SANDBOX_PAYMENT_METHODS:
+                    raise _invalid_ref("PaymentMethod", body[ref]["value"])
+        elif entity in TRANSACTIONS:
             self._validate_transaction(company, entity, body, exclude)
 
     def _validate_item(self, company: Company, body: dict[str, Any], exclude: str | None) -> None:
@@ -384,7 +510,7 @@ class FakeQuickBooks:
                           "product or service is already using this name. Please use a different name.", "Name")
         for ref in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"):
             if ref in body:
-                self._account(body[ref])
+                self._account(body[ref], company)
         if body.get("Type") == "Inventory":
             missing = [f for f in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef", "QtyOnHand",
                                    "InvStartDate") if f not in body]
@@ -414,7 +540,7 @@ class FakeQuickBooks:
             raise Refused("6000", "A business validation error has occurred", "An invoice needs a customer.")
         for ref in ("DepositToAccountRef", "APAccountRef"):
             if ref in body:
-                self._account(body[ref])
+                self._account(body[ref], company)
         if "PaymentMethodRef" in body and body["PaymentMethodRef"]["value"] not in SANDBOX_PAYMENT_METHODS:
             raise _invalid_ref("PaymentMethod", body["PaymentMethodRef"]["value"])
         if company.us and "GlobalTaxCalculation" in body:
@@ -434,8 +560,8 @@ class FakeQuickBooks:
                 if code is not None and (code not in ("TAX", "NON") if company.us else code not in GLOBAL_TAX_CODES):
                     raise _invalid_ref("TaxCode", code)
 
-    def _account(self, ref: dict[str, Any]) -> None:
-        if str(ref.get("value")) not in SANDBOX_ACCOUNTS:
+    def _account(self, ref: dict[str, Any], company: Company | None = None) -> None:
+        if str(ref.get("value")) not in (company.accounts if company else SANDBOX_ACCOUNTS):
             raise _invalid_ref("Account", ref.get("value"))
 
     def _exists(self, company: Company, entity: str, ref: dict[str, Any], allow: set[str] = frozenset()) -> None:
@@ -506,14 +632,44 @@ class FakeQuickBooks:
         limits.window.append(now)
         if kind == "batch":
             limits.batches.append(now)
+        fault = self.chaos.draw() if self.chaos is not None else None
+        if fault is not None:
+            call.fault = fault.kind
+            if fault.refusal_status is not None:
+                call.status = fault.refusal_status
+                return self._refusal(fault)
         limits.in_flight += 1
         limits.most_in_flight = max(limits.most_in_flight, limits.in_flight)
         try:
-            response = await work(request, self.companies[realm], call)
+            if fault is None or fault.work_done:
+                response = await work(request, self.companies[realm], call)
+            else:
+                response = _json(499, {})
         finally:
             limits.in_flight -= 1
         response.headers["intuit_tid"] = f"1-{secrets.token_hex(8)}"
         call.status = response.status_code
+        if fault is not None:
+            response = await self._go_wrong(request, fault, response)
+        return response
+
+    def _refusal(self, fault: Fault) -> Response:
+        if fault.kind == "429":
+            return Response(THROTTLE_XML, status_code=429, media_type="application/xml",
+                            headers={"Retry-After": str(self.chaos.retry_after_s)})
+        if fault.kind == "502":
+            return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
+                            media_type="text/html")
+        return _fault(500, "10000", "An application error has occurred", "Injected.")
+
+    async def _go_wrong(self, request: Request, fault: Fault, response: Response) -> Response:
+        """After the work (or instead of it): an answer that hangs, drops, or is not JSON."""
+        if fault.kind == "timeout":
+            await asyncio.sleep(self.chaos.hang_s)
+        elif fault.kind == "reset":
+            request.state.lose_response = True
+        elif fault.kind == "malformed":
+            return Response(MALFORMED_BODY, status_code=200, media_type="application/json")
         return response
 
     def _over_limit(self, limits: _Limits, kind: str) -> Response | None:
@@ -626,7 +782,7 @@ SANDBOX_ACCOUNT_LIST = [
     ("81", "Inventory Asset", "Other Current Asset"),
 ]
 SANDBOX_PAYMENT_METHOD_NAMES = ["Cash", "Check", "Visa", "MasterCard", "Discover", "American Express", "Diners Club"]
-GLOBAL_TAX_CODE_NAMES = {"2": "Standard", "3": "Zero-rated", "4": "Exempt", "5": "Reduced"}
+GLOBAL_TAX_CODE_NAMES = {"2": "Standard", "3": "Reduced", "4": "Zero-rated", "5": "Exempt"}
 
 
 def _company_list(company: Company, statement: str) -> Response | None:
@@ -636,7 +792,8 @@ def _company_list(company: Company, statement: str) -> Response | None:
         return None
     entity = match.group(1)
     if entity == "Account":
-        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True} for i, n, t in SANDBOX_ACCOUNT_LIST]
+        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True}
+                 for i, n, t in SANDBOX_ACCOUNT_LIST + company.added_accounts]
         found.append({"Id": "90", "Name": "Old Checking", "AccountType": "Bank", "Active": False})
     elif entity == "PaymentMethod":
         found = [{"Id": str(i), "Name": n, "Active": True,
@@ -646,7 +803,7 @@ def _company_list(company: Company, statement: str) -> Response | None:
     elif company.us:
         found = []  # automated sales tax: the settings name no tax codes
     else:
-        found = [{"Id": i, "Name": n, "Active": True, "Taxable": i != "4"} for i, n in GLOBAL_TAX_CODE_NAMES.items()]
+        found = [{"Id": i, "Name": n, "Active": True, "Taxable": i != "5"} for i, n in GLOBAL_TAX_CODE_NAMES.items()]
         found.append({"Id": "9", "Name": "Old rate", "Active": False, "Taxable": True})
     return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)},
                        "time": _now()})

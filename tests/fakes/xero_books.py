@@ -15,7 +15,7 @@ from typing import Any
 
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
-# The UK demo company's chart, enough for the connector's defaults.
+# The UK demo company's chart (Xero's UK default chart of accounts), enough for the connector's defaults.
 DEMO_ACCOUNT_CODES = {"090", "091", "200", "260", "300", "310", "400", "429", "630", "800", "805", "810", "814",
                       "820"}
 DEMO_TAX_RATES = {
@@ -42,7 +42,7 @@ DEMO_ACCOUNTS = {
     "429": ("General Expenses", "OVERHEADS", "EXPENSE", False),
     "630": ("Inventory", "INVENTORY", "ASSET", False),
     "800": ("Accounts Payable", "CURRLIAB", "LIABILITY", False),
-    "805": ("Accrued Liabilities", "CURRLIAB", "LIABILITY", True),
+    "805": ("Accruals", "CURRLIAB", "LIABILITY", True),
     "810": ("Income in Advance", "CURRLIAB", "LIABILITY", True),
     "814": ("Wages Payable - Payroll", "CURRLIAB", "LIABILITY", False),
     "820": ("VAT", "CURRLIAB", "LIABILITY", False),

@@ -144,7 +144,8 @@ def schema():
 async def test_every_request_body_uses_only_what_intuits_schema_defines(schema, us):
     batches = await record_everything(us=us)
     entities = {key for body in batches for op in body["BatchItemRequest"] for key in op if key[0].isupper()}
-    assert entities == {"Customer", "Vendor", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
+    assert entities == {"Customer", "Vendor", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt",
+                        "Payment"}
     operations = {op["operation"] for body in batches for op in body["BatchItemRequest"]}
     assert operations == {"create", "update", "void", "delete"}
     violations = [v for body in batches for v in schema.batch_violations(body)]

@@ -17,6 +17,7 @@ from app.connectors.quickbooks import QuickBooksConnector
 from app.models import Attempt, Connection, Link
 from app.connections.credentials import load_credentials, seal_credentials
 from tests.conftest import arq_stack
+from tests.late_dependency import a_late_product_wakes_its_sale_within_one_worker_pass
 from tests.fakes.fake_quickbooks import FakeQuickBooks
 from tests.records import mixed_records
 
@@ -191,3 +192,9 @@ async def test_disconnecting_revokes_the_tokens_at_intuit(stack, fake):
     connection_id = await connect_quickbooks(stack, fake)
     assert (await stack.api.request("DELETE", f"/v1/connections/{connection_id}")).status_code == 204
     assert len(fake.revoked_tokens) == 1 and fake.revoked_tokens[0] not in fake.live_refresh_tokens
+
+
+
+async def test_a_late_product_wakes_its_sale_within_one_worker_pass(stack, fake, monkeypatch):
+    await connect_quickbooks(stack, fake)
+    await a_late_product_wakes_its_sale_within_one_worker_pass(stack, monkeypatch)

@@ -17,6 +17,7 @@ from app.models import Connection, Link
 from app.connections.credentials import load_credentials, seal_credentials
 from app.sync.limiter import RateLimits
 from tests.conftest import arq_stack
+from tests.late_dependency import a_late_product_wakes_its_sale_within_one_worker_pass
 from tests.fakes.fake_xero import FakeXero
 from tests.records import mixed_records
 
@@ -214,3 +215,9 @@ async def test_token_refused_before_its_time_is_refreshed_once_and_the_run_goes_
     assert (await stack.api.get(f"/v1/connections/{connection_id}")).json()["status"] == "active"
     status = await stack.api.get("/v1/customers/sync-status", params={"ids": ",".join(f"C-{i}" for i in range(5))})
     assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+
+
+
+async def test_a_late_product_wakes_its_sale_within_one_worker_pass(stack, fake, monkeypatch):
+    await connect_xero(stack, fake)
+    await a_late_product_wakes_its_sale_within_one_worker_pass(stack, monkeypatch)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
@@ -19,7 +20,7 @@ from app.connectors import rules
 from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import env, errors, lists, mapping, retract
+from app.connectors.quickbooks import env, errors, lists, mapping, payments, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -31,6 +32,7 @@ class _Push:
     settings: QuickBooksSettings
     results: dict[int, PushResult] = field(default_factory=dict)
     reached: bool = False  # a call has succeeded: from now on failures are reported per item
+    invoices: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = field(default_factory=list)  # with payments due
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class QuickBooksConnector:
         self._api = QuickBooksApi(settings.quickbooks_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = QuickBooksOAuth(settings, transport=transport)
         self._us_tax: dict[str, bool] = {}  # realm → automated (US) sales tax, read once from Preferences
+        self._rates: dict[str, dict[str, Decimal]] = {}  # realm → TaxCode Id → sales rate (percent)
 
     @classmethod
     def from_settings(cls, settings: Any, **_: Any) -> "QuickBooksConnector":
@@ -84,9 +87,11 @@ class QuickBooksConnector:
         us_tax = await self._is_us(ctx) if entity_type not in ("customer", "supplier") else True
         ops: list[_Op] = []
         today = date.today()
+        rates = (await self._tax_rates(ctx, state.settings)
+                 if entity_type in ("sale", "shift_report") and not us_tax else None)
         for item in items:
             try:
-                doc = mapping.build(item, state.settings, us_tax=us_tax, today=today)
+                doc = mapping.build(item, state.settings, us_tax=us_tax, today=today, tax_rates=rates)
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
                 continue
@@ -96,6 +101,8 @@ class QuickBooksConnector:
         retry = await self._send(state, ops)
         if retry:
             await self._send(state, retry, last=True)
+        if state.invoices:
+            await self._receive_payments(state)
         return [state.results[item.key] for item in items]
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
@@ -147,6 +154,28 @@ class QuickBooksConnector:
             # Automated sales tax (PartnerTaxEnabled) is QuickBooks' US sales tax; elsewhere tax codes.
             self._us_tax[realm] = bool(tax.get("PartnerTaxEnabled"))
         return self._us_tax[realm]
+
+    async def _tax_rates(self, ctx: PushContext, settings: QuickBooksSettings) -> dict[str, Decimal] | None:
+        """TaxCode Id → its sales rate in percent, for the codes the settings map (read once per company):
+        what a sale with prices before tax needs to work out QuickBooks' total. None when unreadable."""
+        realm = ctx.credentials.tenant_id or ""
+        wanted = sorted(set(settings.tax_codes.values()))
+        known = self._rates.get(realm, {})
+        if not wanted or all(code in known for code in wanted):
+            return known
+        try:
+            codes = await self._api.query(ctx, "TaxCode", f"Id in ({', '.join(quoted(c) for c in wanted)})")
+            rate_ids = {code["Id"]: [str(d["TaxRateRef"]["value"]) for d in
+                                     ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])]
+                        for code in codes}
+            every = sorted({r for ids in rate_ids.values() for r in ids})
+            rates = await self._api.query(ctx, "TaxRate", f"Id in ({', '.join(quoted(r) for r in every)})") if every else []
+        except SyncError:
+            return None  # the sales go without a rounding line for prices before tax rather than not at all
+        percent = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in rates}
+        self._rates[realm] = {str(code): sum((percent.get(r, Decimal(0)) for r in ids), Decimal(0))
+                              for code, ids in rate_ids.items()}
+        return self._rates[realm]
 
     async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op]) -> list[_Op]:
         """Find objects an earlier, unanswered try created, so they are not created twice.
@@ -284,8 +313,20 @@ class QuickBooksConnector:
             external_id=str(obj["Id"]),
             remote_version=str(obj.get("SyncToken")) if obj.get("SyncToken") is not None else None,
             request_id=tid,
+            note=op.doc.note,
         )
+        if op.doc.payments:
+            state.invoices.append((op.item, op.doc, obj))
         return None
+
+    async def _receive_payments(self, state: _Push) -> None:
+        """An Invoice QuickBooks accepted gets its Payments; a record whose Payments failed is failed
+        (keeping the Invoice's Id, so the next try updates it and sends only the missing Payments)."""
+        failed = await payments.receive(self._api, state.ctx, state.invoices)
+        for key, error in failed.items():
+            done = state.results[key]
+            state.results[key] = PushResult(key, error=error, external_id=done.external_id,
+                                            remote_version=done.remote_version, request_id=error.request_id)
 
     @staticmethod
     def _failed(op: _Op, error: SyncError) -> PushResult:

@@ -12,7 +12,8 @@ company is comes from its Preferences (read by the connector, passed in as `us_t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -31,12 +32,28 @@ NAMED = {"Customer", "Vendor", "Item"}
 
 
 @dataclass(frozen=True)
+class PaymentPlan:
+    """One POS payment, received in QuickBooks as a Payment applied to the sale's Invoice."""
+
+    number: int  # its place among the sale's payments: marks the Payment as this one
+    amount: Decimal
+    date: str
+    deposit_account: str
+    payment_method: str | None
+
+    def marker(self, pos_id: str) -> str:
+        return f"POS {pos_id} payment {self.number}"
+
+
+@dataclass(frozen=True)
 class Document:
     entity: str  # QuickBooks entity name: Customer, Vendor, Item, PurchaseOrder, SalesReceipt, Invoice, RefundReceipt
     body: dict[str, Any]
     lookup_field: str  # DisplayName, Name or DocNumber: how a lost create is found again
     marker_field: str  # the field that carries this record's mark (Notes, Sku, PrivateNote)
     marker: str
+    payments: tuple[PaymentPlan, ...] = field(default=())  # received against an Invoice once it exists
+    note: str | None = None  # what the shop should know once QuickBooks has it (a rounding line added)
 
     @property
     def lookup_value(self) -> str:
@@ -52,12 +69,13 @@ class Document:
         field = self.lookup_field
         limit = ITEM_NAME_MAX if self.entity == "Item" else DISPLAY_NAME_MAX
         suffix = f" ({pos_id})"
-        return Document(self.entity, {**self.body, field: self.body[field][: limit - len(suffix)] + suffix},
-                        field, self.marker_field, self.marker)
+        return replace(self, body={**self.body, field: self.body[field][: limit - len(suffix)] + suffix})
 
 
-def build(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool, today: date) -> Document:
-    """Translate one record. `today` dates the opening stock of a new inventory item."""
+def build(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool, today: date,
+          tax_rates: Mapping[str, Decimal] | None = None) -> Document:
+    """Translate one record. `today` dates the opening stock of a new inventory item; `tax_rates`
+    (TaxCode Id → percent) lets a sale with prices before tax come to the POS total."""
     match item.entity_type:
         case "customer" | "supplier":
             return person(item)
@@ -66,9 +84,9 @@ def build(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool, today: 
         case "purchase_order":
             return purchase_order(item, settings, us_tax=us_tax)
         case "sale":
-            return sale(item, settings, us_tax=us_tax)
+            return sale(item, settings, us_tax=us_tax, tax_rates=tax_rates)
         case "shift_report":
-            return shift_report(item, settings, us_tax=us_tax)
+            return shift_report(item, settings, us_tax=us_tax, tax_rates=tax_rates)
     raise ValueError(f"QuickBooks does not take entity type {item.entity_type!r}")
 
 
@@ -214,17 +232,21 @@ def purchase_order(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool
 # --- sales --------------------------------------------------------------------------------------
 
 
-def sale(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Document:
-    """Paid at the till → SalesReceipt; nothing paid (on account) → Invoice; a refund → RefundReceipt.
+def sale(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool,
+         tax_rates: Mapping[str, Decimal] | None = None) -> Document:
+    """Paid in full with one payment type → SalesReceipt; anything else → Invoice; a refund → RefundReceipt.
 
-    A sale paid with several payment types is still one SalesReceipt (one object per record, one
-    batch operation): its money goes to `mixed_payments_account` (Undeposited Funds), where the
-    shop splits it by payment type when it records the bank deposit, as QuickBooks itself does.
+    A SalesReceipt says the sale was paid in full into one account (one DepositToAccountRef). A sale
+    paid in part (the rest owed: on account, a layby deposit) or with several payment types (cash +
+    gift card + store credit) becomes an Invoice with one Payment per POS payment, each deposited
+    to its payment type's account; what is not paid stays open on the Invoice. Nothing paid: an
+    Invoice alone. Where QuickBooks' rounding (tax per line, each line to the cent) would make the
+    document differ from the POS total, a "Rounding" line on the rounding item makes up the
+    difference, and the document's note says so.
     """
     p = item.payload
     refund = p.get("status") == "refund"
     marker = f"POS {item.pos_id}"
-    paid = [pay for pay in p.get("payments") or [] if _net(pay) != 0]
     body: dict[str, Any] = {
         "DocNumber": doc_number(settings.doc_number_prefix + p["number"]),
         "TxnDate": _date(p["date"]),
@@ -235,28 +257,55 @@ def sale(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Docum
         body["CustomerRef"] = _ref(_reference(item, "customer", p["customer_id"]))
     if p.get("currency"):
         body["CurrencyRef"] = _ref(p["currency"])
+    inclusive = p.get("prices_include_tax", True)
     if not us_tax:
-        body["GlobalTaxCalculation"] = "TaxInclusive" if p.get("prices_include_tax", True) else "TaxExcluded"
+        body["GlobalTaxCalculation"] = "TaxInclusive" if inclusive else "TaxExcluded"
     _put(body, "CustomerMemo", {"value": p["note"][:1000]} if p.get("note") else None)
-    if not paid and not refund:
-        if "CustomerRef" not in body:
+    note = _round_to_pos_total(body, p, settings, us_tax=us_tax, tax_rates=tax_rates or {}, refund=refund)
+    if refund:
+        paid = [pay for pay in p.get("payments") or [] if _net(pay) != 0]
+        if not paid:
             raise errors.advice_error(
-                "on_account_without_customer",
-                "A sale with no payment is an on-account sale, and it has no customer.",
-                "Add the customer to the sale in the POS (QuickBooks invoices need one), or record its payment.",
+                "refund_without_payment",
+                "The refund names no payment type.",
+                "Record how the refund was paid out (its payment type) in the POS; QuickBooks needs the account it "
+                "came from.",
             )
-        body["DueDate"] = body["TxnDate"]
-        return Document("Invoice", body, "DocNumber", "PrivateNote", marker)
-    if refund and not paid:
-        raise errors.advice_error(
-            "refund_without_payment",
-            "The refund names no payment type.",
-            "Record how the refund was paid out (its payment type) in the POS; QuickBooks needs the account it "
-            "came from.",
-        )
-    _refuse_part_payment(p, refund=refund)
-    body.update(_deposit(settings, [pay["payment_type"] for pay in paid]))
-    return Document("RefundReceipt" if refund else "SalesReceipt", body, "DocNumber", "PrivateNote", marker)
+        body.update(_deposit(settings, [pay["payment_type"] for pay in paid]))
+        return Document("RefundReceipt", body, "DocNumber", "PrivateNote", marker, note=note)
+    paid = [pay for pay in p.get("payments") or [] if _net(pay) > 0]
+    if _paid_in_full_one_way(p, paid):
+        body.update(_deposit(settings, [pay["payment_type"] for pay in paid]))
+        return Document("SalesReceipt", body, "DocNumber", "PrivateNote", marker, note=note)
+    if "CustomerRef" not in body:
+        if not settings.walk_in_customer:
+            raise errors.advice_error(
+                "invoice_without_customer",
+                "The sale is not paid in full at once (on account, a part payment, or several payment types), so "
+                "QuickBooks gets it as an invoice, and an invoice needs a customer; the sale has none.",
+                "Add the customer to the sale in the POS, or set walk_in_customer in this connection's settings "
+                "to the Id of a QuickBooks customer for sales without one (e.g. 'Walk-in customer').",
+            )
+        body["CustomerRef"] = _ref(settings.walk_in_customer)
+    body["DueDate"] = body["TxnDate"]
+    plans = tuple(_payment_plan(n, pay, settings, body["TxnDate"]) for n, pay in enumerate(paid, start=1))
+    return Document("Invoice", body, "DocNumber", "PrivateNote", marker, payments=plans, note=note)
+
+
+def _paid_in_full_one_way(payload: dict[str, Any], paid: list[dict[str, Any]]) -> bool:
+    if not paid or len({pay["payment_type"] for pay in paid}) != 1:
+        return False
+    total = totals.sale_total(payload)
+    return total is None or totals.cents(totals.paid(payload)) >= total
+
+
+def _payment_plan(number: int, payment: dict[str, Any], settings: QuickBooksSettings, day: str) -> PaymentPlan:
+    mapping = settings.payment_types.get(payment["payment_type"])
+    if mapping is None:
+        raise errors.missing_payment_mapping(payment["payment_type"])
+    return PaymentPlan(number=number, amount=totals.cents(_net(payment)),
+                       date=_date(payment.get("paid_at")) or day,
+                       deposit_account=mapping.deposit_account, payment_method=mapping.payment_method)
 
 
 def _net(payment: dict[str, Any]) -> Decimal:
@@ -264,19 +313,55 @@ def _net(payment: dict[str, Any]) -> Decimal:
     return totals.dec(payment["amount"]) - totals.dec(payment.get("change_given"))
 
 
-def _refuse_part_payment(payload: dict[str, Any], *, refund: bool) -> None:
-    """A SalesReceipt says the whole sale was paid; one paid in part must not claim that."""
-    total = totals.sale_total(payload)
-    paid = totals.cents(totals.paid(payload))
-    if total is None or refund or paid >= total:
-        return
-    raise errors.advice_error(
-        "part_payment_unsupported",
-        f"The sale was paid {paid} of its total {total}; {total - paid} is still owed.",
-        "possync does not yet send part-paid sales to QuickBooks as an invoice with a payment. Enter this sale "
-        "in QuickBooks by hand as an invoice and receive the payment against it, or record the full payment in "
-        "the POS.",
-    )
+def quickbooks_total(lines: list[dict[str, Any]], *, inclusive: bool,
+                     tax_rates: Mapping[str, Decimal]) -> Decimal | None:
+    """The total QuickBooks works out: each line's amount to the cent, discount lines taken off, and
+    (prices before tax) each line's tax at its code's rate rounded to the cent, then summed. None
+    when a rate is not known."""
+    total = Decimal(0)
+    for line in lines:
+        amount = totals.cents(line["Amount"])
+        if line["DetailType"] == "DiscountLineDetail":
+            total -= amount
+            continue
+        total += amount
+        code = (line["SalesItemLineDetail"].get("TaxCodeRef") or {}).get("value")
+        if not inclusive and code is not None:
+            if code not in tax_rates:
+                return None
+            total += totals.cents(amount * tax_rates[code] / 100)
+    return total
+
+
+def _round_to_pos_total(body: dict[str, Any], payload: dict[str, Any], settings: QuickBooksSettings, *,
+                        us_tax: bool, tax_rates: Mapping[str, Decimal], refund: bool) -> str | None:
+    """Add the rounding line the document needs to equal the POS total; return what to tell the shop."""
+    said = []
+    cash = totals.dec(payload.get("cash_rounding"))
+    if cash:
+        said.append(f"a rounding line of {totals.cents(cash)} (the POS's cash rounding)")
+    wanted = totals.sale_total(payload)
+    # A US company's tax is worked out by automated sales tax after the fact: nothing to compare to.
+    computed = None if us_tax else quickbooks_total(
+        body["Line"], inclusive=payload.get("prices_include_tax", True), tax_rates=tax_rates)
+    if wanted is not None and computed is not None and wanted != computed:
+        said.append(_rounding_line(body, settings, wanted, computed).removeprefix("Added "))
+    if not said:
+        return None
+    what = "refund receipt" if refund else "document"
+    return f"Added {' and '.join(said)} to the {what}, on item {settings.rounding_item}."
+
+
+def _rounding_line(body: dict[str, Any], settings: QuickBooksSettings, wanted: Decimal,
+                   computed: Decimal | None) -> str | None:
+    """Append a "Rounding" line making QuickBooks' total `computed` come to `wanted`; say what was added."""
+    if computed is None or wanted == computed:
+        return None
+    difference = wanted - computed
+    body["Line"].append({"DetailType": "SalesItemLineDetail", "Amount": money(difference), "Description": "Rounding",
+                         "SalesItemLineDetail": {"ItemRef": _ref(settings.rounding_item), "Qty": 1,
+                                                 "UnitPrice": unit(difference)}})
+    return f"Added a rounding line of {difference} so the total equals the POS total {wanted}"
 
 
 def _sale_lines(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> list[dict[str, Any]]:
@@ -354,7 +439,8 @@ def _deposit(settings: QuickBooksSettings, payment_types: list[str]) -> dict[str
 # --- shift reports ------------------------------------------------------------------------------
 
 
-def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) -> Document:
+def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool,
+                 tax_rates: Mapping[str, Decimal] | None = None) -> Document:
     """One summary SalesReceipt per register shift: a line per tax rate, deposited per payment type.
 
     A SalesReceipt rather than a JournalEntry: it counts in QuickBooks' sales and sales-tax reports
@@ -399,7 +485,14 @@ def shift_report(item: PushItem, settings: QuickBooksSettings, *, us_tax: bool) 
         body["GlobalTaxCalculation"] = "TaxExcluded" if p.get("totals_by_tax_rate") else "NotApplicable"
     paid = [t["payment_type"] for t in p.get("totals_by_payment_type") or [] if Decimal(str(t["amount"])) != 0]
     body.update(_deposit(settings, paid) if paid else {"DepositToAccountRef": _ref(settings.mixed_payments_account)})
-    return Document("SalesReceipt", body, "DocNumber", "PrivateNote", marker)
+    note = None
+    if not us_tax and p.get("totals_by_tax_rate"):
+        # The POS's net and tax per rate, against QuickBooks' own tax on each line's net.
+        wanted = sum((totals.cents(t["net"]) + totals.cents(t.get("tax") or 0) for t in p["totals_by_tax_rate"]),
+                     Decimal(0))
+        note = _rounding_line(body, settings, wanted, quickbooks_total(lines, inclusive=False,
+                                                                       tax_rates=tax_rates or {}))
+    return Document("SalesReceipt", body, "DocNumber", "PrivateNote", marker, note=note)
 
 
 # --- small helpers ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.connectors.base import PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, SyncError
-from app.connectors.quickbooks import errors
+from app.connectors.quickbooks import errors, payments
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 
 # Entity type → the QuickBooks entities its record may have become, tried in this order.
@@ -62,6 +62,7 @@ async def retract(api: QuickBooksApi, ctx: PushContext, entity_type: str, items:
             results[item.key] = PushResult(item.key, action="archived", external_id=item.external_id)
             continue
         ops.append((item, entity, obj))
+    ops = await _payments_removed_first(api, ctx, ops, results)
     for start in range(0, len(ops), MAX_BATCH):
         chunk = ops[start : start + MAX_BATCH]
         try:
@@ -88,6 +89,26 @@ async def retract(api: QuickBooksApi, ctx: PushContext, entity_type: str, items:
                 results[item.key] = PushResult(item.key, action=HOW[entity][1], external_id=item.external_id,
                                                request_id=answer.intuit_tid)
     return [results[item.key] for item in items]
+
+
+async def _payments_removed_first(api: QuickBooksApi, ctx: PushContext, ops: list[tuple[PushItem, str, dict[str, Any]]],
+                                  results: dict[int, PushResult]) -> list[tuple[PushItem, str, dict[str, Any]]]:
+    """An Invoice with payments applied (a part-paid or mixed-payment sale) loses its Payments first,
+    then is voided; its SyncToken is read again, as removing payments may move it on."""
+    paid = [(item, obj) for item, entity, obj in ops if entity == "Invoice" and obj.get("LinkedTxn")]
+    if not paid:
+        return ops
+    failed = await payments.remove(api, ctx, paid)
+    for item, _ in paid:
+        if item.key in failed:
+            error = failed[item.key]
+            if isinstance(error, PermanentError):
+                error = _by_hand(error, "Invoice", item)
+            results[item.key] = PushResult(item.key, external_id=item.external_id, error=error)
+    ids = [str(obj["Id"]) for item, obj in paid if item.key not in failed]
+    fresh = {str(o["Id"]): o for o in await api.query(ctx, "Invoice", f"Id in ({', '.join(quoted(i) for i in ids)})")} if ids else {}
+    return [(item, entity, fresh.get(str(obj["Id"]), obj) if entity == "Invoice" else obj)
+            for item, entity, obj in ops if item.key not in failed]
 
 
 async def _find(api: QuickBooksApi, ctx: PushContext, entity_type: str,

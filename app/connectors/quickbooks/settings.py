@@ -55,8 +55,15 @@ class QuickBooksSettings(rules.CommonSettings):
     )
     mixed_payments_account: Id = Field(
         default="4",
-        description="Account Id of a sale or shift paid with several payment types (one SalesReceipt has one "
-        "deposit account): Undeposited Funds by default, where the shop splits it when recording the deposit.",
+        description="Account Id of a shift summary (or a refund) paid with several payment types (one receipt "
+        "has one deposit account): Undeposited Funds by default, where the shop splits it when recording the "
+        "deposit. A sale paid with several payment types is an Invoice with one Payment per payment instead, "
+        "each deposited to its own payment type's account.",
+    )
+    walk_in_customer: Id | None = Field(
+        default=None,
+        description="Customer Id of sales with no customer that become an Invoice (paid in part, on account, or "
+        "with several payment types): QuickBooks invoices need a customer. Unset, such sales fail with advice.",
     )
     tax_codes: dict[str, Id] = Field(
         default_factory=dict,

@@ -59,8 +59,8 @@ class XeroSettings(rules.CommonSettings):
     payment_accounts: dict[str, AccountCode] = Field(
         default_factory=lambda: {"Cash": "090", "Card": "091", "Gift card": "810", "Store credit": "805"},
         description="POS payment type → Xero account code the payment goes to. Every payment type used must be "
-        "mapped. Gift card and store credit redemptions reduce what the shop owes (the demo's 810 Income in "
-        "Advance and 805 Accrued Liabilities): enable payments to those accounts in Xero.",
+        "mapped. Gift card and store credit redemptions reduce what the shop owes (810 Income in Advance and "
+        "805 Accruals, current liabilities of Xero's UK default chart): enable payments to those accounts in Xero.",
     )
     custom_line_accounts: dict[str, AccountCode] = Field(
         default_factory=lambda: {
@@ -69,12 +69,14 @@ class XeroSettings(rules.CommonSettings):
         },
         description="Kind of custom line (service_charge, surcharge, delivery, tip, gift_card_sold, other) → Xero "
         "account code. A tip is owed to staff and a gift card sold is owed to its holder, not earned: their "
-        "defaults are liability accounts (814 Wages Payable, 810 Income in Advance).",
+        "defaults are current liabilities of Xero's UK default chart (814 Wages Payable - Payroll, 810 Income in Advance).",
     )
     rounding_account: AccountCode = Field(
         default="260",
         description="Account of the rounding line: a cash rounding from the POS, and the cent or two by which "
-        "Xero's per-line tax rounding would make an invoice differ from the POS total.",
+        "Xero's per-line tax rounding would make an invoice differ from the POS total. 260 Other Revenue of "
+        "Xero's UK default chart by default; 860 Rounding there is a system account Xero keeps for its own "
+        "rounding.",
     )
     sales_tax_types: dict[str, str] = Field(
         default_factory=_demo_sales_tax,
