@@ -50,9 +50,9 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     # job's batch is free again within one lease.
     claim_lease_s: int = Field(default=15, ge=3, le=3600, alias="POSSYNC_CLAIM_LEASE_S")
     sweep_interval_s: int = Field(default=10, ge=1, alias="POSSYNC_SWEEP_INTERVAL_S")
-    # How often an idle `possync worker` asks Redis for queued jobs: a SYNC NOW waits up to this long
-    # before a worker picks it up (arq's default of 0.5 s was most of SYNC NOW -> green).
-    worker_poll_delay_s: float = Field(default=0.02, ge=0.005, le=5, alias="POSSYNC_WORKER_POLL_DELAY_S")
+    # The longest an idle `possync worker` waits before looking at its queue: rung jobs wake it at
+    # once (app.workers.wakeup); deferred rings and the sweep are due by the clock and wait up to this.
+    worker_poll_delay_s: float = Field(default=0.5, ge=0.005, le=5, alias="POSSYNC_WORKER_POLL_DELAY_S")
     retry_horizon_s: int = Field(default=60, ge=0, alias="POSSYNC_RETRY_HORIZON_S")
     jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")

@@ -1,12 +1,13 @@
-"""possync beside a bare baseline, one command: `python -m bench.baselines` (PostgreSQL: DATABASE_URL).
+"""possync beside bare baselines, one command: `python -m bench.baselines` (PostgreSQL: DATABASE_URL).
 
-Starts `possync serve` and the lean app (`bench/lean.py`, uvicorn + asyncpg, only the SELECTs it
-needs) on the same database, with the same data: a store connected to the sandbox and 100
-customers synced. Each server in turn gets `GET /v1/customers/sync-status?ids=<100 ids>` from 16
-connections of `wrk` (or in-process httpx clients without wrk, or with `--httpx`) for `--seconds`; requests/s, p50 and p99 and the ratio
-possync / lean come from that one run. The answers must be byte-identical (checked first).
-With `taskset` the servers run on CPU 0 and this client on CPU 1. Writes docs/PERFORMANCE.md
-unless `--no-doc`.
+Starts `possync serve`, the lean app (`bench/lean.py`, uvicorn + asyncpg, only the SELECTs the
+answer needs) and the mirror app (`bench/mirror.py`, possync's exact statement stream on asyncpg) on
+the same database and data: a store with 100 green customers and one with `--linked` (20,000).
+Figures: `sync-status` for 100 ids, the Sync panel, `sync-status` in the big store (each from 16
+connections of `wrk`, or in-process httpx clients without wrk / with `--httpx`, for `--seconds`
+per server), and batch ingest (1,000 customers a call) against raw asyncpg `executemany` and
+`copy_records_to_table`. Answers must be byte-identical (checked first). With `taskset` the
+servers run on CPU 0 and this client on CPU 1. Writes docs/PERFORMANCE.md unless `--no-doc`.
 """
 
 from __future__ import annotations
@@ -14,24 +15,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pickle
 import platform
 import shutil
 import subprocess
 import sys
+import signal
 import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
 from bench.harness import REPO, child_env, free_port
+from bench.ingest_baseline import possync_batches, raw_batches, store_of
+from bench.lean import dsn_from
+from bench.mirror import capture
 from bench.payloads import Generator
 from bench.run import create_store_key, expect, percentile
 
 DOC = REPO / "docs" / "PERFORMANCE.md"
 CONCURRENCY = 16
+SERVERS = ("possync", "mirror", "lean")
 MARKER = "<!-- written by bench.baselines above; kept as is below -->"
 
 
@@ -95,9 +104,54 @@ def wrk(base: str, path: str, params: dict, headers: dict, seconds: float, cpu: 
     return fields
 
 
+async def green_store(client: httpx.AsyncClient, key: str, tag: str, count: int, timeout_s: float,
+                      dsn: str | None = None) -> list[str]:
+    """Connect the store to the sandbox, send `count` customers, wait until every one is green.
+
+    With `dsn` the pushes are skipped: the connection is paused while the customers arrive, then
+    their links are marked synced in SQL. The reads measured do not care how the links got there,
+    and on a loaded two-core machine the sandbox needs most of an hour to push 20,000 records.
+    """
+    headers = {"Authorization": f"Bearer {key}"}
+    connection_id = expect(await client.post("/v1/connections", json={"connector": "sandbox"}, headers=headers),
+                           201).json()["id"]
+    if dsn:
+        await _sql(dsn, "UPDATE connections SET status = 'paused' WHERE id = $1", uuid.UUID(connection_id))
+    gen = Generator(prefix=tag, seed=7)
+    ids: list[str] = []
+    for start in range(0, count, 1000):
+        items = [gen.make("customer") for _ in range(min(1000, count - start))]
+        expect(await client.post("/v1/customers/batch", json={"items": items}, headers=headers), 200)
+        ids += [i["id"] for i in items]
+    if dsn:
+        await _sql(dsn, """UPDATE links SET state = 'synced', action = 'created', external_id = 'SEED-' || record_id,
+                           last_synced_at = now(), next_attempt_at = now(), updated_at = now()
+                           WHERE connection_id = $1""", uuid.UUID(connection_id))
+        await _sql(dsn, "UPDATE connections SET status = 'active' WHERE id = $1", uuid.UUID(connection_id))
+    deadline = time.monotonic() + timeout_s
+    waiting = list(ids)
+    while waiting:  # the numbers are for green records
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(waiting)} of {count} customers not green after {timeout_s:.0f} s")
+        body = expect(await client.get("/v1/customers/sync-status", params={"ids": ",".join(waiting[:200])},
+                                       headers=headers), 200).json()
+        waiting = [i["id"] for i in body["items"] if i["symbol"] != "green"] + waiting[200:]
+        if body["items"] and body["items"][0]["symbol"] != "green":
+            await asyncio.sleep(0.5)
+    return ids
+
+
+async def _sql(dsn: str, statement: str, *args) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement, *args)
+    finally:
+        await conn.close()
+
+
 async def run(args, env: dict[str, str], log_dir: Path) -> dict:
-    key = await create_store_key(env, "bench baselines")
     cpu_server = 0 if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else None
+    client_cpu = 1 if cpu_server is not None else None
     procs: list[subprocess.Popen] = []
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
 
@@ -108,49 +162,77 @@ async def run(args, env: dict[str, str], log_dir: Path) -> dict:
         procs.append(proc)
         return proc
 
+    keys = {name: await create_store_key(env, f"bench baselines {name}") for name in ("small", "linked", "ingest")}
+    tag = f"BL{int(time.time())}"
     try:
-        p_port, l_port = free_port(), free_port()
-        api = start("api", [sys.executable, "-c", "from app.cli import main; main()", "serve",
-                            "--host", "127.0.0.1", "--port", str(p_port)])
-        lean = start("lean", [sys.executable, "-m", "bench.lean", "--port", str(l_port)])
+        ports = {name: free_port() for name in SERVERS}
+        api = start("possync", [sys.executable, "-c", "from app.cli import main; main()", "serve",
+                                "--host", "127.0.0.1", "--port", str(ports["possync"])])
+        lean = start("lean", [sys.executable, "-m", "bench.lean", "--port", str(ports["lean"])])
+        clients = {name: httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120)
+                   for name, port in ports.items()}
+        pc = clients["possync"]
+        await wait_up(pc, api, "possync")
+        await wait_up(clients["lean"], lean, "lean")
+        small = await green_store(pc, keys["small"], tag + "S", 100, 120)
+        linked = await green_store(pc, keys["linked"], tag + "L", args.linked, args.linked_timeout,
+                                   dsn_from(env["DATABASE_URL"]))
+        # Fresh planner statistics, as autovacuum would have them: just after 20,000 inserts the
+        # planner still believes the table tiny and filters the store's rows instead of looking
+        # the 100 ids up in the index (77 ms instead of 0.7 ms per query, measured with EXPLAIN).
+        await _sql(dsn_from(env["DATABASE_URL"]), "ANALYZE records, links")
+        figures = {  # name: (key, path, params)
+            "status": (keys["small"], "/v1/customers/sync-status", {"ids": ",".join(small)}),
+            "panel": (keys["small"], f"/v1/customers/{small[0]}/sync", None),
+            "status_linked": (keys["linked"], "/v1/customers/sync-status", {"ids": ",".join(linked[-100:])}),
+        }
+        # The mirror needs possync's statements for exactly these requests: captured in this
+        # process, one request at a time, before any load.
+        streams: dict = {}
+        for key, path, params in figures.values():
+            got, _bodies = await capture(env, {"Authorization": f"Bearer {key}"}, [(path, params)])
+            streams.update(got)
+        streams_file = log_dir / "streams.pickle"
+        streams_file.write_bytes(pickle.dumps(streams))
+        mirror = start("mirror", [sys.executable, "-m", "bench.mirror", "--port", str(ports["mirror"]),
+                                  "--streams", str(streams_file)])
+        await wait_up(clients["mirror"], mirror, "mirror")
         if cpu_server is not None:
-            os.sched_setaffinity(0, {1})
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{p_port}", limits=limits, timeout=60) as pc, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{l_port}", limits=limits, timeout=60) as lc:
-            await wait_up(pc, api, "possync")
-            await wait_up(lc, lean, "lean")
-            expect(await pc.post("/v1/connections", json={"connector": "sandbox"}, headers=headers), 201)
-            gen = Generator(prefix=f"BL{int(time.time())}", seed=7)
-            items = [gen.make("customer") for _ in range(100)]
-            expect(await pc.post("/v1/customers/batch", json={"items": items}, headers=headers), 200)
-            params = {"ids": ",".join(i["id"] for i in items)}
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # wait for the sandbox sync: the numbers are for green records
-                body = expect(await pc.get("/v1/customers/sync-status", params=params, headers=headers), 200).json()
-                if all(i["symbol"] == "green" for i in body["items"]):
-                    break
-                await asyncio.sleep(0.25)
-            a = (await pc.get("/v1/customers/sync-status", params=params, headers=headers)).content
-            b = (await lc.get("/v1/customers/sync-status", params=params, headers=headers)).content
-            if a != b:
-                raise RuntimeError(f"lean's answer differs from possync's:\n{a[:300]!r}\n{b[:300]!r}")
-            out = {}
-            use_wrk = shutil.which("wrk") is not None and not args.httpx
-            client_cpu = 1 if cpu_server is not None else None
-            for name, client in (("possync", pc), ("lean", lc)):
-                await load(client, "/v1/customers/sync-status", params, headers, args.warmup)
+            os.sched_setaffinity(0, {client_cpu})
+        use_wrk = shutil.which("wrk") is not None and not args.httpx
+        out: dict = {"figures": {}, "pinned": cpu_server is not None,
+                     "client": "wrk -t1 -c16" if use_wrk else "httpx, 16 concurrent"}
+        for figure, (key, path, params) in figures.items():
+            headers = {"Authorization": f"Bearer {key}"}
+            answers = {name: (await c.get(path, params=params, headers=headers)).content for name, c in clients.items()}
+            for name in ("lean", "mirror"):
+                if answers[name] != answers["possync"]:
+                    raise RuntimeError(f"{figure}: {name}'s answer differs from possync's:\n"
+                                       f"{answers['possync'][:300]!r}\n{answers[name][:300]!r}")
+            row = out["figures"][figure] = {}
+            for name, client in clients.items():
+                await load(client, path, params or {}, headers, args.warmup)
                 if use_wrk:
-                    out[name] = await asyncio.to_thread(wrk, str(client.base_url).rstrip("/"), "/v1/customers/sync-status",
-                                                        params, headers, args.seconds, client_cpu)
+                    row[name] = await asyncio.to_thread(wrk, str(client.base_url).rstrip("/"), path, params or {},
+                                                        headers, args.seconds, client_cpu)
                 else:
-                    out[name] = await load(client, "/v1/customers/sync-status", params, headers, args.seconds)
-                print(f"  {name:<8} {out[name]['rps']:>8.1f} req/s  p50 {out[name]['p50_ms']:.1f} ms  "
-                      f"p99 {out[name]['p99_ms']:.1f} ms", flush=True)
-            out["ratio"] = round(out["possync"]["rps"] / out["lean"]["rps"], 2)
-            out["pinned"] = cpu_server is not None
-            out["client"] = "wrk -t1 -c16" if use_wrk else "httpx, 16 concurrent"
-            return out
+                    row[name] = await load(client, path, params or {}, headers, args.seconds)
+                print(f"  {figure:<14} {name:<8} {row[name]['rps']:>8.1f} req/s  p50 {row[name]['p50_ms']:.1f} ms  "
+                      f"p99 {row[name]['p99_ms']:.1f} ms", flush=True)
+            row["ratio"] = round(row["possync"]["rps"] / row["lean"]["rps"], 2)
+        rate = await possync_batches(pc, keys["ingest"], tag, args.batches, 1000)
+        conn = await asyncpg.connect(dsn_from(env["DATABASE_URL"]))
+        try:
+            store_id = await store_of(conn, keys["ingest"])
+        finally:
+            await conn.close()
+        raw = await raw_batches(dsn_from(env["DATABASE_URL"]), store_id, tag, args.batches, 1000)
+        out["ingest"] = {"possync": rate, **raw, "ratio": round(rate / raw["executemany"], 2), "batches": args.batches}
+        print(f"  batch ingest   possync {rate:,.0f} rec/s, executemany {raw['executemany']:,.0f}, "
+              f"copy {raw['copy']:,.0f}: {out['ingest']['ratio']} of executemany", flush=True)
+        for c in clients.values():
+            await c.aclose()
+        return out
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -163,25 +245,45 @@ async def run(args, env: dict[str, str], log_dir: Path) -> dict:
                 proc.wait(timeout=5)
 
 
+FIGURES = {"status": "`sync-status`, 100 ids", "panel": "Sync panel",
+           "status_linked": "`sync-status`, 100 ids, store with {linked:,} linked records"}
+
+
 def write_doc(result: dict, meta: dict) -> None:
-    p, lean = result["possync"], result["lean"]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     kept = DOC.read_text().partition(MARKER)[2] if DOC.exists() else ""
+    lines = []
+    for figure, row in result["figures"].items():
+        name = FIGURES[figure].format(linked=meta["linked"])
+        cells = " | ".join(f"{row[s]['rps']:,} ({row[s]['p50_ms']} / {row[s]['p99_ms']} ms)" for s in SERVERS)
+        lines.append(f"| {name}, requests/s (p50 / p99) | {cells} | {row['ratio']} |")
+    ing = result["ingest"]
+    lines.append(f"| batch ingest, 1,000 customers a call, records/s | {ing['possync']:,} | "
+                 f"raw `executemany` {ing['executemany']:,} | `copy_records_to_table` {ing['copy']:,} | "
+                 f"{ing['ratio']} of executemany |")
+    table = "\n".join(lines)
     DOC.write_text(f"""# Performance against baselines
 
 Made by `{meta['command']}` on {meta['date']}: {meta['machine']}, {meta['cpus']} CPUs, Python
-{meta['python']}, load average before the run {meta['load']}; servers pinned to CPU 0 and the client
-({result['client']}, {meta['seconds']} s per server) to CPU 1: {result['pinned']}.
-PostgreSQL runs on the same machine, shared by both servers. Expect ±20 % between runs on a shared
-machine; the ratio, measured in one run, is the figure to compare.
+{meta['python']}, load average before the run {meta['load']}, after {meta['load_after']}; servers pinned
+to CPU 0 and the client ({result['client']}, {meta['seconds']} s per server and figure) to CPU 1:
+{result['pinned']}. PostgreSQL runs on the same machine, shared by every server. The machine is shared
+with other work, so absolute numbers move between runs; the ratios, measured in one run, are the
+figures to compare.
 
-| figure | possync | lean | possync ÷ lean |
-| --- | ---: | ---: | ---: |
-| `sync-status`, 100 ids, requests/s | {p['rps']:,} | {lean['rps']:,} | {result['ratio']} |
-| `sync-status`, 100 ids, p50 / p99 ms | {p['p50_ms']} / {p['p99_ms']} | {lean['p50_ms']} / {lean['p99_ms']} | |
+| figure | possync | mirror | lean | possync ÷ lean |
+| --- | ---: | ---: | ---: | ---: |
+{table}
 
-The lean app (`bench/lean.py`) is uvicorn + asyncpg, looks the key up and sends one status query
-(`pos_id = ANY($3)`); its answer is checked byte for byte against possync's before the clock starts.
+- **lean** (`bench/lean.py`): uvicorn + asyncpg, only the SELECTs the answer needs.
+- **mirror** (`bench/mirror.py`): uvicorn + asyncpg sending possync's exact statement stream for the
+  same request (same checkouts, transactions, SQL and parameters, captured from SQLAlchemy's events).
+- Every answer is checked byte for byte against possync's before the clock starts.
+- The big store's customers arrive through the batch API while its sandbox connection is paused;
+  their {meta['linked']:,} links are then marked synced in SQL (pushing them through the sandbox takes
+  most of an hour on this machine, and the read does not care how they got there).
+- Batch ingest: {ing['batches']} sequential calls of 1,000 new customers each, against asyncpg writing
+  the same number of ready-made rows into `records`, one transaction per 1,000 (`bench/ingest_baseline.py`).
 {MARKER}{kept}""")
 
 
@@ -190,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server (20)")
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per server first (3)")
+    p.add_argument("--linked", type=int, default=20_000, help="customers in the linked store (20,000)")
+    p.add_argument("--linked-timeout", type=float, default=120, help="seconds to wait for them to be green (120)")
+    p.add_argument("--batches", type=int, default=5, help="ingest calls of 1,000 customers per side (5)")
     p.add_argument("--httpx", action="store_true", help="load from in-process httpx even when wrk exists")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/PERFORMANCE.md")
     args = p.parse_args(argv)
@@ -206,10 +311,13 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "seconds": args.seconds}
+    # SIGTERM ends the run like Ctrl-C does, so the servers it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log_dir = Path(tempfile.mkdtemp(prefix="possync-baselines-"))
     print(f"possync vs lean, load {meta['load']}; logs in {log_dir}", flush=True)
     result = asyncio.run(run(args, env, log_dir))
-    print(f"  possync / lean = {result['ratio']}")
+    meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    meta["linked"] = args.linked
     if not args.no_doc:
         write_doc(result, meta)
     shutil.rmtree(log_dir, ignore_errors=True)

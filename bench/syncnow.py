@@ -1,9 +1,10 @@
-"""SYNC NOW -> done, production shape: `python -m bench.syncnow` (DATABASE_URL: PostgreSQL, REDIS_URL).
+"""SYNC NOW -> done: `python -m bench.syncnow` (DATABASE_URL: PostgreSQL; REDIS_URL unless --embedded).
 
-Starts `possync serve` and one `possync worker`, connects a store to the sandbox, sends a customer,
-then `--presses` times: POST /v1/customers/{id}/sync and poll the connection's runs every 5 ms until
-that run is finished. Prints p50 / p99 of press -> finished, and the worker's CPU seconds while idle
-for 10 s (the cost of its queue poll, POSSYNC_WORKER_POLL_DELAY_S).
+Production shape: starts `possync serve` and one `possync worker`; `--embedded`: `possync serve`
+alone, running the jobs itself. Connects a store to the sandbox, sends a customer, then `--presses`
+times: POST /v1/customers/{id}/sync and poll the connection's runs every 5 ms until that run is
+finished. Prints p50 / p99 of press -> finished, and the worker's (or the embedded API's) CPU
+seconds while idle for 10 s (the cost of waiting for work: POSSYNC_WORKER_POLL_DELAY_S).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -32,7 +34,7 @@ async def run(args, env: dict[str, str]) -> dict:
     key = await create_store_key(env, "bench syncnow")
     headers = {"Authorization": f"Bearer {key}"}
     async with running_possync(transport="http", env=env, workers=1, log_dir=Path(tempfile.mkdtemp())) as client:
-        worker = next(p for name, p in client.procs.procs if name.startswith("worker"))
+        worker = next(p for name, p in client.procs.procs if name.startswith("worker" if env.get("REDIS_URL") else "api"))
         conn = expect(await client.post("/v1/connections", json={"connector": "sandbox"}, headers=headers), 201).json()
         item = Generator(prefix=f"SN{int(time.time())}", seed=3).make("customer")
         expect(await client.put(f"/v1/customers/{item['id']}", json=item, headers=headers), 201)
@@ -40,7 +42,7 @@ async def run(args, env: dict[str, str]) -> dict:
         before = cpu_seconds(worker.pid)
         await asyncio.sleep(10)
         idle_cpu = cpu_seconds(worker.pid) - before
-        times = []
+        times, waits, runs_s = [], [], []
         for _ in range(args.presses):
             t = time.perf_counter()
             run_id = expect(await client.post(f"/v1/customers/{item['id']}/sync", headers=headers), 202).json()["run_id"]
@@ -48,7 +50,13 @@ async def run(args, env: dict[str, str]) -> dict:
             while time.monotonic() < deadline:
                 runs = expect(await client.get(f"/v1/connections/{conn['id']}/runs", params={"limit": 5},
                                                headers=headers), 200).json()["items"]
-                if any(r["id"] == run_id and r["status"] in ("finished", "failed") for r in runs):
+                done = [r for r in runs if r["id"] == run_id and r["status"] in ("finished", "failed")]
+                if done:
+                    # The server's own clock splits it: queued -> started (the wait for a worker)
+                    # and started -> finished (the run).
+                    stamps = [datetime.fromisoformat(done[0][k]) for k in ("created_at", "started_at", "finished_at")]
+                    waits.append((stamps[1] - stamps[0]).total_seconds())
+                    runs_s.append((stamps[2] - stamps[1]).total_seconds())
                     break
                 await asyncio.sleep(0.005)
             else:
@@ -56,26 +64,31 @@ async def run(args, env: dict[str, str]) -> dict:
             times.append(time.perf_counter() - t)
             await asyncio.sleep(0.2)
         return {"p50_ms": round(percentile(times, 50) * 1000, 1), "p99_ms": round(percentile(times, 99) * 1000, 1),
+                "wait_p50_ms": round(percentile(waits, 50) * 1000, 1), "run_p50_ms": round(percentile(runs_s, 50) * 1000, 1),
                 "presses": len(times), "idle_worker_cpu_s_per_10s": round(idle_cpu, 2)}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.syncnow", description=__doc__)
     p.add_argument("--presses", type=int, default=50)
+    p.add_argument("--embedded", action="store_true", help="no Redis, no worker: the API runs the jobs")
     args = p.parse_args()
-    if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgresql"):
-        sys.exit("needs DATABASE_URL (PostgreSQL) and REDIS_URL")
-    env = {"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"],
-           "POSSYNC_LOG_LEVEL": "WARNING",
+    if not os.environ.get("DATABASE_URL", "").startswith("postgresql") or not (args.embedded or os.environ.get("REDIS_URL")):
+        sys.exit("needs DATABASE_URL (PostgreSQL), and REDIS_URL unless --embedded")
+    env = {"DATABASE_URL": os.environ["DATABASE_URL"], "POSSYNC_LOG_LEVEL": "WARNING",
            "POSSYNC_ENCRYPTION_KEYS": os.environ.get("POSSYNC_ENCRYPTION_KEYS") or Fernet.generate_key().decode()}
+    if not args.embedded:
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
     if os.environ.get("POSSYNC_WORKER_POLL_DELAY_S"):
         env["POSSYNC_WORKER_POLL_DELAY_S"] = os.environ["POSSYNC_WORKER_POLL_DELAY_S"]
     from app.migrate import upgrade
 
     upgrade(env["DATABASE_URL"])
     result = asyncio.run(run(args, env))
-    print(f"SYNC NOW -> finished, {result['presses']} presses: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; "
-          f"idle worker CPU {result['idle_worker_cpu_s_per_10s']} s per 10 s "
+    mode = "embedded" if args.embedded else "API + 1 worker"
+    print(f"SYNC NOW -> finished ({mode}, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}), {result['presses']} presses: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
+          f"(server clock, p50: queued -> started {result['wait_p50_ms']} ms, started -> finished {result['run_p50_ms']} ms); "
+          f"idle {'API' if args.embedded else 'worker'} CPU {result['idle_worker_cpu_s_per_10s']} s per 10 s "
           f"(poll delay {env.get('POSSYNC_WORKER_POLL_DELAY_S', 'default')})")
     return 0
 

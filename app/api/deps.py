@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api.problems import Problem
+from app.api.request_db import session_for
 from app.connections import service as connections
 from app.connectors.base import Connector
 from app.core.opaque import OpaqueIds
@@ -91,7 +92,8 @@ IdsDep = Annotated[OpaqueIds, Depends(get_ids)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.deps.sessions() as session:
+    # On the connection the gate checked out for a read, else a fresh one (app.api.request_db).
+    async with session_for(request.state, request.app.state.deps.sessions) as session:
         yield session
 
 

@@ -10,11 +10,11 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api import request_db
 from app.api.problems import database_unavailable, problem_response
 from app.api.ratelimit import StoreRequestLimit
 from app.db import is_database_outage
 from app.observability import metrics
-from app.stores.service import caller_for_key
 
 log = structlog.get_logger(__name__)
 
@@ -71,14 +71,28 @@ class ApiGate:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if path.startswith("/v1/") and not path.startswith(PUBLIC_PREFIXES):
-            refusal = await self._authenticate(scope)
-            if refusal is not None:
-                if _carries_body(scope):
-                    # The body stays unread: end the connection rather than make the server take it in.
-                    refusal.headers["Connection"] = "close"
-                await refusal(scope, receive, send)
+        if not path.startswith("/v1/") or path.startswith(PUBLIC_PREFIXES):
+            await self._pass_on(scope, receive, send)
+            return
+        async with scope["app"].state.deps.engine.connect() as conn:
+            refusal = await self._authenticate(scope, conn)
+            if refusal is None and scope["method"] not in BODY_METHODS:
+                # A read (what the POS polls): one connection for the whole request, the key
+                # look-up here and then the route's session (app.api.request_db). A request with a
+                # body gives it back first: no pool connection waits on a slow upload.
+                scope["state"][request_db.STATE_KEY] = conn
+                await self.app(scope, receive, send)
                 return
+        if refusal is not None:
+            if _carries_body(scope):
+                # The body stays unread: end the connection rather than make the server take it in.
+                refusal.headers["Connection"] = "close"
+            await refusal(scope, receive, send)
+            return
+        await self._pass_on(scope, receive, send)
+
+    async def _pass_on(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
@@ -103,15 +117,13 @@ class ApiGate:
             return
         await self.app(scope, _replay(body, more, receive), send)
 
-    async def _authenticate(self, scope: Scope):
+    async def _authenticate(self, scope: Scope, conn):
         """None if the caller may go on (its store is put in scope['state']), else the refusal."""
         scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return problem_response(401, "Send the store's API key as 'Authorization: Bearer <key>'.",
                                     headers=UNAUTHORIZED)
-        deps = scope["app"].state.deps
-        async with deps.sessions() as session:
-            caller = await caller_for_key(session=session, key=key.strip())
+        caller = await request_db.caller_on(conn, key.strip())
         if caller is None:
             return problem_response(401, "The API key is not valid (or was revoked).", headers=UNAUTHORIZED)
         wait_s = await self.request_limit.retry_after_s(caller.store.id)

@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import BellDep, ConnectorsDep, IdsDep, SessionDep, SettingsDep, StoreDep
 from app.api.params import CursorQuery, LimitQuery, time_query
-from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
+from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.core.pagination import checked_time
 from app.entities import ENTITY_TYPES, EntityType
 from app.entities.canonical import stored_payload
@@ -20,6 +20,7 @@ from app.entities.common import ROUTE_WORDS, PosId
 from app.models import Record, RunTrigger
 from app.observability import metrics
 from app.records import listing, service
+from app.records.batch import check_items
 from app.records.listing import ListFilters
 from app.records.schemas import (
     BatchItemResult,
@@ -144,12 +145,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         if len(items) > MAX_BATCH:
             raise Problem(422, f"At most {MAX_BATCH} items per batch; got {len(items)}.",
                           errors=[{"path": "body.items", "message": f"at most {MAX_BATCH} items", "type": "too_long"}])
-        payloads: dict[str, dict[str, Any]] = {}
-        refusals: dict[int, BatchItemResult] = {}
-        for position, item in enumerate(items):
-            refusal = _refusal(schema, item, payloads)
-            if refusal is not None:
-                refusals[position] = refusal
+        payloads, refusals = check_items(schema, items)
         ingested = {}
         if payloads:
             async with session.begin():
@@ -159,14 +155,19 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
             await _ring(bell, rung)
             ingested = {i.pos_id: i for i in done}
         results = []
+        created = 0
         for position, item in enumerate(items):
             if position in refusals:
                 results.append(refusals[position])
                 continue
             stored = ingested[item["id"]]
-            metrics.RECORDS_INGESTED.labels(et.name, "created" if stored.created else "updated").inc()
-            results.append(BatchItemResult(id=stored.pos_id, status=201 if stored.created else 200,
-                                           changed=stored.changed))
+            created += stored.created
+            # Built from values made here, so not validated again (a pydantic call per item).
+            results.append(BatchItemResult.model_construct(id=stored.pos_id, status=201 if stored.created else 200,
+                                                           changed=stored.changed, errors=None))
+        # Counted once per batch: a labelled increment per item took longer than the validation.
+        metrics.RECORDS_INGESTED.labels(et.name, "created").inc(created)
+        metrics.RECORDS_INGESTED.labels(et.name, "updated").inc(len(ingested) - created)
         return BatchResult(accepted=len(items) - len(refusals), refused=len(refusals), items=results)
 
     async def get_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> RecordPublic:
@@ -185,13 +186,13 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         session: SessionDep,
         ids: Annotated[str, Query(description=f"Comma-separated POS ids, at most {MAX_STATUS_IDS}.",
                                   pattern=IDS_PATTERN, examples=[f"{et.example['id']}"])],
-    ) -> StatusList:
+    ) -> dict:
         wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
         if not wanted or len(wanted) > MAX_STATUS_IDS:
             raise Problem(422, f"Give between 1 and {MAX_STATUS_IDS} ids; got {len(wanted)}.",
                           errors=[{"path": "query.ids", "message": f"1 to {MAX_STATUS_IDS} ids", "type": "length"}])
         items = await service.statuses(session=session, store_id=store.id, entity_type=et.name, pos_ids=wanted)
-        return StatusList(items=items)
+        return {"items": items}  # checked and serialised as a StatusList (the route's response model)
 
     search_doc = "Text to find in the POS id or " + (", ".join(et.search_fields) or "the id") + \
         " (case-insensitive)."
@@ -265,7 +266,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     router.add_api_route(f"{path}/batch", batch_upsert, methods=["POST"], tags=[tag], response_model=BatchResult,
                          name=f"batch_upsert_{name}", summary=f"Upsert up to {MAX_BATCH} {noun}s",
                          openapi_extra=_batch_schema(schema))
-    router.add_api_route(f"{path}/sync-status", sync_status, methods=["GET"], tags=[tag],
+    router.add_api_route(f"{path}/sync-status", sync_status, methods=["GET"], tags=[tag], response_model=StatusList,
                          name=f"sync_status_{name}", summary=f"Sync symbols of many {noun}s")
     router.add_api_route(f"{path}/{{pos_id:pos_id}}", put_record, methods=["PUT"], tags=[tag], name=f"put_{name}",
                          summary=f"Create or update a {noun}",
@@ -299,23 +300,6 @@ def _without_dates(handler):
     list_view.__signature__ = signature.replace(parameters=params)
     list_view.__annotations__ = {k: v for k, v in handler.__annotations__.items() if k not in ("date_from", "date_to")}
     return list_view
-
-
-def _refusal(schema, item: Any, payloads: dict[str, dict[str, Any]]) -> BatchItemResult | None:
-    """Why this batch item is refused, or None after adding its validated payload to `payloads`."""
-    item_id = item.get("id") if isinstance(item, dict) else None
-    if not isinstance(item_id, str) or not item_id:
-        return BatchItemResult(id=None, status=422, errors=[
-            {"path": "id", "message": "each item needs its POS id in 'id'", "type": "missing"}])
-    if item_id in payloads:
-        return BatchItemResult(id=item_id, status=422, errors=[
-            {"path": "id", "message": "this id appears more than once in the batch", "type": "duplicate"}])
-    try:
-        model = schema.model_validate(item)
-    except ValidationError as exc:
-        return BatchItemResult(id=item_id, status=422, errors=field_errors(exc.errors()))
-    payloads[item_id] = stored_payload(model, item_id)
-    return None
 
 
 def _batch_schema(schema) -> dict:

@@ -15,6 +15,12 @@ def stored_payload(model: EntitySchema, pos_id: str) -> dict[str, Any]:
     return payload
 
 
-def content_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(payload: dict[str, Any]) -> str:
+    """One text per content (keys sorted, no spaces): what the hash is taken over, and what a batch
+    write sends to PostgreSQL as the payload (app.sync.bulk)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def hash_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
+

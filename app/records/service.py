@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Connection, ConnectionStatus, Link, LinkState, Record
-from app.records.schemas import PanelConnection, StatusItem, SyncPanel
+from app.records.schemas import PanelConnection, SyncPanel
 from app.records.states import overall
 from app.connections.settings import COLLECTING
 
@@ -43,7 +43,7 @@ _STATUS_OTHER = _status_query(Record.pos_id.in_(bindparam("pos_ids", expanding=T
 
 
 async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str,
-                   pos_ids: list[str]) -> list[StatusItem]:
+                   pos_ids: list[str]) -> list[dict]:
     """Symbol and state of each id, in the order asked; `unknown` for an id the store lacks."""
     query = _STATUS_PG if session.get_bind().dialect.name == "postgresql" else _STATUS_OTHER
     rows = await session.execute(query, {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids})
@@ -52,14 +52,17 @@ async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: s
         bucket = links[pos_id]
         if state is not None:
             bucket.append((state, next_at, retries))
+    # Plain dicts: the response model (StatusList) validates and serialises the whole list in one
+    # pydantic call; a model per id (validated or constructed) cost more than the query.
     items = []
     for pos_id in pos_ids:
-        if pos_id not in links:
-            items.append(StatusItem(id=pos_id, symbol="none", state="unknown"))
+        found = links.get(pos_id)
+        if found is None:
+            items.append({"id": pos_id, "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None})
             continue
-        summary = overall(links[pos_id])
-        items.append(StatusItem(id=pos_id, symbol=summary.symbol, state=summary.state,
-                                next_attempt_at=summary.next_attempt_at, retries=summary.retries))
+        summary = overall(found)
+        items.append({"id": pos_id, "symbol": summary.symbol, "state": summary.state,
+                      "next_attempt_at": summary.next_attempt_at, "retries": summary.retries})
     return items
 
 

@@ -17,6 +17,9 @@ def symbol_of(states: list[str]) -> str:
     return "green" if all(s == LinkState.SYNCED for s in wanted) else "red"
 
 
+_ALONE = {LinkState.SYNCED: "green", LinkState.FAILED: "red", LinkState.SKIPPED: "none"}
+
+
 @dataclass(frozen=True)
 class Overall:
     symbol: str
@@ -28,6 +31,11 @@ class Overall:
 def overall(links: list[tuple[str, datetime | None, int | None]]) -> Overall:
     """From (state, next_attempt_at, retries) per link: the most pressing state first (failed needs
     the shop, pending needs time, synced needs nothing); skipped when no program should get it."""
+    if len(links) == 1:  # one connection, the usual shop: its link's state is the record's
+        state, next_at, retries = links[0]
+        if state == LinkState.PENDING:
+            return Overall("red", state, next_at, retries or 0)
+        return Overall(_ALONE[state], state)
     states = [s for s, _n, _r in links]
     symbol = symbol_of(states)
     if LinkState.FAILED in states:

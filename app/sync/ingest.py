@@ -11,10 +11,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.base import Connector
-from app.entities.canonical import content_hash
+from app.entities.canonical import canonical_json, hash_of
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
 from app.connections.settings import collecting_connections, syncing
+from app.sync import bulk
 from app.sync.wake import wait_key, wake_waiting
 
 
@@ -45,14 +46,19 @@ async def upsert_records(
 
     An unchanged payload causes no write and no work.
     """
-    hashes = {pos_id: content_hash(p) for pos_id, p in payloads.items()}
-    rows = (
-        await session.execute(
-            select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
-                Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
+    canonical = {pos_id: canonical_json(p) for pos_id, p in payloads.items()}
+    hashes = {pos_id: hash_of(text) for pos_id, text in canonical.items()}
+    on_postgresql = session.bind.dialect.name == "postgresql"
+    if on_postgresql:
+        rows = await bulk.existing(session, store_id, entity_type, list(payloads))
+    else:
+        rows = (
+            await session.execute(
+                select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
+                    Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
+                )
             )
-        )
-    ).all()
+        ).all()
     existing = {pos_id: content for pos_id, content, _ in rows}
     deleted = {pos_id for pos_id, _, deleted_at in rows if deleted_at is not None}
     # A record sent again after a DELETE is back in the POS: store it (and push it) even if unchanged.
@@ -60,7 +66,10 @@ async def upsert_records(
     changed = sorted(pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id] or pos_id in deleted)
     now = utcnow()
     ids: dict[str, int] = {}
-    if changed:
+    if changed and on_postgresql:
+        ids.update(await bulk.upsert_records(session, store_id=store_id, entity_type=entity_type, now=now,
+                                             rows=[(p, canonical[p], hashes[p]) for p in changed]))
+    elif changed:
         rows = [
             {
                 "store_id": store_id,
@@ -82,7 +91,9 @@ async def upsert_records(
         ).returning(Record.pos_id, Record.id)
         ids.update(dict((await session.execute(stmt)).all()))
     unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
-    if unchanged:
+    if unchanged and on_postgresql:
+        ids.update(await bulk.record_ids(session, store_id, entity_type, unchanged))
+    elif unchanged:
         ids.update(
             dict(
                 (
@@ -154,20 +165,17 @@ async def mark_pending(
     if not connections or not record_ids:
         return
     now = utcnow()
+    # One lock order for every writer (see upsert_records).
+    pairs = [(c.id, rid) for c in sorted(connections, key=lambda c: c.id) for rid in sorted(record_ids)]
+    if session.bind.dialect.name == "postgresql":
+        await bulk.mark_pending(session, entity_type=entity_type, now=now, pairs=pairs)
+        return
     rows = [
-        {
-            "connection_id": c.id,
-            "record_id": rid,
-            "entity_type": entity_type,
-            "state": LinkState.PENDING,
-            "next_attempt_at": now,
-            "retries": 0,
-            "updated_at": now,
-        }
-        for c in sorted(connections, key=lambda c: c.id)
-        for rid in sorted(record_ids)  # one lock order for every writer (see upsert_records)
+        {"connection_id": cid, "record_id": rid, "entity_type": entity_type, "state": LinkState.PENDING,
+         "next_attempt_at": now, "retries": 0, "updated_at": now}
+        for cid, rid in pairs
     ]
-    # Chunks keep each statement under the drivers' bound-parameter limit (32,767 for asyncpg)
+    # Chunks keep each statement under the drivers' bound-parameter limit (SQLite's 32,766)
     # whatever the number of connections times records.
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         stmt = _upsert(session, Link).values(rows[start : start + ROWS_PER_STATEMENT])

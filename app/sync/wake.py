@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Link, LinkState
 from app.models.base import utcnow
+from app.sync import bulk
 
 CHUNK = 1000
 
@@ -28,6 +29,8 @@ async def wake_waiting(session: AsyncSession, connection_ids: list[uuid.UUID], k
     if not connection_ids or not keys:
         return set()
     now = utcnow()
+    if session.bind.dialect.name == "postgresql":
+        return await bulk.wake_waiting(session, connection_ids=connection_ids, keys=keys, now=now)
     woken: set[uuid.UUID] = set()
     for start in range(0, len(keys), CHUNK):
         where = (

@@ -72,7 +72,8 @@ def worker_settings() -> dict:
 
 
 def __getattr__(name: str) -> dict:
-    # `arq app.workers.arq_worker.WorkerSettings` works too (arq takes a dict); built on first use,
+    # `arq app.workers.arq_worker.WorkerSettings` works too (arq takes a dict; that worker looks at
+    # the queue every poll delay without the wake-up of app.workers.wakeup); built on first use,
     # so importing this module never needs REDIS_URL.
     if name == "WorkerSettings":
         return worker_settings()
@@ -91,15 +92,16 @@ def run_forever(*, burst: bool = False) -> None:
     import time
 
     import structlog
-    from arq.worker import run_worker
     from redis.exceptions import RedisError
+
+    from app.workers.wakeup import WakeableWorker
 
     log = structlog.get_logger(__name__)
     delay_s = 1.0
     while True:
         started = time.monotonic()
         try:
-            run_worker(worker_settings(), burst=burst)
+            WakeableWorker(**worker_settings(), burst=burst).run()
             return
         except (RedisError, OSError) as exc:
             if time.monotonic() - started > 60:

@@ -19,6 +19,7 @@ import structlog
 from arq.connections import ArqRedis
 
 from app.workers.slots import AGAIN_TTL_S, QUEUED_TTL_S, again_key, queued_key
+from app.workers.wakeup import wake_workers
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,9 @@ class ArqBell:
                 await self._redis.enqueue_job(
                     SYNC_JOB, str(connection_id), str(run_id), trigger, None, _job_id=f"run:{run_id}"
                 )
+                await wake_workers(self._redis)
                 return
+            queued = 0
             for slot in range(self._slots):
                 # The flag first: a job holding the slot sees it when it runs dry and goes round once
                 # more, so a record that arrived during its last claim is not left waiting.
@@ -70,6 +73,9 @@ class ArqBell:
                         SYNC_JOB, str(connection_id), None, trigger, slot,
                         _job_id=f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}",
                     )
+                    queued += 1
+            if queued:
+                await wake_workers(self._redis, queued)
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
 
@@ -78,6 +84,7 @@ class ArqBell:
             # A fresh id per ring: a job already running may have read the events before these.
             await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id),
                                           _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")
+            await wake_workers(self._redis)
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
             log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
 

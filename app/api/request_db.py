@@ -1,0 +1,52 @@
+"""One database connection per API request, checked out by the gate and shared with the route.
+
+Before, the gate's key look-up and the route's session each checked a connection out of the pool,
+and the look-up ran inside a transaction of its own (BEGIN, SELECT, ROLLBACK). Now the gate checks
+one connection out for the whole request; on PostgreSQL the look-up is a single prepared statement
+on the driver connection (no transaction, one round trip, its text fixed so asyncpg prepares it
+once per connection), and the route's session is bound to that same connection (`session_for`).
+SQLite (embedded mode) does the look-up through a short session on the connection instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.models import Store
+from app.models.base import utcnow
+from app.stores.service import Caller, caller_for_key, hash_key
+
+STATE_KEY = "db_connection"
+
+# The same rule as app.stores.service.caller_for_key: a key works until its revocation time.
+KEY_LOOKUP = """SELECT s.id, s.name, s.created_at, k.id FROM stores s JOIN api_keys k ON k.store_id = s.id
+WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"""
+
+
+async def caller_on(conn: AsyncConnection, key: str) -> Caller | None:
+    if conn.dialect.name != "postgresql":
+        async with AsyncSession(bind=conn) as session:  # its transaction ends (rolls back) with it
+            return await caller_for_key(session=session, key=key)
+    raw = await conn.get_raw_connection()
+    row = await raw.driver_connection.fetchrow(KEY_LOOKUP, hash_key(key), utcnow())
+    if row is None:
+        return None
+    store_id, name, created_at, key_id = row
+    return Caller(Store(id=store_id, name=name, created_at=created_at), key_id)
+
+
+@asynccontextmanager
+async def session_for(state, sessions) -> AsyncIterator[AsyncSession]:
+    """A session on the request's connection when the gate opened one (`state`: the request's
+    state), else a fresh one from `sessions`."""
+    conn = getattr(state, STATE_KEY, None)
+    if conn is None:
+        async with sessions() as session:
+            yield session
+        return
+    # Not in a transaction when handed over, so the session begins and commits its own on it.
+    async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+        yield session

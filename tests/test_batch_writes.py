@@ -1,0 +1,92 @@
+"""Batch ingest: one validation pass over the list, and (PostgreSQL) statements whose SQL text does
+not depend on how many records the batch holds."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from sqlalchemy import event, select
+
+from app.entities import ENTITY_TYPES
+from app.entities.canonical import canonical_json, hash_of, stored_payload
+from app.models import Link, Record
+from app.records.batch import check_items
+
+
+def test_check_items_refuses_by_position_and_keeps_the_rest():
+    et = ENTITY_TYPES["customer"]
+    items = [
+        dict(et.example, id="A"),
+        dict(et.example, id="B", unexpected_field=1),
+        {"first_name": "no id"},
+        dict(et.example, id="A"),
+        dict(et.example, id="C", email=12),
+        dict(et.example, id="D"),
+    ]
+    payloads, refusals = check_items(et.schema, items)
+    assert list(payloads) == ["A", "D"]
+    assert payloads["A"] == stored_payload(et.schema.model_validate(items[0]), "A")
+    assert sorted(refusals) == [1, 2, 3, 4]
+    assert refusals[1].id == "B" and [e["path"] for e in refusals[1].errors] == ["unexpected_field"]
+    assert refusals[2].errors[0]["type"] == "missing"
+    assert refusals[3].errors[0]["type"] == "duplicate"
+    assert refusals[4].id == "C" and refusals[4].errors[0]["path"] == "email"
+
+
+def test_check_items_with_nothing_valid():
+    et = ENTITY_TYPES["customer"]
+    payloads, refusals = check_items(et.schema, [dict(et.example, id="X", unexpected_field=1)])
+    assert payloads == {} and list(refusals) == [0]
+
+
+@contextlib.contextmanager
+def statements(engine):
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many):
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+
+
+def _customers(prefix: str, count: int, **extra) -> list[dict]:
+    return [{"id": f"{prefix}-{i}", "first_name": f"Customer {i}", **extra} for i in range(count)]
+
+
+@pytest.mark.postgres
+async def test_batch_sql_is_the_same_whatever_the_batch_size(api):
+    await api.connect_sandbox()
+    api.deps.bell._sync = lambda *a: __import__("asyncio").sleep(0)  # noqa: SLF001 - only the writes are under test
+    texts = []
+    for prefix, count in (("S", 3), ("L", 40)):
+        with statements(api.deps.engine) as seen:
+            response = await api.post("/v1/customers/batch", {"items": _customers(prefix, count)})
+        assert response.status_code == 200 and response.json()["accepted"] == count
+        texts.append([s for s in seen if s.lstrip().upper().startswith(("INSERT", "UPDATE"))])
+    assert texts[0] and texts[0] == texts[1]
+    assert any("unnest" in s for s in texts[0])
+
+
+async def test_batch_stores_canonical_hash_and_links_on_both_databases(api):
+    await api.connect_sandbox()
+    api.deps.bell._sync = lambda *a: __import__("asyncio").sleep(0)  # noqa: SLF001 - only the writes are under test
+    items = _customers("H", 5, email="h@example.com")
+    first = (await api.post("/v1/customers/batch", {"items": items})).json()
+    assert [i["status"] for i in first["items"]] == [201] * 5
+    again = (await api.post("/v1/customers/batch", {"items": items})).json()
+    assert [(i["status"], i["changed"]) for i in again["items"]] == [(200, False)] * 5
+    items[2]["first_name"] = "Changed"
+    third = (await api.post("/v1/customers/batch", {"items": items})).json()
+    assert [i["changed"] for i in third["items"]] == [False, False, True, False, False]
+    async with api.deps.sessions() as session:
+        records = {r.pos_id: r for r in (await session.scalars(select(Record).where(Record.pos_id.like("H-%")))).all()}
+        assert records["H-2"].payload["first_name"] == "Changed"
+        for record in records.values():
+            assert record.content_hash == hash_of(canonical_json(record.payload))
+        links = (await session.scalars(select(Link).where(Link.record_id.in_([r.id for r in records.values()])))).all()
+    assert len(links) == 5 and {link.state for link in links} == {"pending"}

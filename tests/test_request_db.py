@@ -1,0 +1,56 @@
+"""A read takes one pool connection for the key look-up and the route together; writes still commit."""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import event
+
+from app.db import transaction
+from app.stores.service import caller_for_key, revoke_keys
+from tests.conftest import new_store_key
+
+
+@contextlib.contextmanager
+def checkouts(engine):
+    seen: list[int] = []
+
+    def note(*_args) -> None:
+        seen.append(1)
+
+    event.listen(engine.sync_engine.pool, "checkout", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine.pool, "checkout", note)
+
+
+async def test_a_read_checks_out_one_connection(api):
+    assert (await api.put("/v1/customers/C-1", {"first_name": "One"})).status_code == 201
+    await api.settle()
+    for path, params in (("/v1/customers/sync-status", {"ids": "C-1,C-2"}), ("/v1/customers/C-1/sync", None),
+                         ("/v1/customers/C-1", None)):
+        with checkouts(api.deps.engine) as seen:
+            response = await api.get(path, params=params)
+        assert response.status_code == 200, response.text
+        assert len(seen) == 1, path
+
+
+async def test_writes_through_the_gate_commit_and_are_read_back(api):
+    assert (await api.put("/v1/customers/C-9", {"first_name": "Kept"})).status_code == 201
+    assert (await api.get("/v1/customers/C-9")).json()["payload"]["first_name"] == "Kept"
+    status = (await api.get("/v1/customers/sync-status", params={"ids": "C-9"})).json()["items"][0]
+    assert status["state"] != "unknown"
+
+
+async def test_unknown_and_revoked_keys_are_refused_by_the_look_up(api, deps):
+    other = await new_store_key(deps, "Other shop")
+    headers = {"Authorization": f"Bearer {other}"}
+    assert (await api.client.get("/v1/customers/sync-status?ids=C-1", headers=headers)).status_code == 200
+    caller = (await api.client.get("/v1/customers/sync-status?ids=C-1", headers={"Authorization": "Bearer ps_x"}))
+    assert caller.status_code == 401
+    async with transaction(deps.sessions) as session:
+        found = await caller_for_key(session=session, key=other)
+        await revoke_keys(session=session, store_id=found.store.id)
+    refused = await api.client.get("/v1/customers/sync-status?ids=C-1", headers=headers)
+    assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
