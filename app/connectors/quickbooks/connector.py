@@ -10,16 +10,18 @@ reached QuickBooks in this push; after that they are reported per item.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
+from app.connectors.base import (
+    Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, RemoteObject, SettingRef,
+)
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import env, errors, lists, mapping, retract
+from app.connectors.quickbooks import env, errors, lists, mapping, read_back, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -100,6 +102,12 @@ class QuickBooksConnector:
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract.retract(self._api, ctx, entity_type, items)
+
+    async def fetch_remote(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[int, RemoteObject]:
+        return await read_back.fetch_remote(self._api, ctx, entity_type, items)
+
+    async def changed_since(self, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
+        return await read_back.changed_since(self._api, ctx, since)
 
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         entity = lists.ENTITY.get(kind)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
+from app.connectors.base import (
+    Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, RemoteObject, SettingRef,
+)
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
-from app.connectors.xero import env, errors, lists, mapping
+from app.connectors.xero import env, errors, lists, mapping, read_back
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
@@ -106,6 +109,12 @@ class XeroConnector:
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract(self._api, ctx, entity_type, items)
+
+    async def fetch_remote(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[int, RemoteObject]:
+        return await read_back.fetch_remote(self._api, ctx, entity_type, items)
+
+    async def changed_since(self, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
+        return await read_back.changed_since(self._api, ctx, since)
 
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         if kind == "accounts":
