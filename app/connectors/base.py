@@ -70,6 +70,10 @@ class PushItem:
     retries: int = 0
     # What the program said the object's version was after our last push (opaque; see module doc).
     remote_version: str | None = None
+    # The id of this record's earlier object, which the program voided or deleted (bookkeeper): this
+    # push creates it again, and the connector makes the new object differ from the old one where the
+    # program would otherwise refuse it or replay the old create (a voided invoice keeps its number).
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)

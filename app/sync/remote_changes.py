@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.base import Connector, PushContext, PushItem, RemoteObject
@@ -214,13 +214,17 @@ def push_decision(program_change: str | None, policy: str) -> str:
     return "recreate" if program_change in ("deleted", "voided") else "push"
 
 
-def chosen_by_sync_now(program_change: str | None) -> str | None:
-    """The mark a SYNC NOW leaves: the shop's press is its answer to `ask`."""
-    if program_change in ("deleted", "voided"):
-        return RECREATE
-    if program_change in (CHANGED, "archived"):
-        return OVERWRITE
-    return program_change
+async def answer_program_changes(session: AsyncSession, *, record_id: int, connection_ids: list[uuid.UUID]) -> None:
+    """SYNC NOW is the shop's answer to `ask`: the POS version goes over what the program changed, and
+    an object the program voided or deleted is created again."""
+    if not connection_ids:
+        return
+    await session.execute(
+        update(Link)
+        .where(Link.record_id == record_id, Link.connection_id.in_(connection_ids),
+               Link.program_change.in_([CHANGED, *GONE_MARKS]))
+        .values(program_change=case((Link.program_change.in_(["deleted", "voided"]), RECREATE), else_=OVERWRITE))
+        .execution_options(synchronize_session=False))
 
 
 async def program_context(deps, connection) -> tuple[Connector, PushContext] | None:

@@ -92,6 +92,11 @@ class QuickBooksConnector:
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
                 continue
+            if item.replaces and doc.marker_field in doc.body:
+                # Created again after the bookkeeper deleted or voided the first one: a body of its
+                # own, so Intuit does not answer it with the first create's remembered requestid.
+                doc = replace(doc, body={**doc.body, doc.marker_field: f"{doc.body[doc.marker_field]}\n"
+                                         f"Sent again: {doc.entity} {item.replaces} was removed in QuickBooks."})
             ops.append(_Op(item, doc, item.external_id, item.remote_version))
         ops = await self._adopt_earlier_creates(state, ops)
         ops = await self._with_sync_tokens(state, ops)

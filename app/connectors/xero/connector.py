@@ -97,7 +97,7 @@ class XeroConnector:
         documents: list[tuple[PushItem, mapping.Document]] = []
         for item in items:
             try:
-                documents.append((item, mapping.build(item, state.settings, codes, rates)))
+                documents.append((item, _again(item, mapping.build(item, state.settings, codes, rates))))
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
         documents, adopted = await self._adopt_earlier_creates(state, documents)
@@ -390,6 +390,16 @@ def _missing_payments(doc: mapping.Document, element: dict[str, Any]) -> list[ma
         return []
     present = {p.get("Reference") for p in element.get("Payments") or []}
     return [plan for plan in doc.payments if plan.reference not in present]
+
+
+def _again(item: PushItem, doc: mapping.Document) -> mapping.Document:
+    """A document created again after the bookkeeper voided or deleted the first: Xero keeps the
+    voided one's number, so the new one gets its own (and hence its own Idempotency-Key)."""
+    number_field = NUMBER_FIELD.get(doc.collection)
+    if not item.replaces or not number_field or not doc.element.get(number_field):
+        return doc
+    element = {**doc.element, number_field: f"{doc.element[number_field]}-R{item.replaces[:6]}"}
+    return mapping.Document(doc.collection, element, doc.payments, doc.note)
 
 
 def _renamed(item: PushItem, doc: mapping.Document) -> tuple[PushItem, mapping.Document]:
