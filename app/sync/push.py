@@ -130,13 +130,14 @@ def _follow_program_changes(scope: BatchScope, items: list[Claimed]):
     for item in items:
         decision = push_decision(item.program_change, policy_of(scope.settings, item.entity_type))
         when = f" on {item.program_changed_at.date().isoformat()}" if item.program_changed_at else ""
+        what = f"{(item.program_change or 'changed').replace('updated', 'changed').capitalize()} in {program}{when}"
         if decision == "skip":
             held.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=(
-                f"Changed in {program}{when}; this connection keeps {program}'s version (when_changed_in_program: "
+                f"{what}; this connection keeps {program}'s version (when_changed_in_program: "
                 f"program_wins). Press SYNC NOW to send the POS version over it.")))
         elif decision == "ask":
             held.append(from_error(item, PermanentError(
-                f"Changed in {program}{when} after possync last sent it; not sent, so those changes are kept.",
+                f"{what} after possync last sent it; not sent, so the books keep what was done there.",
                 code="changed_in_program",
                 advice=f"Press SYNC NOW to send the POS version over the changes made in {program}, or keep "
                 f"{program}'s version by setting when_changed_in_program to program_wins.")))

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -46,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.deliveries import Deliveries, intuit_cloud_events
 from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
 
 ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
@@ -96,6 +98,14 @@ class Company:
     # vendors, employees) another, items their own, so a Customer and an Item may share an Id.
     next_id: dict[str, int] = field(default_factory=dict)
     closed_until: str | None = None  # the books' closing date (ISO), if set
+    # (epoch seconds, entity, Id) of every change, deletions included: what Change Data Capture reads.
+    changes: list[tuple[float, str, str]] = field(default_factory=list)
+    deleted: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # CDC's tombstones
+
+    def changed(self, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("MetaData", {})["LastUpdatedTime"] = _now()
+        self.changes.append((time.time(), entity, str(obj["Id"])))
+        return obj
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
@@ -135,10 +145,13 @@ class FakeQuickBooks:
         self._limits: dict[str, _Limits] = {}
         self._requests: dict[tuple[str, str], tuple[float, str, int, Any]] = {}
         self._injections: list[_Injection] = []
+        # Where the bookkeeper's changes are delivered (CloudEvents), signed with the verifier token.
+        self.deliveries = Deliveries("intuit-signature")
         base = "/v3/company/{realm}"
         self._app = Starlette(routes=[
             Route(f"{base}/batch", self._batch, methods=["POST"]),
             Route(f"{base}/query", self._query, methods=["GET"]),
+            Route(f"{base}/cdc", self._cdc, methods=["GET"]),
             Route(f"{base}/preferences", self._preferences, methods=["GET"]),
             Route(f"{base}/companyinfo/{{other}}", self._companyinfo, methods=["GET"]),
             Route("/connect/oauth2", self._authorize, methods=["GET"]),
@@ -168,10 +181,41 @@ class FakeQuickBooks:
         self.expired_tokens |= self.access_tokens
         self.access_tokens.clear()
 
-    def edit_in_quickbooks(self, realm: str, entity: str, object_id: str) -> None:
+    def edit_in_quickbooks(self, realm: str, entity: str, object_id: str, **fields: Any) -> None:
         """Someone changed the object in QuickBooks: its SyncToken moves on."""
         obj = self.companies[realm].objects[entity][object_id]
+        obj.update(fields)
         obj["SyncToken"] = str(int(obj["SyncToken"]) + 1)
+        self.companies[realm].changed(entity, obj)
+
+    # --- the bookkeeper, working in QuickBooks (each change is delivered as a CloudEvent) ---------
+
+    async def bookkeeper_edits(self, realm: str, entity: str, object_id: str, **fields: Any) -> None:
+        self.edit_in_quickbooks(realm, entity, object_id, **fields)
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "updated"))
+
+    async def bookkeeper_deletes(self, realm: str, entity: str, object_id: str) -> None:
+        """Deleted by hand (a transaction), or made inactive (a name: QuickBooks calls it deleted)."""
+        company = self.companies[realm]
+        obj = company.objects[entity][object_id]
+        if entity in PEOPLE or entity == "Item":
+            obj.update(Active=False, SyncToken=str(int(obj["SyncToken"]) + 1))
+            company.changed(entity, obj)
+        else:
+            del company.objects[entity][object_id]
+            self._tombstone(company, entity, object_id)
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "deleted"))
+
+    async def bookkeeper_voids(self, realm: str, entity: str, object_id: str) -> None:
+        obj = self.companies[realm].objects[entity][object_id]
+        self._undo(self.companies[realm], entity, "void", {"Id": object_id, "SyncToken": obj["SyncToken"]})
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "voided"))
+
+    @staticmethod
+    def _tombstone(company: Company, entity: str, object_id: str) -> None:
+        company.deleted[(entity, object_id)] = {"Id": object_id, "status": "Deleted", "domain": "QBO",
+                                                "MetaData": {"LastUpdatedTime": _now()}}
+        company.changes.append((time.time(), entity, object_id))
 
     # --- failure injection ----------------------------------------------------------------------
 
@@ -307,7 +351,7 @@ class FakeQuickBooks:
             merged = {**current, **{k: v for k, v in body.items() if k not in ("sparse", "SyncToken")}}
             self._validate(company, entity, merged, exclude=current["Id"])
             merged["SyncToken"] = str(int(current["SyncToken"]) + 1)
-            company.objects[entity][current["Id"]] = merged
+            company.objects[entity][current["Id"]] = company.changed(entity, merged)
             return merged
         if "Id" in body:
             raise Refused("2010", "Request has invalid or unsupported property", "Id is not allowed on create.")
@@ -335,13 +379,14 @@ class FakeQuickBooks:
                           "applied to it. Remove the payments before voiding it.")
         if operation == "delete":
             del company.objects[entity][current["Id"]]
+            self._tombstone(company, entity, current["Id"])
             return {"Id": current["Id"], "status": "Deleted", "domain": "QBO"}
         # QuickBooks keeps a voided document with its lines at zero and says so in its note.
         current["Line"] = [{**line, "Amount": 0.0} for line in current.get("Line", [])]
         current["TotalAmt"] = 0.0
         current["PrivateNote"] = "Voided" + (f" - {current['PrivateNote']}" if current.get("PrivateNote") else "")
         current["SyncToken"] = str(int(current["SyncToken"]) + 1)
-        return current
+        return company.changed(entity, current)
 
     def close_books(self, realm: str, until: str) -> None:
         """Set the closing date: voids and deletes of transactions dated on or before it are refused (6210)."""
@@ -356,6 +401,7 @@ class FakeQuickBooks:
             body["TotalAmt"] = float(sum(Decimal(str(line.get("Amount", 0))) * (-1 if line.get("DetailType") ==
                                      "DiscountLineDetail" else 1) for line in body.get("Line", [])))
         company.objects[entity][body["Id"]] = body
+        company.changes.append((time.time(), entity, body["Id"]))
         return body
 
     def _validate(self, company: Company, entity: str, body: dict[str, Any], *, exclude: str | None) -> None:
@@ -454,6 +500,9 @@ class FakeQuickBooks:
             statement = request.query_params.get("query", "")
             if (listed := _company_list(company, statement)) is not None:
                 return listed
+            # Inactive names are answered too when asked for (`and Active in (true, false)`); this fake
+            # answers them either way.
+            statement = re.sub(r" and Active in \(true, ?false\)", "", statement, flags=re.I)
             match = re.match(r"select \* from (\w+) where (\w+) (in|=) \((.*)\)|select \* from (\w+) where (\w+) = "
                              r"('(?:[^'\\]|\\.)*')", statement.replace(" maxresults 1000", ""), re.I)
             if not match:
@@ -466,6 +515,29 @@ class FakeQuickBooks:
             found = [copy.deepcopy(o) for o in company.all(entity) if str(o.get(fld)) in values]
             return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
                                else {}, "time": _now()})
+
+        return await self._api(request, "query", work)
+
+    async def _cdc(self, request: Request) -> Response:
+        """Change Data Capture: what changed after `changedSince` (at most 30 days back), per entity."""
+        async def work(request: Request, company: Company, call: Call) -> Response:
+            since_text = request.query_params.get("changedSince", "")
+            try:
+                since = datetime.fromisoformat(since_text.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return _fault(400, "4000", "Error parsing changedSince", f"changedSince={since_text!r}")
+            if since < time.time() - 30 * 86400:
+                return _fault(400, "4000", "Invalid changedSince", "changedSince must be within the last 30 days.")
+            entities = [e for e in request.query_params.get("entities", "").split(",") if e]
+            blocks = []
+            for entity in entities:
+                if entity not in ENTITIES:
+                    return _fault(400, "4001", "Invalid query", f"Unknown entity {entity}")
+                ids = dict.fromkeys(i for at, e, i in company.changes if e == entity and at > since)
+                found = [copy.deepcopy(company.objects[entity].get(i) or company.deleted[(entity, i)])
+                         for i in ids if i in company.objects[entity] or (entity, i) in company.deleted][:1000]
+                blocks.append({entity: found, "startPosition": 1, "maxResults": len(found)})
+            return _json(200, {"CDCResponse": [{"QueryResponse": blocks}], "time": _now()})
 
         return await self._api(request, "query", work)
 
