@@ -113,7 +113,7 @@ def _apply_one(item: Seen, settings: BaseModel, program: str, now: datetime) -> 
             link.advice = (f"A payment of {remote.amount_paid - _paid_in_pos(item.payload):.2f} was added in "
                            f"{program}{_on(remote, now)}.")
         return "paid"
-    if _changed_there(link, remote):
+    if changed_there(link, remote):
         link.program_change, link.program_changed_at = CHANGED, remote.updated_at or now
         if policy_of(settings, link.entity_type) == "ask" and link.state != LinkState.PENDING:
             _red(link, "changed", now, f"Changed in {program}{_on(remote, now)} after possync last sent it.",
@@ -158,7 +158,7 @@ async def _relink(session: AsyncSession, item: Seen, program: str, now: datetime
     return "merged"
 
 
-def _changed_there(link: Link, remote: RemoteObject) -> bool:
+def changed_there(link: Link, remote: RemoteObject) -> bool:
     if remote.remote_version is not None and link.remote_version is not None:
         return remote.remote_version != link.remote_version
     if remote.updated_at is not None and link.last_synced_at is not None:

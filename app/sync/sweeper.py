@@ -65,7 +65,9 @@ async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
     since = utcnow() - timedelta(seconds=deps.settings.sweep_interval_s)
     async with deps.sessions() as session:
         rows = await session.execute(
-            select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
+            # A resync run is done by the program-changes job, which the sweeper rings for it apart.
+            select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since,
+                                                    Run.trigger != RunTrigger.RESYNC)
         )
         return [(run_id, connection_id) for run_id, connection_id in rows.all()]
 

@@ -23,6 +23,7 @@ from app.models.base import utcnow
 from app.sync import remote_changes
 from app.sync.connections import typed_settings
 from app.sync.deps import SyncDeps
+from app.sync.resync import run_queued_resyncs
 from app.webhooks.events import QUICKBOOKS, XERO
 
 log = structlog.get_logger(__name__)
@@ -53,7 +54,10 @@ async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> in
         done = await _one_batch(deps, connection_id)
         total += done
         if done < BATCH:
-            return total
+            break
+    # The same job re-checks periods the shop asked for (they read from the same program).
+    await run_queued_resyncs(deps, connection_id)
+    return total
 
 
 async def ring_for_waiting_events(deps: SyncDeps) -> int:
@@ -63,6 +67,9 @@ async def ring_for_waiting_events(deps: SyncDeps) -> int:
         waiting = list((await session.scalars(
             select(distinct(WebhookEvent.connection_id))
             .where(WebhookEvent.connection_id.is_not(None), WebhookEvent.processed_at.is_(None)))).all())
+        waiting += [c for c in (await session.scalars(
+            select(Run.connection_id).where(Run.trigger == RunTrigger.RESYNC, Run.status == RunStatus.QUEUED)
+            .distinct())).all() if c not in waiting]
     if deps.bell is not None:
         for connection_id in waiting:
             await deps.bell.ring_webhooks(connection_id)
