@@ -23,6 +23,7 @@ from app.models.base import utcnow
 from app.sync import remote_changes
 from app.sync.connections import typed_settings
 from app.sync.deps import SyncDeps
+from app.sync.catch_up import catch_up, connections_due
 from app.sync.resync import run_queued_resyncs
 from app.webhooks.events import QUICKBOOKS, XERO
 
@@ -49,6 +50,7 @@ def operation_of(raw: str) -> str:
 
 async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> int:
     """Process the connection's waiting events, BATCH at a time; the number processed."""
+    await catch_up(deps, connection_id)  # when due: what lost webhooks would have said, stored as events
     total = 0
     while True:
         done = await _one_batch(deps, connection_id)
@@ -62,7 +64,8 @@ async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> in
 
 async def ring_for_waiting_events(deps: SyncDeps) -> int:
     """Ring processing for every connection with unprocessed events (a ring lost to a Redis
-    outage or a dead worker); the number of connections rung. Called by the sweeper's jobs."""
+    outage or a dead worker), a queued resync, or a catch-up due; the number of connections rung.
+    Called by the sweeper's jobs."""
     async with deps.sessions() as session:
         waiting = list((await session.scalars(
             select(distinct(WebhookEvent.connection_id))
@@ -70,6 +73,7 @@ async def ring_for_waiting_events(deps: SyncDeps) -> int:
         waiting += [c for c in (await session.scalars(
             select(Run.connection_id).where(Run.trigger == RunTrigger.RESYNC, Run.status == RunStatus.QUEUED)
             .distinct())).all() if c not in waiting]
+    waiting += [c for c in await connections_due(deps) if c not in waiting]
     if deps.bell is not None:
         for connection_id in waiting:
             await deps.bell.ring_webhooks(connection_id)
