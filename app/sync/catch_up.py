@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import and_, or_, select, update
 
-from app.connectors.errors import SyncError
+from app.connectors.errors import SyncError, TransientError
 from app.db import transaction
 from app.models import Connection, ConnectionStatus
 from app.models.base import utcnow
@@ -54,17 +54,20 @@ async def catch_up(deps: SyncDeps, connection_id: uuid.UUID, *, force: bool = Fa
     last = connection.program_checked_at
     if not force and (not interval or (last is not None and last > utcnow() - interval)):
         return 0
-    reading = await remote_changes.program_context(deps, connection)
-    if reading is None or getattr(reading[0], "changed_since", None) is None:
-        return 0
     now = utcnow()
     if not await _take_pass(deps, connection_id, last, now):
         return 0  # another job is doing this pass
     since = (last or connection.created_at) - OVERLAP
     try:
+        reading = await remote_changes.program_context(deps, connection)
+        if reading is None or getattr(reading[0], "changed_since", None) is None:
+            return 0
         changed = await reading[0].changed_since(reading[1], since)
     except SyncError as exc:
-        await _give_back(deps, connection_id, now, last)
+        # A passing failure is tried again at the next ring; one that needs the shop (tokens gone)
+        # waits for the next interval rather than fail every pass meanwhile.
+        if isinstance(exc, TransientError):
+            await _give_back(deps, connection_id, now, last)
         log.warning("catch_up_failed", connection_id=str(connection_id), error=exc.message)
         return 0
     events = [_event(connection, kind, object_id, now) for kind, object_id in changed]
