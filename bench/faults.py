@@ -40,7 +40,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.connectors.sandbox import KINDS
+from app.connectors.sandbox.connector import KINDS
 from app.models import Link, Record, Run, SandboxObject
 from bench.harness import POSSYNC, REPO, free_port
 from bench.payloads import COLLECTION, ORDER, Generator, mixed_counts

@@ -53,7 +53,7 @@ async def _fail_again_after_many_retries(api) -> timedelta:
 
 
 async def test_a_sporadic_failure_of_an_answering_program_is_retried_in_seconds(api, monkeypatch):
-    monkeypatch.setattr("app.connectors.sandbox.RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr("app.connectors.sandbox.connector.RETRY_AFTER_S", 0.0)
     await api.connect_sandbox()
     await api.put("/v1/customers/C-1001", ENTITY_TYPES["customer"].example)
     await api.settle()
@@ -61,6 +61,6 @@ async def test_a_sporadic_failure_of_an_answering_program_is_retried_in_seconds(
 
 
 async def test_a_program_that_answers_nothing_gets_the_growing_back_off(api, monkeypatch):
-    monkeypatch.setattr("app.connectors.sandbox.RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr("app.connectors.sandbox.connector.RETRY_AFTER_S", 0.0)
     await api.connect_sandbox()
     assert await _fail_again_after_many_retries(api) >= timedelta(seconds=1024)

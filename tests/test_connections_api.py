@@ -10,7 +10,7 @@ import pytest
 
 from app.connectors.base import Credentials, Organisation
 from app.connectors.errors import PermanentError
-from app.connectors.sandbox import SandboxConnector
+from app.connectors.sandbox.connector import SandboxConnector
 from app.entities import ENTITY_TYPES
 
 

@@ -130,13 +130,13 @@ async def test_the_object_version_a_connector_returns_comes_back_with_the_next_p
 
 async def _with_tokens(api, connector, connection_id) -> None:
     from app.models import Connection
-    from app.sync.credentials import seal_credentials
+    from app.connections.credentials import seal_credentials
 
     connector.needs_oauth = True  # an instance attribute: the refresh path is taken for this one only
     async with api.deps.sessions() as session, session.begin():
         connection = await session.get(Connection, connection_id)
         connection.credentials_encrypted = seal_credentials(
-            api.deps, Credentials(access_token="at-1", refresh_token="rt-1", expires_at=time.time() + 3600))
+            api.deps.secrets, Credentials(access_token="at-1", refresh_token="rt-1", expires_at=time.time() + 3600))
 
 
 async def test_a_refused_token_is_refreshed_once_and_the_batch_pushed_again(api, tiny):

@@ -120,7 +120,7 @@ async def test_redis_down_loses_nothing_the_sweeper_picks_it_up(api):
     from arq.connections import ArqRedis
 
     from app.workers.bell import ArqBell
-    from app.sync.sweeper import sweep
+    from app.workers.sweeper import sweep
 
     await api.connect_sandbox()
     in_process = api.deps.bell

@@ -11,7 +11,7 @@ from app.connectors.base import Credentials
 from app.connectors.xero import XeroConnector
 from app.db import transaction
 from app.models import Connection, ConnectionStatus
-from app.sync.credentials import seal_credentials
+from app.connections.credentials import seal_credentials
 from tests.fakes.fake_xero import FakeXero
 from tests.xero.conftest import app_settings
 
@@ -43,7 +43,7 @@ async def connect(api, fake, tenant: str, connector: str = "xero") -> str:
         connection = await session.get(Connection, uuid.UUID(created.json()["id"]))
         connection.status = ConnectionStatus.ACTIVE
         connection.tenant_id = tenant
-        connection.credentials_encrypted = seal_credentials(api.deps, Credentials(
+        connection.credentials_encrypted = seal_credentials(api.deps.secrets, Credentials(
             access_token=tokens["access_token"], refresh_token=tokens["refresh_token"], expires_at=4102444800.0))
     return created.json()["id"]
 

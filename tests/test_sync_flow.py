@@ -101,7 +101,7 @@ async def test_transient_failure_stays_pending_and_backs_off(api):
 
 async def test_flaky_program_is_retried_until_it_works(api, monkeypatch):
     monkeypatch.setattr("app.sync.backoff.BASE_S", 0.0)  # retry at once instead of seconds later
-    monkeypatch.setattr("app.connectors.sandbox.RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr("app.connectors.sandbox.connector.RETRY_AFTER_S", 0.0)
     await api.connect_sandbox()
     await api.put("/v1/products/P-9", {"sku": "FLAKY-1", "name": "Beans [flaky]"})
     await api.settle()

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.deps import DepsDep
+from app.api.deps import DatabaseDep, RedisDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 
 router = APIRouter(tags=["Operations"])
@@ -24,18 +25,18 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: database and Redis reachable")
-async def readyz(deps: DepsDep) -> JSONResponse:
+async def readyz(database: DatabaseDep, redis: RedisDep) -> JSONResponse:
     """200 when every dependency answers; otherwise 503 naming the ones that do not (`down`)."""
-    checks: dict[str, str] = {"database": await _check(_database(deps))}
-    checks["redis"] = await _check(deps.redis.ping()) if deps.redis is not None else "not used (embedded jobs)"
+    checks: dict[str, str] = {"database": await _check(_database(database))}
+    checks["redis"] = await _check(redis.ping()) if redis is not None else "not used (embedded jobs)"
     down = [name for name, state in checks.items() if state.startswith("error")]
     body = {"status": "not ready" if down else "ready", "checks": checks, "down": down}
     headers = {"Retry-After": "5"} if down else None
     return JSONResponse(body, status_code=503 if down else 200, headers=headers)
 
 
-async def _database(deps) -> None:
-    async with deps.engine.connect() as conn:
+async def _database(database: AsyncEngine) -> None:
+    async with database.connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 

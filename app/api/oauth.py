@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from app.api.connections import public
-from app.api.deps import DepsDep
+from app.api.deps import EngineDep, SettingsDep
 from app.api.problems import PROBLEM_RESPONSES
 from app.connections import oauth
 from app.connections.schemas import ConnectionPublic
@@ -26,13 +26,13 @@ def _cookie_path(connector: str) -> str:
             status_code=303, response_class=RedirectResponse,
             responses={303: {"description": "On to the program's consent page"},
                        **{c: PROBLEM_RESPONSES[c] for c in (400, 404, 422)}})
-async def start(connector: ConnectorPath, deps: DepsDep,
+async def start(connector: ConnectorPath, engine: EngineDep, settings: SettingsDep,
                 state: Annotated[str, Query(description="The state inside the authorize_url.")]):
-    target = await oauth.program_url(deps, connector, state)
+    target = await oauth.program_url(engine, connector, state)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         oauth.COOKIE_NAME, oauth.browser_binding(state), max_age=oauth.STATE_TTL_S, path=_cookie_path(connector),
-        httponly=True, samesite="lax", secure=deps.settings.public_url.startswith("https://"),
+        httponly=True, samesite="lax", secure=settings.public_url.startswith("https://"),
     )
     return response
 
@@ -40,9 +40,9 @@ async def start(connector: ConnectorPath, deps: DepsDep,
 @router.get("/{connector}/callback", summary="OAuth redirect target (the program sends the browser here)",
             response_model=ConnectionPublic,
             responses={303: {"description": "Back to the return_url"}, **{c: PROBLEM_RESPONSES[c] for c in (400, 404)}})
-async def callback(connector: ConnectorPath, request: Request, deps: DepsDep):
+async def callback(connector: ConnectorPath, request: Request, engine: EngineDep):
     params = {k: v for k, v in request.query_params.items()}
-    outcome = await oauth.complete(deps, connector, params, request.cookies.get(oauth.COOKIE_NAME))
+    outcome = await oauth.complete(engine, connector, params, request.cookies.get(oauth.COOKIE_NAME))
     target = oauth.return_target(outcome.connection, outcome.error)
     if target:
         response = RedirectResponse(target, status_code=303)

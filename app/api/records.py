@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.api.deps import DepsDep, IdsDep, SessionDep, StoreDep
+from app.api.deps import BellDep, ConnectorsDep, IdsDep, SessionDep, SettingsDep, StoreDep
 from app.api.params import CursorQuery, LimitQuery, time_query
 from app.api.problems import PROBLEM_RESPONSES, Problem, field_errors
 from app.core.pagination import checked_time
@@ -22,7 +22,6 @@ from app.observability import metrics
 from app.records import listing, service
 from app.records.listing import ListFilters
 from app.records.schemas import (
-    AttemptPage,
     BatchItemResult,
     BatchResult,
     LinkStateName,
@@ -34,6 +33,8 @@ from app.records.schemas import (
     SyncNowAccepted,
     SyncPanel,
 )
+from app.runs import pages
+from app.runs.schemas import AttemptPage
 from app.sync.ingest import mark_deleted, upsert_records
 from app.sync.sync_now import request_sync_now
 
@@ -65,9 +66,9 @@ def build_router() -> APIRouter:
     return router
 
 
-async def _ring(deps, connection_ids) -> None:
+async def _ring(bell, connection_ids) -> None:
     for connection_id in connection_ids:
-        await deps.bell.ring(connection_id, trigger=RunTrigger.INGEST)
+        await bell.ring(connection_id, trigger=RunTrigger.INGEST)
 
 
 async def _require(session, store, et: EntityType, pos_id: str) -> Record:
@@ -104,7 +105,8 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
                                                        **et.more_examples})],
         store: StoreDep,
         session: SessionDep,
-        deps: DepsDep,
+        connectors: ConnectorsDep,
+        bell: BellDep,
         response: Response,
     ) -> RecordPublic:
         if body.id is not None and body.id != pos_id:
@@ -117,9 +119,9 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         async with session.begin():
             (result,), rung = await upsert_records(
                 session, store_id=store.id, entity_type=et.name, payloads={pos_id: payload},
-                connectors=deps.connectors,
+                connectors=connectors,
             )
-        await _ring(deps, rung)
+        await _ring(bell, rung)
         metrics.RECORDS_INGESTED.labels(et.name, "created" if result.created else "updated").inc()
         response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         record = await session.get(Record, result.record_id, populate_existing=True)
@@ -128,7 +130,8 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     async def batch_upsert(
         store: StoreDep,
         session: SessionDep,
-        deps: DepsDep,
+        connectors: ConnectorsDep,
+        bell: BellDep,
         body: Annotated[dict[str, Any], Body(openapi_examples={"example": {"summary": f"{noun}s", "value": batch_example}})],
     ) -> BatchResult:
         items = body.get("items")
@@ -151,9 +154,9 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         if payloads:
             async with session.begin():
                 done, rung = await upsert_records(
-                    session, store_id=store.id, entity_type=et.name, payloads=payloads, connectors=deps.connectors
+                    session, store_id=store.id, entity_type=et.name, payloads=payloads, connectors=connectors
                 )
-            await _ring(deps, rung)
+            await _ring(bell, rung)
             ingested = {i.pos_id: i for i in done}
         results = []
         for position, item in enumerate(items):
@@ -169,11 +172,11 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
     async def get_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep) -> RecordPublic:
         return await _public(session, await _require(session, store, et, pos_id))
 
-    async def delete_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep, deps: DepsDep) -> RecordPublic:
+    async def delete_record(pos_id: PosIdHere, store: StoreDep, session: SessionDep, connectors: ConnectorsDep, bell: BellDep) -> RecordPublic:
         async with session.begin():
             record = await _require(session, store, et, pos_id)
-            rung = await mark_deleted(session, record=record, connectors=deps.connectors)
-        await _ring(deps, rung)
+            rung = await mark_deleted(session, record=record, connectors=connectors)
+        await _ring(bell, rung)
         record = await session.get(Record, record.id, populate_existing=True)
         return await _public(session, record)
 
@@ -227,19 +230,21 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         pos_id: PosIdHere,
         store: StoreDep,
         session: SessionDep,
-        deps: DepsDep,
+        connectors: ConnectorsDep,
+        settings: SettingsDep,
+        bell: BellDep,
         body: Annotated[SyncNowRequest | None, Body()] = None,
     ) -> SyncNowAccepted:
         connection_id = body.connection_id if body else None
         async with session.begin():
             record = await _require(session, store, et, pos_id)
-            runs = await request_sync_now(session, record=record, connectors=deps.connectors,
-                                          connection_id=connection_id, lease_s=deps.settings.claim_lease_s)
+            runs = await request_sync_now(session, record=record, connectors=connectors,
+                                          connection_id=connection_id, lease_s=settings.claim_lease_s)
             if not runs:
                 which = f"connection {connection_id}" if connection_id else "connection"
                 raise Problem(409, f"No active {which} of this store syncs {noun}s.")
         for run in runs:
-            await deps.bell.ring(run.connection_id, trigger=RunTrigger.SYNC_NOW, run_id=run.id)
+            await bell.ring(run.connection_id, trigger=RunTrigger.SYNC_NOW, run_id=run.id)
         refs = [RunRef(run_id=r.id, connection_id=r.connection_id) for r in runs]
         return SyncNowAccepted(run_id=refs[0].run_id, runs=refs)
 
@@ -252,7 +257,7 @@ def _add_collection(router: APIRouter, et: EntityType) -> None:  # noqa: C901 - 
         limit: LimitQuery = 50,
     ) -> AttemptPage:
         record = await _require(session, store, et, pos_id)
-        return await service.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit, ids=ids)
+        return await pages.attempts_page(session=session, record_id=record.id, cursor=cursor, limit=limit, ids=ids)
 
     name = et.name
     router.add_api_route(path, list_view, methods=["GET"], tags=[tag], name=f"list_{name}",

@@ -7,13 +7,12 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.connections import ConnectionIdPath, _owned
-from app.api.deps import DepsDep, SessionDep, StoreDep
+from app.api.deps import BellDep, ConnectionDep, ConnectorDep, ConnectorsDep, SessionDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.entities.common import Moment
 from app.entities.registry import EntityTypeName
 from app.models import ConnectionStatus
-from app.sync.connections import typed_settings
+from app.connections.settings import typed_settings
 from app.sync.resync import MAX_PERIOD, request_resync, resyncable
 
 router = APIRouter(prefix="/v1", tags=["Integrated Apps"], responses=PROBLEM_RESPONSES)
@@ -40,8 +39,8 @@ class ResyncQueued(BaseModel):
 
 @router.post("/connections/{connection_id}/resync", status_code=202,
              summary="Re-check a period against the program and send again what is missing or different")
-async def resync_period(connection_id: ConnectionIdPath, body: ResyncRequest, store: StoreDep, session: SessionDep,
-                        deps: DepsDep) -> ResyncQueued:
+async def resync_period(connection: ConnectionDep, connector: ConnectorDep, body: ResyncRequest,
+                        session: SessionDep, connectors: ConnectorsDep, bell: BellDep) -> ResyncQueued:
     """Every record of the period is read back from the program: found and as possync left it →
     untouched; deleted or voided there, or never made → sent again; changed there → the POS version is
     sent over it (a resync asks for the period to match the POS). Answers at once; a worker does it."""
@@ -51,12 +50,11 @@ async def resync_period(connection_id: ConnectionIdPath, body: ResyncRequest, st
     if body.end - body.start > MAX_PERIOD:
         raise Problem(422, "A resync covers at most a year; split the period.",
                       errors=[{"path": "body.to", "message": "at most a year after from", "type": "value_error"}])
-    async with session.begin():
-        connection, connector = await _owned(session, store, connection_id, deps)
-        if connection.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.PAUSED):
-            raise Problem(409, f"The connection is {connection.status}: reconnect it before a resync.")
-        types = body.entity_types or resyncable(connector, typed_settings(deps.connectors, connection))
-        run = await request_resync(session, connection=connection, start=body.start, end=body.end, entity_types=types)
-    if deps.bell is not None:
-        await deps.bell.ring_webhooks(connection_id)  # the program-changes job does resyncs too
+    if connection.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.PAUSED):
+        raise Problem(409, f"The connection is {connection.status}: reconnect it before a resync.")
+    types = body.entity_types or resyncable(connector, typed_settings(connectors, connection))
+    run = await request_resync(session, connection=connection, start=body.start, end=body.end, entity_types=types)
+    await session.commit()
+    if bell is not None:
+        await bell.ring_webhooks(connection.id)  # the program-changes job does resyncs too
     return ResyncQueued(run_id=run.id)

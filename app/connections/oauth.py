@@ -25,10 +25,11 @@ from app.core.problem import Problem
 from app.connections import service
 from app.connectors.base import Credentials, OAuthConnector, Organisation
 from app.connectors.errors import SyncError
+from app.core.secrets import SecretBox
 from app.db import transaction
-from app.settings import origin_of
+from app.settings import Settings, origin_of
 from app.models import Connection, ConnectionStatus, RunTrigger
-from app.sync.credentials import seal_credentials
+from app.connections.credentials import seal_credentials
 from app.sync.deps import SyncDeps
 
 log = structlog.get_logger(__name__)
@@ -36,22 +37,22 @@ STATE_TTL_S = 600
 COOKIE_NAME = "possync_oauth"
 
 
-def redirect_uri(deps: SyncDeps, connector_name: str) -> str:
-    return f"{deps.settings.public_url.rstrip('/')}/v1/oauth/{connector_name}/callback"
+def redirect_uri(settings: Settings, connector_name: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/v1/oauth/{connector_name}/callback"
 
 
-def start_uri(deps: SyncDeps, connector_name: str, state: str) -> str:
-    return f"{deps.settings.public_url.rstrip('/')}/v1/oauth/{connector_name}/start?{urlencode({'state': state})}"
+def start_uri(settings: Settings, connector_name: str, state: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/v1/oauth/{connector_name}/start?{urlencode({'state': state})}"
 
 
-def start(deps: SyncDeps, connection: Connection, connector: OAuthConnector) -> str:
+def start(settings: Settings, box: SecretBox, connection: Connection, connector: OAuthConnector) -> str:
     """Arm the connection for one callback; return where to send the shop's browser (our start route)."""
     nonce = secrets.token_urlsafe(24)
     connection.oauth_nonce = nonce
     sealed = {"connection_id": str(connection.id), "nonce": nonce}
     if getattr(connector, "supports_pkce", False):
         sealed["verifier"] = secrets.token_urlsafe(48)  # 64 characters, RFC 7636's 43..128
-    return start_uri(deps, connector.name, deps.secrets.seal(sealed))
+    return start_uri(settings, connector.name, box.seal(sealed))
 
 
 def browser_binding(state: str) -> str:
@@ -75,7 +76,7 @@ async def program_url(deps: SyncDeps, connector_name: str, state: str | None) ->
             or not secrets.compare_digest(connection.oauth_nonce, data["nonce"])):
         raise _expired()
     extra = {"code_verifier": data["verifier"]} if data.get("verifier") else {}
-    return connector.authorization_url(state=state, redirect_uri=redirect_uri(deps, connector_name), **extra)
+    return connector.authorization_url(state=state, redirect_uri=redirect_uri(deps.settings, connector_name), **extra)
 
 
 @dataclass
@@ -103,7 +104,7 @@ async def complete(deps: SyncDeps, connector_name: str, params: dict[str, str],
     try:
         extra = {"code_verifier": verifier} if verifier else {}
         credentials = await connector.exchange_code(
-            code=params["code"], redirect_uri=redirect_uri(deps, connector_name), callback_params=params, **extra
+            code=params["code"], redirect_uri=redirect_uri(deps.settings, connector_name), callback_params=params, **extra
         )
         organisations = await connector.organisations(credentials)
     except SyncError as exc:
@@ -219,7 +220,7 @@ async def _bind(
         else:
             chosen = None
         credentials.tenant_id = chosen.id if chosen else None
-        connection.credentials_encrypted = seal_credentials(deps, credentials)
+        connection.credentials_encrypted = seal_credentials(deps.secrets, credentials)
         if chosen is not None:
             connection.tenant_id, connection.tenant_name = chosen.id, chosen.name
             await service.activate(session=session, connection=connection,

@@ -23,7 +23,7 @@ from app.core.problem import Problem
 from app.db import transaction
 from app.models import Connection, ConnectionStatus, ProgramList
 from app.models.base import utcnow
-from app.sync.credentials import usable_credentials
+from app.connections.credentials import usable_credentials
 from app.sync.deps import SyncDeps
 
 log = structlog.get_logger(__name__)

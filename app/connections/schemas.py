@@ -56,30 +56,6 @@ class ConnectionList(BaseModel):
     items: list[ConnectionPublic] = Field(description="The store's connections, oldest first.")
 
 
-class RunPublic(BaseModel):
-    id: uuid.UUID = Field(description="The run's id.")
-    connection_id: uuid.UUID = Field(description="The connection it ran for.")
-    trigger: str = Field(description="What started it: schedule, sync_now, webhook (a pass over the programs' "
-                         "webhook events and catch-up reads), manual, ingest or resync (a period re-checked).")
-    status: Literal["queued", "running", "finished", "failed", "interrupted"] = Field(
-        description="queued, running, finished, failed, or interrupted (its job died; counts so far).")
-    error: str | None = Field(description="Why the run itself failed, if it did.")
-    created: int = Field(description="Records created in the program.")
-    updated: int = Field(description="Records updated in the program.")
-    failed: int = Field(description="Records the program refused.")
-    retried: int = Field(description="Records to try again later.")
-    skipped: int = Field(description="Records not sent (by the settings or the rules).")
-    calls: int = Field(description="Calls made to the program.")
-    created_at: datetime = Field(description="When it was queued.")
-    started_at: datetime | None = Field(description="When it started.")
-    finished_at: datetime | None = Field(description="When it finished.")
-
-
-class RunPage(BaseModel):
-    items: list[RunPublic] = Field(description="Runs, newest first.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-
-
 class ProgramEntryPublic(BaseModel):
     id: str = Field(description="What a setting holds: Xero's account code or TaxType, QuickBooks' Id.")
     name: str = Field(description="Its name in the program.")

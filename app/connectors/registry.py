@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.connectors.base import Connector
 from app.connectors.quickbooks.connector import QuickBooksConnector
-from app.connectors.sandbox import SandboxConnector
+from app.connectors.sandbox.connector import SandboxConnector
 from app.connectors.xero.connector import XeroConnector
 from app.settings import Settings
 

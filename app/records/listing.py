@@ -15,7 +15,7 @@ from app.entities import EntityType
 from app.models import Connection, Link, LinkState, Record
 from app.records.schemas import LineConnection, RecordLine, RecordPage
 from app.records.states import overall
-from app.sync.connections import COLLECTING
+from app.connections.settings import COLLECTING
 
 _WAITING = (LinkState.PENDING, LinkState.FAILED)
 

@@ -115,26 +115,3 @@ class RunRef(BaseModel):
 class SyncNowAccepted(BaseModel):
     run_id: uuid.UUID = Field(description="The first run started (one per connection).")
     runs: list[RunRef] = Field(description="Every run started.")
-
-
-class AttemptPublic(BaseModel):
-    id: str = Field(description="Opaque id of this try.")
-    connection_id: uuid.UUID = Field(description="The connection it went through.")
-    run_id: uuid.UUID | None = Field(description="The run it was part of.")
-    entity_type: str = Field(description="customer, supplier, product, purchase_order, sale or shift_report.")
-    pos_id: str = Field(description="The record's id in the POS.")
-    outcome: Literal["created", "updated", "failed", "retry", "skipped", "archived", "voided", "deleted"] = Field(
-        description="created/updated: went through; failed: refused; retry: will be tried again; skipped: not sent; "
-        "archived/voided/deleted: the program's object was undone after a DELETE or a void.")
-    external_id: str | None = Field(description="Its id in the program.")
-    error_code: str | None = Field(description="A short code of the failure.")
-    error: str | None = Field(description="What the program said.")
-    advice: str | None = Field(description="What to change so it goes through.")
-    http_status: int | None = Field(description="The program's HTTP status.")
-    duration_ms: int = Field(description="How long the call took.")
-    created_at: datetime = Field(description="When it was tried.")
-
-
-class AttemptPage(BaseModel):
-    items: list[AttemptPublic] = Field(description="Newest first.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

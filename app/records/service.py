@@ -9,12 +9,10 @@ from sqlalchemy import String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.opaque import ATTEMPT, OpaqueIds
-from app.core.problem import Problem
-from app.models import Attempt, Connection, ConnectionStatus, Link, LinkState, Record
-from app.records.schemas import AttemptPage, AttemptPublic, PanelConnection, StatusItem, SyncPanel
+from app.models import Connection, ConnectionStatus, Link, LinkState, Record
+from app.records.schemas import PanelConnection, StatusItem, SyncPanel
 from app.records.states import overall
-from app.sync.connections import COLLECTING
+from app.connections.settings import COLLECTING
 
 
 async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_id: str) -> Record | None:
@@ -99,42 +97,4 @@ def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
         retries=link.retries if link.state == LinkState.PENDING else None,
         program_change=link.program_change,
         program_changed_at=link.program_changed_at,
-    )
-
-
-def attempt_public(attempt: Attempt, ids: OpaqueIds) -> AttemptPublic:
-    public = AttemptPublic.model_validate(
-        {c: getattr(attempt, c) for c in AttemptPublic.model_fields if c != "id"} | {"id": ids.encode(ATTEMPT, attempt.id)}
-    )
-    return public
-
-
-def attempt_cursor(cursor: str | None, ids: OpaqueIds) -> int | None:
-    if not cursor:
-        return None
-    before = ids.decode(ATTEMPT, cursor)
-    if before is None:
-        raise Problem(422, "The cursor is not valid; use next_cursor from the previous page.",
-                      errors=[{"path": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}])
-    return before
-
-
-async def attempts_page(*, session: AsyncSession, record_id: int, cursor: str | None, limit: int,
-                        ids: OpaqueIds) -> AttemptPage:
-    before = attempt_cursor(cursor, ids)
-    query = (
-        select(Attempt)
-        .join(Link, Link.id == Attempt.link_id)
-        .where(Link.record_id == record_id)
-        .order_by(Attempt.id.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:
-        query = query.where(Attempt.id < before)
-    rows = list((await session.scalars(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AttemptPage(
-        items=[attempt_public(a, ids) for a in rows],
-        next_cursor=ids.encode(ATTEMPT, rows[-1].id) if more and rows else None,
     )

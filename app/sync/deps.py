@@ -11,9 +11,9 @@ from app.connectors.base import Connector
 from app.connectors.registry import build_connectors
 from app.core.secrets import SecretBox, secret_box
 from app.db import make_engine, make_session_factory
-from app.sandbox.program import SandboxProgram
+from app.connectors.sandbox.program import SandboxProgram
 from app.settings import Settings
-from app.sync.bell import Bell
+from app.workers.bell import Bell
 from app.sync.limiter import SharedLimits
 from app.sync.locks import Locks
 

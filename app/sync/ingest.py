@@ -14,7 +14,7 @@ from app.connectors.base import Connector
 from app.entities.canonical import content_hash
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
-from app.sync.connections import collecting_connections, syncing
+from app.connections.settings import collecting_connections, syncing
 from app.sync.wake import wait_key, wake_waiting
 
 

@@ -231,8 +231,8 @@ async def program_context(deps, connection) -> tuple[Connector, PushContext] | N
     """The connector and a call context for reading back from this connection's program; None when
     the connector offers no read-back or is not configured in this process. Raises ConnectionBroken
     when the tokens cannot be refreshed."""
-    from app.sync.connections import typed_settings
-    from app.sync.credentials import usable_credentials
+    from app.connections.credentials import usable_credentials
+    from app.connections.settings import typed_settings
 
     connector = deps.connectors.get(connection.connector)
     if connector is None or reader_of(connector) is None:

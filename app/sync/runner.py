@@ -16,8 +16,8 @@ from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunSt
 from app.models.base import utcnow
 from app.observability import metrics
 from app.sync.claim import adopt, claim
-from app.sync.connections import typed_settings
-from app.sync.credentials import usable_credentials
+from app.connections.settings import typed_settings
+from app.connections.credentials import usable_credentials
 from app.sync.deps import SyncDeps
 from app.sync.lease import LeaseKeeper, kept_leases, retrying
 from app.sync.push import BatchScope, ConnectionStopped, process

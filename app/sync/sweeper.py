@@ -1,6 +1,6 @@
-"""What the sweeper does each pass: re-ring connections whose due pending links nobody picked up
-(Redis was down, a worker died), re-ring SYNC NOW runs whose ring was lost, and close the runs
-whose job died (their heartbeat stopped)."""
+"""What the sweeper looks for each pass: connections whose due pending links nobody picked up
+(Redis was down, a worker died), SYNC NOW runs whose ring was lost, and runs whose job died
+(their heartbeat stopped). The pass itself (ringing, the loop) is app.workers.sweeper's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import and_, func, or_, select
 
 from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
-from app.observability import metrics
 from app.sync.deps import SyncDeps
 from app.sync.runner import interrupt_runs
 
@@ -70,16 +69,3 @@ async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
                                                     Run.trigger != RunTrigger.RESYNC)
         )
         return [(run_id, connection_id) for run_id, connection_id in rows.all()]
-
-
-async def sweep(deps: SyncDeps) -> int:
-    await close_dead_runs(deps)
-    for run_id, connection_id in await unstarted_runs(deps):
-        # The run's job id is the run's own: a job still queued or running swallows this ring.
-        await deps.bell.ring(connection_id, trigger=RunTrigger.SYNC_NOW, run_id=run_id)
-    connection_ids = await due_connections(deps)
-    for connection_id in connection_ids:
-        await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
-    if connection_ids:
-        metrics.SWEEPS.inc()
-    return len(connection_ids)

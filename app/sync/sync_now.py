@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connectors.base import Connector
 from app.models import Record, Run, RunStatus, RunTrigger
 from app.sync.claim import reserve
-from app.sync.connections import collecting_connections, syncing
+from app.connections.settings import collecting_connections, syncing
 from app.sync.ingest import mark_pending
 from app.sync.remote_changes import answer_program_changes
 

@@ -21,7 +21,7 @@ from app.db import transaction
 from app.models import Connection, Link, Record, Run, RunStatus, RunTrigger, WebhookEvent
 from app.models.base import utcnow
 from app.sync import remote_changes
-from app.sync.connections import typed_settings
+from app.connections.settings import typed_settings
 from app.sync.deps import SyncDeps
 from app.sync.catch_up import catch_up, connections_due
 from app.sync.resync import run_queued_resyncs

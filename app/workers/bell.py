@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 from arq.connections import ArqRedis
@@ -35,6 +36,19 @@ def webhooks_queued_key(connection_id: uuid.UUID | str) -> str:
 def later_key(connection_id: uuid.UUID | str) -> str:
     """The time of the connection's next deferred ring, while one is queued."""
     return f"possync:later:{connection_id}"
+
+
+class Bell(Protocol):
+    """What the engine and the API need to wake workers. Redis is only a doorbell: the pending links
+    in the database are the work, so a lost ring costs latency, never data (the sweeper rings again)."""
+
+    async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None: ...
+
+    async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
+
+    async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
+        """Process the connection's stored webhook events (app.webhooks.processing)."""
 
 
 class ArqBell:

@@ -6,15 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import structlog
-
 from app.sync.deps import SyncDeps
-from app.sync.sweeper import sweep
 from app.workers.bell import ArqBell, InProcessBell
-from app.webhooks.processing import ring_for_waiting_events
 from app.workers.jobs import run_sync, run_webhooks
-
-log = structlog.get_logger(__name__)
+from app.workers.sweeper import sweep_forever
 
 
 class JobRuntime:
@@ -48,14 +43,3 @@ class JobRuntime:
             await self.bell.close()
         if self.arq_redis is not None:
             await self.arq_redis.aclose()
-
-
-async def sweep_forever(deps: SyncDeps) -> None:
-    """Embedded mode's sweeper: every POSSYNC_SWEEP_INTERVAL_S, whatever failed last time."""
-    while True:
-        try:
-            await sweep(deps)
-            await ring_for_waiting_events(deps)
-        except Exception as exc:  # noqa: BLE001 - the database may be away; the next pass tries again
-            log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}")
-        await asyncio.sleep(deps.settings.sweep_interval_s)

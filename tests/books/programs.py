@@ -19,7 +19,7 @@ from app.db import transaction
 from app.models import Connection, ConnectionStatus, SandboxObject
 from app.stores.service import store_for_key
 from app.connections import service as connections
-from app.sync.credentials import seal_credentials
+from app.connections.credentials import seal_credentials
 from tests.fakes.fake_xero import FakeXero
 from tests.fakes.fake_quickbooks import FakeQuickBooks
 from tests.quickbooks.conftest import GLOBAL_TAX
@@ -90,7 +90,7 @@ class Xero(Program):
             connection = Connection(store_id=store.id, connector="xero", tenant_id=self.tenant,
                                     tenant_name="Demo Company (UK)", status=ConnectionStatus.AUTHORIZING,
                                     settings=connections.validated_settings(connector, settings),
-                                    credentials_encrypted=seal_credentials(deps, credentials))
+                                    credentials_encrypted=seal_credentials(deps.secrets, credentials))
             session.add(connection)
             await session.flush()
             await connections.activate(session=session, connection=connection, connector=connector)
@@ -138,7 +138,7 @@ class QuickBooks(Program):
                                     tenant_name="Sandbox Company_GB", status=ConnectionStatus.AUTHORIZING,
                                     settings=connections.validated_settings(
                                         connector, {"tax_codes": GLOBAL_TAX, **(settings or {})}),
-                                    credentials_encrypted=seal_credentials(deps, credentials))
+                                    credentials_encrypted=seal_credentials(deps.secrets, credentials))
             session.add(connection)
             await session.flush()
             await connections.activate(session=session, connection=connection, connector=connector)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app.connectors.limits import Bucket, RateLimits
 from app.connectors.quickbooks import QuickBooksConnector
 from app.models import Attempt, Connection, Link
-from app.sync.credentials import load_credentials, seal_credentials
+from app.connections.credentials import load_credentials, seal_credentials
 from tests.conftest import arq_stack
 from tests.fakes.fake_quickbooks import FakeQuickBooks
 from tests.records import mixed_records
@@ -143,9 +143,9 @@ async def test_two_workers_with_an_expired_token_refresh_once(stack, fake, monke
     connection_id = uuid.UUID(await connect_quickbooks(stack, fake))
     async with stack.deps.sessions() as session, session.begin():
         connection = await session.get(Connection, connection_id)
-        credentials = load_credentials(stack.deps, connection)
+        credentials = load_credentials(stack.deps.secrets, connection)
         credentials.expires_at = time.time() - 1
-        connection.credentials_encrypted = seal_credentials(stack.deps, credentials)
+        connection.credentials_encrypted = seal_credentials(stack.deps.secrets, credentials)
     items = [{"id": f"C-{i}", "first_name": f"Customer {i}"} for i in range(200)]
     await stack.api.post("/v1/customers/batch", {"items": items})
     before = fake.refresh_count

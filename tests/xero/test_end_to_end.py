@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.connectors.xero import XeroConnector
 from app.models import Connection, Link
-from app.sync.credentials import load_credentials, seal_credentials
+from app.connections.credentials import load_credentials, seal_credentials
 from app.sync.limiter import RateLimits
 from tests.conftest import arq_stack
 from tests.fakes.fake_xero import FakeXero
@@ -122,9 +122,9 @@ async def test_two_workers_with_an_expiring_token_refresh_once(stack, fake, monk
     connection_id = uuid.UUID(await connect_xero(stack, fake))
     async with stack.deps.sessions() as session, session.begin():
         connection = await session.get(Connection, connection_id)
-        credentials = load_credentials(stack.deps, connection)
+        credentials = load_credentials(stack.deps.secrets, connection)
         credentials.expires_at = time.time() - 1
-        connection.credentials_encrypted = seal_credentials(stack.deps, credentials)
+        connection.credentials_encrypted = seal_credentials(stack.deps.secrets, credentials)
     items = [{"id": f"C-{i}", "first_name": f"Customer {i}"} for i in range(200)]
     await stack.api.post("/v1/customers/batch", {"items": items})
     before = fake.refresh_count

@@ -1,4 +1,4 @@
-"""The sandbox connector: a translator to the built-in fake program (see app.sandbox.program)."""
+"""The sandbox connector: a translator to the built-in fake program (see app.connectors.sandbox.program)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from app.connectors.base import Credentials, PushContext, PushItem, PushResult
 from app.connectors.errors import PermanentError, TransientError
 from app.connectors.limits import RateLimits
 from app.entities import totals
-from app.sandbox.program import REFUSED_EMAIL_DOMAIN, SandboxProgram, SandboxWrite
+from app.connectors.sandbox.program import REFUSED_EMAIL_DOMAIN, SandboxProgram, SandboxWrite
 
 
 class SandboxSettings(rules.CommonSettings):

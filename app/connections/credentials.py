@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.connectors.base import Connector, Credentials
 from app.connectors.errors import ConnectionBroken
+from app.core.secrets import SecretBox
 from app.db import transaction
 from app.models import Connection
 from app.sync.deps import SyncDeps
@@ -21,18 +22,18 @@ from app.sync.deps import SyncDeps
 REFRESH_MARGIN_S = 300
 
 
-def load_credentials(deps: SyncDeps, connection: Connection) -> Credentials:
+def load_credentials(secrets: SecretBox, connection: Connection) -> Credentials:
     if not connection.credentials_encrypted:
         return Credentials(tenant_id=connection.tenant_id)
-    data = deps.secrets.open(connection.credentials_encrypted)
+    data = secrets.open(connection.credentials_encrypted)
     data["tenant_id"] = connection.tenant_id
     return Credentials(**data)
 
 
-def seal_credentials(deps: SyncDeps, credentials: Credentials) -> str:
+def seal_credentials(secrets: SecretBox, credentials: Credentials) -> str:
     data = asdict(credentials)
     data.pop("tenant_id")  # kept in its own column: it is not a secret and the API shows it
-    return deps.secrets.seal(data)
+    return secrets.seal(data)
 
 
 def _expiring(credentials: Credentials) -> bool:
@@ -43,13 +44,13 @@ async def usable_credentials(
     deps: SyncDeps, connector: Connector, connection: Connection, *, rejected_access_token: str | None = None
 ) -> Credentials:
     """Credentials good for the next calls. `rejected_access_token`: the program refused it early."""
-    credentials = load_credentials(deps, connection)
+    credentials = load_credentials(deps.secrets, connection)
     if not connector.needs_oauth or not (_expiring(credentials) or rejected_access_token):
         return credentials
     async with deps.locks.hold(f"refresh:{connection.id}"):
         async with transaction(deps.sessions) as session:
             fresh = await session.scalar(select(Connection).where(Connection.id == connection.id).with_for_update())
-            credentials = load_credentials(deps, fresh)
+            credentials = load_credentials(deps.secrets, fresh)
             stale = _expiring(credentials) or credentials.access_token == rejected_access_token
             if not stale:
                 return credentials  # another worker refreshed while this one waited
@@ -57,5 +58,5 @@ async def usable_credentials(
                 credentials = await connector.refresh_credentials(credentials)
             except ConnectionBroken:
                 raise
-            fresh.credentials_encrypted = seal_credentials(deps, credentials)
+            fresh.credentials_encrypted = seal_credentials(deps.secrets, credentials)
         return credentials

@@ -1,0 +1,119 @@
+"""Pages of runs and attempts: a connection's Sync process log and Error log, a record's REFRESH LOGS."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.core.opaque import ATTEMPT, OpaqueIds
+from app.core.pagination import decode_cursor, encode_cursor, parse_cursor_time, parse_uuid
+from app.core.problem import Problem
+from app.models import Attempt, AttemptOutcome, Connection, Link, LinkState, Run
+from app.runs.schemas import AttemptPage, AttemptPublic
+
+
+def attempt_public(attempt: Attempt, ids: OpaqueIds) -> AttemptPublic:
+    public = AttemptPublic.model_validate(
+        {c: getattr(attempt, c) for c in AttemptPublic.model_fields if c != "id"} | {"id": ids.encode(ATTEMPT, attempt.id)}
+    )
+    return public
+
+
+def attempt_cursor(cursor: str | None, ids: OpaqueIds) -> int | None:
+    if not cursor:
+        return None
+    before = ids.decode(ATTEMPT, cursor)
+    if before is None:
+        raise Problem(422, "The cursor is not valid; use next_cursor from the previous page.",
+                      errors=[{"path": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}])
+    return before
+
+
+async def attempts_page(*, session: AsyncSession, record_id: int, cursor: str | None, limit: int,
+                        ids: OpaqueIds) -> AttemptPage:
+    before = attempt_cursor(cursor, ids)
+    query = (
+        select(Attempt)
+        .join(Link, Link.id == Attempt.link_id)
+        .where(Link.record_id == record_id)
+        .order_by(Attempt.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(Attempt.id < before)
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AttemptPage(
+        items=[attempt_public(a, ids) for a in rows],
+        next_cursor=ids.encode(ATTEMPT, rows[-1].id) if more and rows else None,
+    )
+
+
+async def store_run(*, session: AsyncSession, store_id: uuid.UUID, run_id: uuid.UUID) -> Run | None:
+    """The run, if it belongs to a connection of this store."""
+    run = await session.get(Run, run_id)
+    if run is None:
+        return None
+    connection = await session.get(Connection, run.connection_id)
+    return run if connection is not None and connection.store_id == store_id else None
+
+
+async def runs_page(
+    *, session: AsyncSession, connection_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[Run], str | None]:
+    query = select(Run).where(Run.connection_id == connection_id).order_by(Run.created_at.desc(), Run.id.desc())
+    after = decode_cursor(cursor, parts=2)
+    if after is not None:
+        at, run_id = parse_cursor_time(after[0]), parse_uuid(after[1])
+        query = query.where((Run.created_at < at) | ((Run.created_at == at) & (Run.id < run_id)))
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more and rows else None)
+
+
+async def errors_page(
+    *,
+    session: AsyncSession,
+    connection_id: uuid.UUID,
+    entity_type: str | None,
+    since: datetime | None,
+    code: str | None,
+    cursor: str | None,
+    limit: int,
+    ids: OpaqueIds,
+    history: bool = False,
+) -> tuple[list[Attempt], str | None]:
+    query = (
+        select(Attempt)
+        .where(
+            Attempt.connection_id == connection_id,
+            Attempt.outcome.in_([AttemptOutcome.FAILED, AttemptOutcome.RETRY]),
+        )
+        .order_by(Attempt.id.desc())
+    )
+    if not history:
+        # What fails now: the latest try of each record that is still failed or waiting to retry.
+        later = aliased(Attempt)
+        latest = select(func.max(later.id)).where(later.link_id == Link.id).correlate(Link).scalar_subquery()
+        query = query.join(Link, Link.id == Attempt.link_id).where(
+            Link.state.in_([LinkState.FAILED, LinkState.PENDING]), Attempt.id == latest
+        )
+    if entity_type:
+        query = query.where(Attempt.entity_type == entity_type)
+    if since:
+        query = query.where(Attempt.created_at >= since)
+    if code:
+        query = query.where(Attempt.error_code == code)
+    before = attempt_cursor(cursor, ids)
+    if before is not None:
+        query = query.where(Attempt.id < before)
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (ids.encode(ATTEMPT, rows[-1].id) if more and rows else None)
