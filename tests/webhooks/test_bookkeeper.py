@@ -38,15 +38,20 @@ async def last_attempt(api, link_pos_id: str) -> Attempt:
                                       .order_by(Attempt.id.desc()).limit(1))).one()
 
 
-async def xero_with_a_sale(api, **sale_fields) -> Xero:
-    program = Xero(api)
+async def with_a_sale(api, program_class, url: str, secret: str, **sale_fields):
+    """A program connected, pointed at possync's webhook URL, holding one synced sale S-1."""
+    program = program_class(api)
     await program.connect()
-    program.fake.deliveries.point_at("/v1/webhooks/xero", XERO_KEYS[0], api.client)
+    program.fake.deliveries.point_at(url, secret, api.client)
     await put(api, "products", "P-1", PRODUCT)
     await put(api, "sales", "S-1", sale("S-1", shift=None, date=TODAY, **sale_fields))
     await api.settle()
     assert (await panel(api, "sales", "S-1"))["symbol"] == "green"
     return program
+
+
+async def xero_with_a_sale(api, **sale_fields) -> Xero:
+    return await with_a_sale(api, Xero, "/v1/webhooks/xero", XERO_KEYS[0], **sale_fields)
 
 
 async def test_an_invoice_voided_in_xero_turns_red_then_sync_now_sends_it_again(api):
@@ -147,14 +152,7 @@ async def test_our_own_pushes_echoed_back_change_nothing(api):
 
 
 async def quickbooks_with_a_sale(api) -> QuickBooks:
-    program = QuickBooks(api)
-    await program.connect()
-    program.fake.deliveries.point_at("/v1/webhooks/quickbooks", INTUIT_TOKEN, api.client)
-    await put(api, "products", "P-1", PRODUCT)
-    await put(api, "sales", "S-1", sale("S-1", shift=None, date=TODAY))
-    await api.settle()
-    assert (await panel(api, "sales", "S-1"))["symbol"] == "green"
-    return program
+    return await with_a_sale(api, QuickBooks, "/v1/webhooks/quickbooks", INTUIT_TOKEN)
 
 
 async def test_a_sales_receipt_deleted_in_quickbooks_turns_red_and_pos_wins_creates_it_again(api):
