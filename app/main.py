@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import connections, docs, health, manage, oauth, problems, records, store, webhooks
+from app.api import connections, docs, health, manage, oauth, problems, records, resync, store, webhooks
 from app.api.middleware import ApiGate
 from app.api.ratelimit import StoreRequestLimit
 from app.api.settings_schema import add_settings_schemas
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     problems.install(app)
     app.include_router(records.build_router())
     app.include_router(connections.router)
+    app.include_router(resync.router)
     app.include_router(manage.router)
     app.include_router(manage.build_preview_router())
     app.include_router(oauth.router)

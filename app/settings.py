@@ -59,6 +59,9 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     # A program's webhook delivery lists changed ids only (kilobytes); anyone may send one, so the
     # body read before the signature is checked stays small.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="POSSYNC_WEBHOOK_MAX_BODY_BYTES")
+    # How often each connection's program is asked what changed (webhooks lost while possync was down
+    # or unreachable): QuickBooks' Change Data Capture, Xero's If-Modified-Since; 0 turns it off.
+    catch_up_interval_s: int = Field(default=900, ge=0, alias="POSSYNC_CATCH_UP_INTERVAL_S")
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="POSSYNC_WORKER_METRICS_PORT")
     # /metrics shows every store's counts: served to holders of this token, or on its own port.
     metrics_token: str | None = Field(default=None, alias="POSSYNC_METRICS_TOKEN")

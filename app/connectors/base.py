@@ -27,6 +27,10 @@ The contract, beyond the signatures below:
   accounts, tax rates or payment methods the organisation has, so settings are checked against
   them when saved, and `setting_refs` naming which settings refer to which list and what kind of
   entry each allows. Without it, settings are saved unchecked.
+- **Reading back.** A connector may offer `fetch_remote(ctx, entity_type, items)` (see `Reader`): the
+  objects these records became, as the program holds them now (voided, archived, merged, deleted
+  there, its version and time of change), read in batches, so the engine can tell what the
+  bookkeeper changed. Without it, webhook events are taken at their word.
 - **Values the POS brings over time.** `pos_mappings` names the settings that map POS payment
   types, tax rates and custom-line kinds (field → "payment_type" / "tax_rate" / "custom_line_kind").
   A record carrying a value its mapping lacks is refused with `SettingMissing` naming the field and
@@ -42,6 +46,8 @@ The contract, beyond the signatures below:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
@@ -71,6 +77,10 @@ class PushItem:
     retries: int = 0
     # What the program said the object's version was after our last push (opaque; see module doc).
     remote_version: str | None = None
+    # The id of this record's earlier object, which the program voided or deleted (bookkeeper): this
+    # push creates it again, and the connector makes the new object differ from the old one where the
+    # program would otherwise refuse it or replay the old create (a voided invoice keeps its number).
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,38 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release pooled HTTP connections."""
+
+
+RemoteStatus = Literal["active", "voided", "deleted", "archived", "merged"]
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One object as the program holds it now (see Reader)."""
+
+    external_id: str
+    status: RemoteStatus  # "deleted": the program no longer has it (or made it inactive, for names)
+    remote_version: str | None = None  # QuickBooks' SyncToken; None where the program has no versions
+    updated_at: datetime | None = None  # when the program last changed it (Xero's UpdatedDateUTC…)
+    merged_into: str | None = None  # status "merged": the object that absorbed it (Xero's MergedToContactID)
+    amount_paid: Decimal | None = None  # documents: what the program records as paid against it
+    total: Decimal | None = None  # documents: the program's total
+
+
+class Reader(Protocol):
+    """Optional part of a connector: reading objects back in batches (see the module doc)."""
+
+    async def fetch_remote(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[int, RemoteObject]:
+        """The program's object for each item (`external_id` set), keyed by `PushItem.key`.
+
+        Every item gets an answer: an object the program no longer has comes back with status
+        "deleted". Reads go in batches as large as the program allows, each through `ctx.limiter`.
+        A failure of a read raises a SyncError like a push does.
+        """
+
+    async def changed_since(self, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
+        """(object kind, external id) of every object the program changed after `since` (catch-up of
+        lost webhooks), in the program's words for kinds ("Invoice", "CONTACT"…)."""
 
 
 ListKind = Literal["accounts", "tax_rates", "payment_methods", "tracking"]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.connectors.program_changes import WhenChangedInProgram
 from app.entities import ENTITY_TYPES
 from app.entities.common import Moment
 from app.entities.registry import EntityTypeName
@@ -48,6 +49,11 @@ class CommonSettings(BaseModel):
         description="When a change of `sales_mode` or of the sale / shift_report entity types takes effect; "
         "omitted: now. A future moment lets the switch happen at a shift boundary; a past one is refused "
         "(the books are never changed backwards). Not kept: the change is recorded in `mode_history`.",
+    )
+    when_changed_in_program: WhenChangedInProgram = Field(
+        default_factory=WhenChangedInProgram,
+        description="What the next push does with an object the bookkeeper changed in the program since possync "
+        "last sent it, per kind of record (defaults: ask for documents, pos_wins for contacts and items).",
     )
     mode_history: list[ModePeriod] = Field(
         default_factory=list,

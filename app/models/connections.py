@@ -39,6 +39,8 @@ class Connection(Base):
     oauth_nonce: Mapped[str | None] = mapped_column(String(64), default=None)
     # Organisations the program offered when there was more than one to choose from.
     offered_organisations: Mapped[list[dict[str, str]] | None] = mapped_column(Json, default=None)
+    # Up to when the program's changes were read by the last catch-up pass (webhooks lost meanwhile).
+    program_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # Settings the organisation's own lists could not fill when it was connected:
     # [{"setting": "payment_accounts.Store credit", "reason": "…"}]; each goes once the shop saves it.
     needs_choice: Mapped[list[dict[str, str]] | None] = mapped_column(Json, default=None)

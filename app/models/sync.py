@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigId, UtcDateTime, new_uuid, utcnow
+from app.models.base import Base, BigId, Json, UtcDateTime, new_uuid, utcnow
 
 
 class LinkState:
@@ -134,6 +135,9 @@ class RunTrigger:
     WEBHOOK = "webhook"
     MANUAL = "manual"
     INGEST = "ingest"
+    # A re-check of a period against the program (POST /v1/connections/{id}/resync): its run counts
+    # the records re-queued as `updated` and those found the same as `skipped`.
+    RESYNC = "resync"
 
 
 class RunStatus:
@@ -166,3 +170,5 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # Renewed by the job while it works; a running run whose heartbeat stopped lost its job.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # What the run was asked to do, when more than "push what is due" (a resync's period and types).
+    params: Mapped[dict[str, Any] | None] = mapped_column(Json, default=None)

@@ -33,6 +33,12 @@ class PanelConnection(BaseModel):
     external_id: str | None = Field(description="Its id in the program.")
     next_attempt_at: datetime | None = Field(default=None, description=NEXT_DOC)
     retries: int | None = Field(default=None, description=RETRIES_DOC)
+    program_change: str | None = Field(
+        default=None, description="What was done to the object in the program since possync last sent it, as "
+        "possync last read it back: updated, paid (a payment added there; not an error), voided, deleted, archived, "
+        "merged (now linked to the surviving object); overwrite / recreate: SYNC NOW was pressed to send the POS "
+        "version. Cleared by the next push that goes through.")
+    program_changed_at: datetime | None = Field(default=None, description="When the program made that change.")
 
 
 class SyncPanel(BaseModel):

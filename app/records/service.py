@@ -98,4 +98,6 @@ def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
         external_id=link.external_id,
         next_attempt_at=link.next_attempt_at if link.state == LinkState.PENDING else None,
         retries=link.retries if link.state == LinkState.PENDING else None,
+        program_change=link.program_change,
+        program_changed_at=link.program_changed_at,
     )

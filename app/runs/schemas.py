@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 class RunPublic(BaseModel):
     id: uuid.UUID = Field(description="The run's id.")
     connection_id: uuid.UUID = Field(description="The connection it ran for.")
-    trigger: str = Field(description="What started it: schedule, sync_now, webhook, manual or ingest.")
+    trigger: str = Field(description="What started it: schedule, sync_now, webhook (a pass over the programs' "
+                         "webhook events and catch-up reads), manual, ingest or resync (a period re-checked).")
     status: Literal["queued", "running", "finished", "failed", "interrupted"] = Field(
         description="queued, running, finished, failed, or interrupted (its job died; counts so far).")
     error: str | None = Field(description="Why the run itself failed, if it did.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, or_, select, update
@@ -37,6 +37,10 @@ class Claimed:
     retries: int
     claim_token: str  # proves the lease when the outcome is written
     remote_version: str | None = None  # the program's object version, handed back to the connector
+    # What the bookkeeper did to the object since our last push (app.sync.remote_changes), and when.
+    program_change: str | None = None
+    program_changed_at: datetime | None = None
+    replaces: str | None = None  # set by the push when it creates a gone object again (PushItem.replaces)
     # The link's last lease ran out: its holder died, perhaps mid-call, so the program may hold the
     # object already (the connector is told as for a try without an answer; the retry count, which
     # sets the back-off, stays as it was).
@@ -112,7 +116,8 @@ async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> 
     rows = await session.execute(
         select(
             Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
-            Link.external_id, Link.retries, Link.claim_token, Link.remote_version,
+            Link.external_id, Link.retries, Link.claim_token, Link.remote_version, Link.program_change,
+            Link.program_changed_at,
         )
         .join(Record, Record.id == Link.record_id)
         .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)

@@ -23,6 +23,7 @@ from app.sync.dependencies import blocker_for, resolve
 from app.sync.deps import SyncDeps
 from app.sync.keys import idempotency_key
 from app.sync.outcomes import Outcome, from_error, from_result
+from app.sync.remote_changes import policy_of, push_decision
 from app.sync.results import record_outcomes
 from app.sync.wake import wait_key
 
@@ -82,6 +83,8 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
             outcomes.append(replace(from_error(item, why), waiting_for=wait_key("sale", sale)))
         else:
             ready.append(item)
+    ready, held_back, replacing = _follow_program_changes(scope, ready)
+    outcomes += held_back
 
     counts: Counter = Counter()
     calls = 0
@@ -115,8 +118,44 @@ async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed
         outcomes += [from_error(i, stop.cause) for i in [*undo, *ready] if i.link_id not in done]
         counts += await _record(scope, outcomes, calls)
         raise
-    counts += await _record(scope, outcomes, calls)
+    counts += await _record(scope, [_noting(o, replacing) for o in outcomes], calls)
     return counts
+
+
+def _follow_program_changes(scope: BatchScope, items: list[Claimed]):
+    """Records whose object the bookkeeper changed in the program follow when_changed_in_program:
+    (to push, outcomes of those held back, link id → what a push replaces there)."""
+    go, held, replacing = [], [], {}
+    program = scope.connector.title
+    for item in items:
+        decision = push_decision(item.program_change, policy_of(scope.settings, item.entity_type))
+        when = f" on {item.program_changed_at.date().isoformat()}" if item.program_changed_at else ""
+        what = f"{(item.program_change or 'changed').replace('updated', 'changed').capitalize()} in {program}{when}"
+        if decision == "skip":
+            held.append(Outcome(item, AttemptOutcome.SKIPPED, skipped_reason=(
+                f"{what}; this connection keeps {program}'s version (when_changed_in_program: "
+                f"program_wins). Press SYNC NOW to send the POS version over it.")))
+        elif decision == "ask":
+            held.append(from_error(item, PermanentError(
+                f"{what} after possync last sent it; not sent, so the books keep what was done there.",
+                code="changed_in_program",
+                advice=f"Press SYNC NOW to send the POS version over the changes made in {program}, or keep "
+                f"{program}'s version by setting when_changed_in_program to program_wins.")))
+        elif decision == "recreate":
+            go.append(replace(item, external_id=None, remote_version=None, replaces=item.external_id))
+            replacing[item.link_id] = f"Sent again: the object was {item.program_change or 'removed'} in {program}{when}."
+        else:
+            if item.program_change in ("updated", "archived", "overwrite"):
+                replacing[item.link_id] = f"Replaced the changes made in {program}{when} with the POS version."
+            go.append(item)
+    return go, held, replacing
+
+
+def _noting(outcome: Outcome, replacing: dict[int, str]) -> Outcome:
+    note = replacing.get(outcome.claimed.link_id)
+    if note is None or outcome.kind not in (AttemptOutcome.CREATED, AttemptOutcome.UPDATED):
+        return outcome
+    return replace(outcome, note=f"{note} {outcome.note}" if outcome.note else note)
 
 
 async def _split_retractions(scope: BatchScope, entity_type: str, items: list[Claimed]):
@@ -241,6 +280,7 @@ def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem
         references={ref: external_ids[ref] for ref in refs if ref in external_ids},
         retries=item.retries + item.lease_ran_out,
         remote_version=item.remote_version,
+        replaces=item.replaces,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import String, and_, bindparam, func, insert, select, update
+from sqlalchemy import Boolean, String, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -248,6 +248,7 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
     rows = [_link_values(o, now, answering) for o in outcomes]
     columns = ["state", "external_id", "remote_version", "error_code", "error", "advice", "attempted_hash",
                "next_attempt_at", "retries", "waiting_for"]
+    synced = bindparam("b_synced", type_=Boolean)
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
     # overwrite the newer job's result.
     stmt = (
@@ -261,6 +262,9 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
                 "last_synced_at": func.coalesce(
                     bindparam("b_last_synced_at", type_=UtcDateTime), links.c.last_synced_at
                 ),
+                # A push that went through settles what the program had changed (see remote_changes).
+                "program_change": case((synced, None), else_=links.c.program_change),
+                "program_changed_at": case((synced, None), else_=links.c.program_changed_at),
                 "claimed_until": None,
                 "claim_token": None,
                 "updated_at": now,
@@ -276,6 +280,7 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
                 "b_token": r["claim_token"],
                 "b_action": r["action"],
                 "b_last_synced_at": now if r["synced"] else None,
+                "b_synced": r["synced"],
                 **{f"b_{n}": r[n] for n in columns},
             }
             for r in rows

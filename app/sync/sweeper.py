@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import and_, func, or_, select, update
 
 from app.db import transaction
-from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus
+from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
 from app.sync.deps import SyncDeps
 from app.sync.runner import interrupt_runs
@@ -65,7 +65,9 @@ async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
     since = utcnow() - timedelta(seconds=deps.settings.sweep_interval_s)
     async with deps.sessions() as session:
         rows = await session.execute(
-            select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
+            # A resync run is done by the program-changes job, which the sweeper rings for it apart.
+            select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since,
+                                                    Run.trigger != RunTrigger.RESYNC)
         )
         return [(run_id, connection_id) for run_id, connection_id in rows.all()]
 

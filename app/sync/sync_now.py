@@ -11,6 +11,7 @@ from app.models import Record, Run, RunStatus, RunTrigger
 from app.sync.claim import reserve
 from app.connections.settings import collecting_connections, syncing
 from app.sync.ingest import mark_pending
+from app.sync.remote_changes import answer_program_changes
 
 
 async def request_sync_now(
@@ -26,6 +27,7 @@ async def request_sync_now(
     if connection_id is not None:
         connections = [c for c in connections if c.id == connection_id]
     await mark_pending(session, connections, record.entity_type, [record.id])
+    await answer_program_changes(session, record_id=record.id, connection_ids=[c.id for c in connections])
     runs = [Run(connection_id=c.id, trigger=RunTrigger.SYNC_NOW, status=RunStatus.QUEUED) for c in connections]
     session.add_all(runs)
     await session.flush()

@@ -1,10 +1,11 @@
 """A processing pass over one connection's stored webhook events: each pass is a run with trigger
 `webhook` in the Sync process log.
 
-What a pass does today: it marks the links whose objects the program reported changed (the change
-and when it was received), and turns a link red with advice when the program says it deleted or
-voided the object (QuickBooks tells so in the event; Xero only says UPDATE, which needs a fetch this
-pass does not make yet). Events about objects possync never made are marked processed and ignored.
+A pass finds the links the events name, reads their objects back from the program in batches
+(the connector's `fetch_remote`) and hands both to the engine (app.sync.remote_changes), which
+compares them with what possync last pushed and writes the links. Without a read-back (a connector
+without one, tokens that cannot be refreshed) the events are taken at their word. Events about
+objects possync never made are marked processed and ignored.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from collections import defaultdict
 import structlog
 from sqlalchemy import distinct, select
 
+from app.connectors.errors import ConnectionBroken, PermanentError
 from app.db import transaction
-from app.models import Link, LinkState, Run, RunStatus, RunTrigger, WebhookEvent
+from app.models import Connection, Link, Record, Run, RunStatus, RunTrigger, WebhookEvent
 from app.models.base import utcnow
+from app.sync import remote_changes
+from app.connections.settings import typed_settings
 from app.sync.deps import SyncDeps
+from app.sync.catch_up import catch_up, connections_due
+from app.sync.resync import run_queued_resyncs
 from app.webhooks.events import QUICKBOOKS, XERO
 
 log = structlog.get_logger(__name__)
@@ -33,7 +39,6 @@ COUNTERPARTS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 _OPERATIONS = {"create": "created", "update": "updated", "delete": "deleted", "void": "voided",
                "merge": "merged", "emailed": "emailed"}
-GONE = {"deleted": "deleted", "voided": "voided"}
 PROGRAM_NAMES = {XERO: "Xero", QUICKBOOKS: "QuickBooks"}
 
 
@@ -45,21 +50,30 @@ def operation_of(raw: str) -> str:
 
 async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> int:
     """Process the connection's waiting events, BATCH at a time; the number processed."""
+    await catch_up(deps, connection_id)  # when due: what lost webhooks would have said, stored as events
     total = 0
     while True:
         done = await _one_batch(deps, connection_id)
         total += done
         if done < BATCH:
-            return total
+            break
+    # The same job re-checks periods the shop asked for (they read from the same program).
+    await run_queued_resyncs(deps, connection_id)
+    return total
 
 
 async def ring_for_waiting_events(deps: SyncDeps) -> int:
     """Ring processing for every connection with unprocessed events (a ring lost to a Redis
-    outage or a dead worker); the number of connections rung. Called by the sweeper's jobs."""
+    outage or a dead worker), a queued resync, or a catch-up due; the number of connections rung.
+    Called by the sweeper's jobs."""
     async with deps.sessions() as session:
         waiting = list((await session.scalars(
             select(distinct(WebhookEvent.connection_id))
             .where(WebhookEvent.connection_id.is_not(None), WebhookEvent.processed_at.is_(None)))).all())
+        waiting += [c for c in (await session.scalars(
+            select(Run.connection_id).where(Run.trigger == RunTrigger.RESYNC, Run.status == RunStatus.QUEUED)
+            .distinct())).all() if c not in waiting]
+    waiting += [c for c in await connections_due(deps) if c not in waiting]
     if deps.bell is not None:
         for connection_id in waiting:
             await deps.bell.ring_webhooks(connection_id)
@@ -75,43 +89,64 @@ async def _one_batch(deps: SyncDeps, connection_id: uuid.UUID) -> int:
             .with_for_update(skip_locked=True))).all())  # two jobs never take the same events
         if not events:
             return 0
+        connection = await session.get(Connection, connection_id)
         now = utcnow()
         run = Run(connection_id=connection_id, trigger=RunTrigger.WEBHOOK, status=RunStatus.RUNNING,
                   started_at=now)
         session.add(run)
-        wanted: dict[str, set[str]] = defaultdict(set)  # entity type → external ids
-        for event in events:
-            for entity_type in COUNTERPARTS.get(event.provider, {}).get(event.object_kind.lower(), ()):
-                wanted[entity_type].add(event.object_id)
-        links: dict[tuple[str, str], Link] = {}
-        for entity_type, ids in wanted.items():
-            for link in await session.scalars(select(Link).where(
-                    Link.connection_id == connection_id, Link.entity_type == entity_type,
-                    Link.external_id.in_(ids))):
-                links[(entity_type, link.external_id)] = link
-        marked = 0
+        rows, said = await _links_named(session, connection_id, events)
+        remote, error = await _read_back(deps, connection, rows)
+        seen = [remote_changes.Seen(link, record.payload, remote.get(link.id), said.get(link.id))
+                for link, record in rows]
+        program = deps.connectors[connection.connector].title if connection.connector in deps.connectors else (
+            PROGRAM_NAMES.get(connection.connector, connection.connector))
+        found = await remote_changes.apply(session, seen=seen, settings=_settings(deps, connection), program=program,
+                                           now=now)
         for event in events:
             event.processed_at = now
-            kinds = COUNTERPARTS.get(event.provider, {}).get(event.object_kind.lower(), ())
-            for entity_type in kinds:
-                link = links.get((entity_type, event.object_id))
-                if link is not None:
-                    _mark(link, event, now)
-                    marked += 1
-        run.status, run.finished_at = RunStatus.FINISHED, utcnow()
+        run.status, run.finished_at, run.error = RunStatus.FINISHED, utcnow(), error
+        run.updated = sum(found.values())
         log.info("webhook_events_processed", connection_id=str(connection_id), events=len(events),
-                 links_marked=marked, run_id=str(run.id))
+                 links=len(rows), found=found, run_id=str(run.id))
         return len(events)
 
 
-def _mark(link: Link, event: WebhookEvent, now) -> None:
-    change = operation_of(event.operation)
-    link.program_change, link.program_changed_at = change, now
-    if change in GONE and link.state == LinkState.SYNCED:
-        program = PROGRAM_NAMES.get(event.provider, event.provider)
-        when = event.occurred_at or now.isoformat()
-        link.state, link.error_code = LinkState.FAILED, f"{GONE[change]}_in_program"
-        link.error = f"{GONE[change].capitalize()} in {program} on {when}."
-        link.advice = (f"It was {GONE[change]} in {program}: undo that in the POS too, or press SYNC NOW "
-                       f"to send it to {program} again.")
-        link.updated_at = now
+async def _links_named(session, connection_id: uuid.UUID, events: list[WebhookEvent]):
+    """The links (with their records) the events are about, and what each event said of its link."""
+    wanted: dict[str, dict[str, str]] = defaultdict(dict)  # entity type → external id → operation
+    for event in events:
+        for entity_type in COUNTERPARTS.get(event.provider, {}).get(event.object_kind.lower(), ()):
+            wanted[entity_type][event.object_id] = operation_of(event.operation)
+    rows: list[tuple[Link, Record]] = []
+    said: dict[int, str] = {}
+    for entity_type, operations in wanted.items():
+        found = await session.execute(
+            select(Link, Record).join(Record, Record.id == Link.record_id)
+            .where(Link.connection_id == connection_id, Link.entity_type == entity_type,
+                   Link.external_id.in_(list(operations))))
+        for link, record in found.all():
+            rows.append((link, record))
+            said[link.id] = operations[link.external_id]
+    return rows, said
+
+
+async def _read_back(deps: SyncDeps, connection: Connection, rows) -> tuple[dict, str | None]:
+    """The program's objects for these links; ({}, why) when they cannot be read (the events are then
+    taken at their word). A transient failure raises: the events stay waiting for the next ring."""
+    if not rows:
+        return {}, None
+    try:
+        reading = await remote_changes.program_context(deps, connection)
+        if reading is None:
+            return {}, None
+        connector, ctx = reading
+        return await remote_changes.read_back(connector, ctx, rows), None
+    except (ConnectionBroken, PermanentError) as exc:
+        log.warning("webhook_read_back_failed", connection_id=str(connection.id), error=exc.message)
+        return {}, f"Could not read the objects back: {exc.message}"
+
+
+def _settings(deps: SyncDeps, connection: Connection):
+    if connection.connector in deps.connectors:
+        return typed_settings(deps.connectors, connection)
+    return None

@@ -29,6 +29,11 @@ WEBHOOK_JOB = "process_webhooks"
 LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker died)
 
 
+def webhooks_queued_key(connection_id: uuid.UUID | str) -> str:
+    """Set while a program-changes job of the connection is queued and not yet started."""
+    return f"possync:webhooks-queued:{connection_id}"
+
+
 def later_key(connection_id: uuid.UUID | str) -> str:
     """The time of the connection's next deferred ring, while one is queued."""
     return f"possync:later:{connection_id}"
@@ -81,6 +86,11 @@ class ArqBell:
 
     async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
         try:
+            # One queued job per connection is enough (deliveries come in bursts): the marker is
+            # deleted as the job starts, so a ring after that queues one more, which sees the events
+            # the running job may have missed; the marker expires by itself if its job is lost.
+            if not await self._redis.set(webhooks_queued_key(connection_id), 1, nx=True, ex=QUEUED_TTL_S):
+                return
             # A fresh id per ring: a job already running may have read the events before these.
             await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id),
                                           _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")

@@ -13,7 +13,7 @@ from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
 from app.webhooks.processing import process_webhook_events, ring_for_waiting_events
-from app.workers.bell import later_key
+from app.workers.bell import later_key, webhooks_queued_key
 from app.workers.sweeper import sweep
 from app.workers.slots import again_key, held_slot, queued_key
 
@@ -82,6 +82,7 @@ async def run_webhooks(deps: SyncDeps, connection_id: str) -> int:
 
 async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
     """arq entry point: process the connection's stored webhook events (one run per batch)."""
+    await ctx["redis"].delete(webhooks_queued_key(connection_id))  # rings from now on queue another pass
     return await run_webhooks(ctx["deps"], connection_id)
 
 

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -47,6 +48,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
+from tests.fakes.deliveries import Deliveries, intuit_cloud_events
 from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
 
 ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt",
@@ -105,6 +107,14 @@ class Company:
     closed_until: str | None = None  # the books' closing date (ISO), if set
     accounts: set[str] = field(default_factory=lambda: set(SANDBOX_ACCOUNTS))  # the company's chart (Ids)
     added_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (Id, Name, AccountType)
+    # (epoch seconds, entity, Id) of every change, deletions included: what Change Data Capture reads.
+    changes: list[tuple[float, str, str]] = field(default_factory=list)
+    deleted: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # CDC's tombstones
+
+    def changed(self, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("MetaData", {})["LastUpdatedTime"] = _now()
+        self.changes.append((time.time(), entity, str(obj["Id"])))
+        return obj
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
@@ -146,10 +156,13 @@ class FakeQuickBooks:
         self._requests: dict[tuple[str, str], tuple[float, str, int, Any]] = {}
         self._injections: list[_Injection] = []
         self._payment_answers_to_lose = 0
+        # Where the bookkeeper's changes are delivered (CloudEvents), signed with the verifier token.
+        self.deliveries = Deliveries("intuit-signature")
         base = "/v3/company/{realm}"
         self._app = Starlette(routes=[
             Route(f"{base}/batch", self._batch, methods=["POST"]),
             Route(f"{base}/query", self._query, methods=["GET"]),
+            Route(f"{base}/cdc", self._cdc, methods=["GET"]),
             Route(f"{base}/preferences", self._preferences, methods=["GET"]),
             Route(f"{base}/companyinfo/{{other}}", self._companyinfo, methods=["GET"]),
             Route("/connect/oauth2", self._authorize, methods=["GET"]),
@@ -197,10 +210,41 @@ class FakeQuickBooks:
         self.expired_tokens |= self.access_tokens
         self.access_tokens.clear()
 
-    def edit_in_quickbooks(self, realm: str, entity: str, object_id: str) -> None:
+    def edit_in_quickbooks(self, realm: str, entity: str, object_id: str, **fields: Any) -> None:
         """Someone changed the object in QuickBooks: its SyncToken moves on."""
         obj = self.companies[realm].objects[entity][object_id]
+        obj.update(fields)
         obj["SyncToken"] = str(int(obj["SyncToken"]) + 1)
+        self.companies[realm].changed(entity, obj)
+
+    # --- the bookkeeper, working in QuickBooks (each change is delivered as a CloudEvent) ---------
+
+    async def bookkeeper_edits(self, realm: str, entity: str, object_id: str, **fields: Any) -> None:
+        self.edit_in_quickbooks(realm, entity, object_id, **fields)
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "updated"))
+
+    async def bookkeeper_deletes(self, realm: str, entity: str, object_id: str) -> None:
+        """Deleted by hand (a transaction), or made inactive (a name: QuickBooks calls it deleted)."""
+        company = self.companies[realm]
+        obj = company.objects[entity][object_id]
+        if entity in PEOPLE or entity == "Item":
+            obj.update(Active=False, SyncToken=str(int(obj["SyncToken"]) + 1))
+            company.changed(entity, obj)
+        else:
+            del company.objects[entity][object_id]
+            self._tombstone(company, entity, object_id)
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "deleted"))
+
+    async def bookkeeper_voids(self, realm: str, entity: str, object_id: str) -> None:
+        obj = self.companies[realm].objects[entity][object_id]
+        self._undo(self.companies[realm], entity, "void", {"Id": object_id, "SyncToken": obj["SyncToken"]})
+        await self.deliveries.send(intuit_cloud_events(realm, entity, object_id, "voided"))
+
+    @staticmethod
+    def _tombstone(company: Company, entity: str, object_id: str) -> None:
+        company.deleted[(entity, object_id)] = {"Id": object_id, "status": "Deleted", "domain": "QBO",
+                                                "MetaData": {"LastUpdatedTime": _now()}}
+        company.changes.append((time.time(), entity, object_id))
 
     # --- failure injection ----------------------------------------------------------------------
 
@@ -346,7 +390,7 @@ class FakeQuickBooks:
             if entity in SALES_FORMS:
                 self._compute_totals(company, entity, merged)
             merged["SyncToken"] = str(int(current["SyncToken"]) + 1)
-            company.objects[entity][current["Id"]] = merged
+            company.objects[entity][current["Id"]] = company.changed(entity, merged)
             return merged
         if "Id" in body:
             raise Refused("2010", "Request has invalid or unsupported property", "Id is not allowed on create.")
@@ -376,13 +420,14 @@ class FakeQuickBooks:
             del company.objects[entity][current["Id"]]
             if entity == "Payment":
                 self._apply_payment(company, current, applied=False)
+            self._tombstone(company, entity, current["Id"])
             return {"Id": current["Id"], "status": "Deleted", "domain": "QBO"}
         # QuickBooks keeps a voided document with its lines at zero and says so in its note.
         current["Line"] = [{**line, "Amount": 0.0} for line in current.get("Line", [])]
         current["TotalAmt"] = 0.0
         current["PrivateNote"] = "Voided" + (f" - {current['PrivateNote']}" if current.get("PrivateNote") else "")
         current["SyncToken"] = str(int(current["SyncToken"]) + 1)
-        return current
+        return company.changed(entity, current)
 
     def close_books(self, realm: str, until: str) -> None:
         """Set the closing date: voids and deletes of transactions dated on or before it are refused (6210)."""
@@ -400,6 +445,7 @@ class FakeQuickBooks:
         company.objects[entity][body["Id"]] = body
         if entity == "Payment":
             self._apply_payment(company, body)
+        company.changes.append((time.time(), entity, body["Id"]))
         return body
 
     def _compute_totals(self, company: Company, entity: str, body: dict[str, Any]) -> None:
@@ -580,6 +626,9 @@ class FakeQuickBooks:
             statement = request.query_params.get("query", "")
             if (listed := _company_list(company, statement)) is not None:
                 return listed
+            # Inactive names are answered too when asked for (`and Active in (true, false)`); this fake
+            # answers them either way.
+            statement = re.sub(r" and Active in \(true, ?false\)", "", statement, flags=re.I)
             match = re.match(r"select \* from (\w+) where (\w+) (in|=) \((.*)\)|select \* from (\w+) where (\w+) = "
                              r"('(?:[^'\\]|\\.)*')", statement.replace(" maxresults 1000", ""), re.I)
             if not match:
@@ -592,6 +641,29 @@ class FakeQuickBooks:
             found = [copy.deepcopy(o) for o in company.all(entity) if str(o.get(fld)) in values]
             return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
                                else {}, "time": _now()})
+
+        return await self._api(request, "query", work)
+
+    async def _cdc(self, request: Request) -> Response:
+        """Change Data Capture: what changed after `changedSince` (at most 30 days back), per entity."""
+        async def work(request: Request, company: Company, call: Call) -> Response:
+            since_text = request.query_params.get("changedSince", "")
+            try:
+                since = datetime.fromisoformat(since_text.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return _fault(400, "4000", "Error parsing changedSince", f"changedSince={since_text!r}")
+            if since < time.time() - 30 * 86400:
+                return _fault(400, "4000", "Invalid changedSince", "changedSince must be within the last 30 days.")
+            entities = [e for e in request.query_params.get("entities", "").split(",") if e]
+            blocks = []
+            for entity in entities:
+                if entity not in ENTITIES:
+                    return _fault(400, "4001", "Invalid query", f"Unknown entity {entity}")
+                ids = dict.fromkeys(i for at, e, i in company.changes if e == entity and at > since)
+                found = [copy.deepcopy(company.objects[entity].get(i) or company.deleted[(entity, i)])
+                         for i in ids if i in company.objects[entity] or (entity, i) in company.deleted][:1000]
+                blocks.append({entity: found, "startPosition": 1, "maxResults": len(found)})
+            return _json(200, {"CDCResponse": [{"QueryResponse": blocks}], "time": _now()})
 
         return await self._api(request, "query", work)
 

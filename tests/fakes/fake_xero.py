@@ -44,7 +44,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
-from tests.fakes.xero_books import COUNTRY_CHARTS, COUNTRY_TAX_RATES, DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books
+from tests.fakes.deliveries import Deliveries, xero_delivery
+from tests.fakes.xero_books import (
+    COUNTRY_CHARTS, COUNTRY_TAX_RATES, DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books, touched,
+)
 
 API = "/api.xro/2.0"
 WRITABLE = set(KINDS)
@@ -121,6 +124,8 @@ class FakeXero:
         self._idempotent: dict[tuple[str, str], tuple[float, int, Any, str] | None] = {}
         self.key_reuses = 0  # requests refused for reusing a key with another body
         self._injections: list[_Injection] = []
+        # Where the bookkeeper's changes are delivered, signed with the webhook key (point_at).
+        self.deliveries = Deliveries("x-xero-signature")
         self._app = Starlette(
             routes=[
                 Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
@@ -208,6 +213,47 @@ class FakeXero:
 
     def use_up_day(self, tenant_id: str) -> None:
         self._limits_of(tenant_id).day_used = self.per_day
+
+    # --- the bookkeeper, working in Xero (each change is delivered as Xero's webhook would) ----
+
+    async def void_invoice(self, tenant_id: str, invoice_id: str) -> None:
+        """Voided by hand: the bookkeeper removes the payments first, as Xero requires."""
+        invoice = self.books[tenant_id].invoices[invoice_id]
+        for payment in invoice.get("Payments") or []:
+            self.books[tenant_id].payments[payment["PaymentID"]]["Status"] = "DELETED"
+        touched(invoice).update(Status="VOIDED", Payments=[], AmountPaid=0.0, AmountDue=0.0)
+        await self.deliveries.send(xero_delivery(tenant_id, "INVOICE", invoice_id))
+
+    async def archive_contact(self, tenant_id: str, contact_id: str) -> None:
+        touched(self.books[tenant_id].contacts[contact_id])["ContactStatus"] = "ARCHIVED"
+        await self.deliveries.send(xero_delivery(tenant_id, "CONTACT", contact_id))
+
+    async def merge_contacts(self, tenant_id: str, merged_id: str, into_id: str) -> None:
+        """Xero's merge: the merged contact is archived and names the one that absorbed it; its
+        documents move to that contact."""
+        books = self.books[tenant_id]
+        merged, into = books.contacts[merged_id], books.contacts[into_id]
+        touched(merged).update(ContactStatus="ARCHIVED", MergedToContactID=into_id)
+        for doc in [*books.invoices.values(), *books.credit_notes.values(), *books.purchase_orders.values()]:
+            if (doc.get("Contact") or {}).get("ContactID") == merged_id:
+                doc["Contact"] = {"ContactID": into_id, "Name": into["Name"]}
+        await self.deliveries.send(xero_delivery(tenant_id, "CONTACT", merged_id))
+
+    async def edit(self, tenant_id: str, collection: str, object_id: str, **fields: Any) -> None:
+        """Any other change by hand (a contact's email, an invoice's reference…)."""
+        store = getattr(self.books[tenant_id], KINDS[collection][1])
+        touched(store[object_id]).update(fields)
+        category = {"Contacts": "CONTACT", "Invoices": "INVOICE", "CreditNotes": "CREDITNOTE"}.get(collection)
+        if category:
+            await self.deliveries.send(xero_delivery(tenant_id, category, object_id))
+
+    async def receive_payment(self, tenant_id: str, invoice_id: str, amount: Decimal, account_code: str = "090") -> None:
+        """A payment recorded in Xero against an invoice (on account in the POS)."""
+        books = self.books[tenant_id]
+        books.save("Payments", [{"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": account_code},
+                                 "Amount": float(amount), "Reference": "Paid by bank transfer"}], all_or_nothing=True)
+        touched(books.invoices[invoice_id])
+        await self.deliveries.send(xero_delivery(tenant_id, "INVOICE", invoice_id))
 
     # --- looking inside -------------------------------------------------------------------------
 
@@ -343,11 +389,19 @@ class FakeXero:
                                key=lambda d: d[id_field])
                 page = int(request.query_params.get("page", "1"))
                 found = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            elif (ids := _ids_asked(request, id_field)) is not None:
+                found = [d for d in found if d[id_field] in ids]
             elif (numbers := _numbers_asked(request, number)) is not None:
                 field = NUMBER_FIELDS[collection]
                 found = [d for d in found if d.get(field) in numbers]
                 if number is not None and not found:
                     return 404, {"Title": "Not Found", "Status": 404, "Detail": "Resource not found"}, 0
+            since = request.headers.get("If-Modified-Since")
+            if since and number is None:
+                found = [d for d in found if _stamp(d.get("UpdatedDateUTC")) > _stamp(since)]
+                if "page" in request.query_params and collection != "PurchaseOrders":
+                    page = int(request.query_params["page"])
+                    found = sorted(found, key=lambda d: d[id_field])[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
             return 200, {collection: found}, 0
 
         return await self._api_call(request, read)
@@ -621,6 +675,26 @@ def _numbers_asked(request: Request, in_path: str | None) -> set[str] | None:
     if where:
         return {m.group(1).replace('\\"', '"') for m in re.finditer(r'Number=="((?:[^"\\]|\\.)*)"', where)}
     return None
+
+
+def _ids_asked(request: Request, id_field: str) -> set[str] | None:
+    """Ids a `where` of `<IdField>==Guid("…") OR …` asks for (how credit notes are read by id)."""
+    where = request.query_params.get("where") or ""
+    found = re.findall(rf'{id_field}==Guid\("([0-9a-fA-F-]+)"\)', where)
+    return set(found) if found else None
+
+
+def _stamp(value: str | None) -> float:
+    """Seconds since the epoch of Xero's "/Date(ms+0000)/" or of an ISO time (If-Modified-Since)."""
+    if not value:
+        return 0.0
+    match = re.fullmatch(r"/Date\((\d+)(?:[+-]\d{4})?\)/", value)
+    if match:
+        return int(match.group(1)) / 1000
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 async def _form(request: Request) -> dict[str, str]:

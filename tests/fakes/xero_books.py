@@ -109,7 +109,8 @@ class Refused(Exception):
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    # As Xero's JSON writes times: milliseconds since the epoch, UTC.
+    return f"/Date({int(datetime.now(UTC).timestamp() * 1000)}+0000)/"
 
 
 def _d(value: Any) -> Decimal:
@@ -509,6 +510,7 @@ class Books:
             "Status": "AUTHORISED",
         }
         doc["Payments"].append(dict(payment))
+        doc["UpdatedDateUTC"] = _now()  # Xero stamps the document a payment is applied to
         doc["AmountPaid"] = _money(_d(doc["AmountPaid"]) + amount)
         doc[outstanding_field] = _money(_d(doc[outstanding_field]) - amount)
         if doc[outstanding_field] == 0:
@@ -516,6 +518,12 @@ class Books:
         record = {**element, **payment}
         self.payments[payment["PaymentID"]] = record
         return record
+
+
+def touched(record: dict) -> dict:
+    """The record as the bookkeeper left it: Xero stamps every change."""
+    record["UpdatedDateUTC"] = _now()
+    return record
 
 
 def _validation(message: str) -> dict:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -76,6 +77,13 @@ class QuickBooksApi:
         response = await self._request(ctx, "GET", f"/v3/company/{_realm(ctx)}/query", params={"query": statement})
         found = (_body(response).get("QueryResponse") or {}).get(entity)
         return found if isinstance(found, list) else []
+
+    async def cdc(self, ctx: PushContext, entities: list[str], since: datetime) -> list[dict[str, Any]]:
+        """Change Data Capture: the CDCResponse blocks of what changed after `since` (≤ 30 days back)."""
+        params = {"entities": ",".join(entities), "changedSince": since.isoformat(timespec="seconds")}
+        response = await self._request(ctx, "GET", f"/v3/company/{_realm(ctx)}/cdc", params=params)
+        blocks = _body(response).get("CDCResponse")
+        return blocks if isinstance(blocks, list) else []
 
     async def preferences(self, ctx: PushContext) -> dict[str, Any]:
         response = await self._request(ctx, "GET", f"/v3/company/{_realm(ctx)}/preferences")

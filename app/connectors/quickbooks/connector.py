@@ -10,17 +10,19 @@ reached QuickBooks in this push; after that they are reported per item.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
+from app.connectors.base import (
+    Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, RemoteObject, SettingRef,
+)
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
-from app.connectors.quickbooks import env, errors, lists, mapping, payments, retract
+from app.connectors.quickbooks import env, errors, lists, mapping, payments, read_back, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
@@ -97,6 +99,11 @@ class QuickBooksConnector:
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
                 continue
+            if item.replaces and doc.marker_field in doc.body:
+                # Created again after the bookkeeper deleted or voided the first one: a body of its
+                # own, so Intuit does not answer it with the first create's remembered requestid.
+                doc = replace(doc, body={**doc.body, doc.marker_field: f"{doc.body[doc.marker_field]}\n"
+                                         f"Sent again: {doc.entity} {item.replaces} was removed in QuickBooks."})
             ops.append(_Op(item, doc, item.external_id, item.remote_version))
         ops = await self._adopt_earlier_creates(state, ops)
         ops = await self._with_sync_tokens(state, ops)
@@ -119,6 +126,11 @@ class QuickBooksConnector:
         us_tax = self._us_tax.get(tenant_id or "", not typed.tax_codes)
         doc = mapping.build(item, typed, us_tax=us_tax, today=date.today())
         return {"endpoint": doc.entity, "body": doc.body}
+    async def fetch_remote(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[int, RemoteObject]:
+        return await read_back.fetch_remote(self._api, ctx, entity_type, items)
+
+    async def changed_since(self, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
+        return await read_back.changed_since(self._api, ctx, since)
 
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         if kind == "tracking":

@@ -127,12 +127,12 @@ async def _find(api: QuickBooksApi, ctx: PushContext, entity_type: str,
             obj = by_id.get(str(item.external_id))
             if item.key in found or obj is None:
                 continue
-            if len(candidates) == 1 or _marked(obj, entity_type, item.pos_id):
+            if len(candidates) == 1 or carries_mark(obj, entity_type, item.pos_id):
                 found[item.key] = (entity, obj)
     return found
 
 
-def _marked(obj: dict[str, Any], entity_type: str, pos_id: str) -> bool:
+def carries_mark(obj: dict[str, Any], entity_type: str, pos_id: str) -> bool:
     marker = f"POS shift {pos_id}" if entity_type == "shift_report" else f"POS {pos_id}"
     note = str(obj.get("PrivateNote") or "")
     return note == marker or note.startswith(marker + "\n") or note.endswith(marker)

@@ -193,6 +193,13 @@ class XeroApi:
         found = _body(await self._request(ctx, "GET", f"{API_ROOT}/{collection}", params=params or {})).get(collection)
         return found if isinstance(found, list) else []
 
+    async def get(self, ctx: PushContext, path: str, params: dict[str, str], collection: str, *,
+                  headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """GET {path} (relative to the API root): the elements of `collection` in the answer."""
+        response = await self._request(ctx, "GET", f"{API_ROOT}/{path}", params=params, headers=headers or {})
+        found = _body(response).get(collection)
+        return found if isinstance(found, list) else []
+
     async def items(self, ctx: PushContext) -> list[dict[str, Any]]:
         """Every item of the organisation (Xero does not page Items)."""
         response = await self._request(ctx, "GET", f"{API_ROOT}/Items")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from app.connectors import rules
-from app.connectors.base import Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, SettingRef
+from app.connectors.base import (
+    Credentials, Organisation, ProgramEntry, PushContext, PushItem, PushResult, RemoteObject, SettingRef,
+)
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
-from app.connectors.xero import env, errors, lists, mapping
+from app.connectors.xero import env, errors, lists, mapping, read_back
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
@@ -101,7 +104,7 @@ class XeroConnector:
         documents: list[tuple[PushItem, mapping.Document]] = []
         for item in items:
             try:
-                documents.append((item, mapping.build(item, state.settings, codes, rates)))
+                documents.append((item, _again(item, mapping.build(item, state.settings, codes, rates))))
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
         documents, adopted = await self._adopt_earlier_creates(state, documents)
@@ -114,6 +117,11 @@ class XeroConnector:
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:
         return await retract(self._api, ctx, entity_type, items)
 
+    async def fetch_remote(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[int, RemoteObject]:
+        return await read_back.fetch_remote(self._api, ctx, entity_type, items)
+
+    async def changed_since(self, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
+        return await read_back.changed_since(self._api, ctx, since)
     def preview(self, settings: Any, item: PushItem, referred: dict[tuple[str, str], dict[str, Any]], *,
                 tenant_id: str | None = None) -> dict[str, Any]:
         """The element `push` would send for this record, with its payments; no HTTP. A product line
@@ -418,6 +426,16 @@ def _missing_payments(doc: mapping.Document, element: dict[str, Any]) -> list[ma
         return []
     present = {p.get("Reference") for p in element.get("Payments") or []}
     return [plan for plan in doc.payments if plan.reference not in present]
+
+
+def _again(item: PushItem, doc: mapping.Document) -> mapping.Document:
+    """A document created again after the bookkeeper voided or deleted the first: Xero keeps the
+    voided one's number, so the new one gets its own (and hence its own Idempotency-Key)."""
+    number_field = NUMBER_FIELD.get(doc.collection)
+    if not item.replaces or not number_field or not doc.element.get(number_field):
+        return doc
+    element = {**doc.element, number_field: f"{doc.element[number_field]}-R{item.replaces[:6]}"}
+    return mapping.Document(doc.collection, element, doc.payments, doc.note)
 
 
 def _renamed(item: PushItem, doc: mapping.Document) -> tuple[PushItem, mapping.Document]:

@@ -1,6 +1,6 @@
 """settings the organisation's lists could not fill, kept on the connection ("needs a choice")
 
-Revision ID: 0016_needs_choice
+Revision ID: 0013_needs_choice
 Revises: 0012_external_ids_per_type
 Create Date: 2026-11-27 19:00:00
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 
-revision = '0016_needs_choice'
+revision = '0013_needs_choice'
 down_revision = '0012_external_ids_per_type'
 branch_labels = None
 depends_on = None
