@@ -1,7 +1,7 @@
 """runs keep their parameters (a resync's period); connections remember when the program was last checked
 
 Revision ID: 0014_program_changes
-Revises: 0012_external_ids_per_type
+Revises: 0013_needs_choice
 Create Date: 2026-11-27 18:45:00
 """
 
