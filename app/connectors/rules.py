@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.connections.schedule import SyncSchedule
 from app.entities import ENTITY_TYPES
 from app.entities.common import Moment
 from app.entities.registry import EntityTypeName
@@ -48,6 +49,11 @@ class CommonSettings(BaseModel):
         description="When a change of `sales_mode` or of the sale / shift_report entity types takes effect; "
         "omitted: now. A future moment lets the switch happen at a shift boundary; a past one is refused "
         "(the books are never changed backwards). Not kept: the change is recorded in `mode_history`.",
+    )
+    schedule: SyncSchedule = Field(
+        default_factory=SyncSchedule,
+        description="When this connection syncs: on every change (default), every N minutes, daily at a local "
+        "time, or manual only. SYNC NOW works in every mode.",
     )
     mode_history: list[ModePeriod] = Field(
         default_factory=list,

@@ -12,9 +12,8 @@ from app.db import is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
-from app.webhooks.processing import process_webhook_events, ring_for_waiting_events
+from app.webhooks.processing import process_webhook_events
 from app.workers.bell import later_key
-from app.workers.sweeper import sweep
 from app.workers.slots import again_key, held_slot, queued_key
 
 log = structlog.get_logger(__name__)
@@ -83,9 +82,3 @@ async def run_webhooks(deps: SyncDeps, connection_id: str) -> int:
 async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
     """arq entry point: process the connection's stored webhook events (one run per batch)."""
     return await run_webhooks(ctx["deps"], connection_id)
-
-
-async def sweep_job(ctx: dict) -> int:
-    swept = await sweep(ctx["deps"])
-    await ring_for_waiting_events(ctx["deps"])
-    return swept
