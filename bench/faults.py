@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -44,11 +45,15 @@ from app.connectors.sandbox.connector import KINDS
 from app.models import Link, Record, Run, SandboxObject
 from bench.harness import POSSYNC, REPO, free_port
 from bench.payloads import COLLECTION, ORDER, Generator, mixed_counts
+from bench.programs import PROGRAMS, Program
 
 WORKERS = 3
 LATENCY_MS = 20
 POLL_S = 0.5
 WRITE_CHUNK = 50
+PROGRAM_FAULT_RATE = 0.2
+PROGRAM_KILL_EVERY_S = 10
+MAX_CALL_RATIO = 1.5  # calls made ≤ this × the minimal number, against a fake program
 
 
 @dataclass
@@ -64,12 +69,15 @@ class Outcome:
     answered_500: int = 0
     answered_503: int = 0
     green_after_s: float | None = None
+    calls_made: int | None = None  # calls to a fake program (xero, quickbooks) during the scenario
+    calls_minimal: int | None = None  # what the same records need with nothing going wrong
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return (self.green_after_s is not None and not (self.lost or self.duplicated or self.wrong_content
-                                                        or self.red or self.runs_open or self.answered_500))
+        calls_ok = self.calls_minimal is None or self.calls_made <= MAX_CALL_RATIO * self.calls_minimal
+        return calls_ok and (self.green_after_s is not None and not (
+            self.lost or self.duplicated or self.wrong_content or self.red or self.runs_open or self.answered_500))
 
 
 # --- the services -------------------------------------------------------------------------------
@@ -78,7 +86,7 @@ class Outcome:
 class Services:
     """PostgreSQL, Redis, the API and the workers of this run, as child processes of it."""
 
-    def __init__(self, folder: Path, pg_bin: Path) -> None:
+    def __init__(self, folder: Path, pg_bin: Path, program: Program | None = None) -> None:
         self.folder, self.pg_bin = folder, pg_bin
         self.pg_port, self.redis_port, self.api_port = free_port(), free_port(), free_port()
         self.pg_home = folder / "pg"
@@ -94,6 +102,8 @@ class Services:
             "POSSYNC_LOG_LEVEL": "WARNING",
             "POSSYNC_SANDBOX_LATENCY_MS": str(LATENCY_MS),
             "PYTHONPATH": str(REPO),
+            "POSSYNC_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
+            **(program.env() if program is not None else {}),
         }
 
     # PostgreSQL (refuses to run as root: then as the system's postgres user, in a folder it owns)
@@ -231,7 +241,7 @@ async def write_all(pos: Pos, recs: list[tuple[str, dict]], *, pause_s: float = 
 # --- the checks ---------------------------------------------------------------------------------
 
 
-async def check(engine, pos: Pos, prefix: str, outcome: Outcome) -> bool:
+async def check(engine, pos: Pos, prefix: str, outcome: Outcome, program: Program | None = None) -> bool:
     """Fill the outcome's counts for this scenario's records; True when all is green."""
     wanted = {key: payload for key, payload in pos.acknowledged.items() if key[1].startswith(prefix)}
     async with engine.connect() as conn:
@@ -239,17 +249,24 @@ async def check(engine, pos: Pos, prefix: str, outcome: Outcome) -> bool:
             select(Record.id, Record.entity_type, Record.pos_id, Record.payload, Record.content_hash)
             .where(Record.pos_id.like(f"{prefix}%")))).all()}
         links = (await conn.execute(
-            select(Link.record_id, Link.state, Link.attempted_hash).where(Link.record_id.in_([r.id for r in stored.values()]))
+            select(Link.record_id, Link.state, Link.attempted_hash, Link.external_id).where(Link.record_id.in_([r.id for r in stored.values()]))
         )).all() if stored else []
         objects = (await conn.execute(
             select(SandboxObject.kind, SandboxObject.reference, SandboxObject.data)
             .where(SandboxObject.reference.like(f"{prefix}%")))).all()
         runs_open = await conn.scalar(select(func.count()).select_from(Run).where(Run.status.in_(["queued", "running"])))
     outcome.lost = sum(1 for key in wanted if key not in stored)
+    outcome.runs_open = runs_open
     hashes = {r.id: r.content_hash for r in stored.values()}
     outcome.red = sum(1 for link in links if link.state not in ("synced", "skipped")
                       or (link.state == "synced" and link.attempted_hash != hashes[link.record_id]))
-    outcome.red += sum(1 for r in stored.values() if r.id not in {link.record_id for link in links})
+    linked = {link.record_id for link in links}
+    outcome.red += sum(1 for r in stored.values() if r.id not in linked)
+    if program is not None:
+        external = {link.record_id: link.external_id for link in links if link.state == "synced"}
+        found = program.check([(r.entity_type, r.pos_id, r.payload, external.get(r.id)) for r in stored.values()])
+        outcome.duplicated, outcome.wrong_content = found.duplicated, found.wrong_content + found.missing
+        return not (outcome.red or outcome.runs_open or outcome.lost)
     by_ref: dict[tuple[str, str], list[dict]] = {}
     for kind, reference, data in objects:
         by_ref.setdefault((kind, reference), []).append(data)
@@ -262,31 +279,32 @@ async def check(engine, pos: Pos, prefix: str, outcome: Outcome) -> bool:
         found = by_ref.get((KINDS[entity_type], pos_id), [])
         if len(found) != 1 or any(found[0].get(k) != v for k, v in record.payload.items() if k != "name"):
             outcome.wrong_content += 1
-    outcome.runs_open = runs_open
     return not (outcome.red or outcome.runs_open or outcome.lost)
 
 
-async def settle(engine, pos: Pos, prefix: str, outcome: Outcome, fault_ended: float, bound_s: float) -> None:
+async def settle(engine, pos: Pos, prefix: str, outcome: Outcome, fault_ended: float, bound_s: float,
+                 program: Program | None = None) -> None:
     while True:
-        if await check(engine, pos, prefix, outcome) and not outcome.wrong_content:
+        if await check(engine, pos, prefix, outcome, program) and not outcome.wrong_content:
             outcome.green_after_s = round(time.monotonic() - fault_ended, 1)
             return
         if time.monotonic() - fault_ended > bound_s:
             outcome.notes.append(f"not green {bound_s:.0f}s after the fault: {await _red_links(engine, prefix)}")
             return
-        await asyncio.sleep(POLL_S)
+        # Against a fake program the checks read its books in this process: less often, so the
+        # fake (a thread of this process) keeps its pace.
+        await asyncio.sleep(POLL_S if program is None else 4 * POLL_S)
 
 
 async def _red_links(engine, prefix: str) -> dict[str, int]:
     """What the red links of a scenario say, to tell why it is not green."""
     async with engine.connect() as conn:
         rows = (await conn.execute(
-            select(Link.state, Link.error_code, Link.retries > 3, Link.claimed_until.is_not(None), func.count())
+            select(Link.state, Link.error_code, Link.retries, Link.claimed_until)
             .join(Record, Record.id == Link.record_id)
-            .where(Record.pos_id.like(f"{prefix}%"), Link.state.not_in(["synced", "skipped"]))
-            .group_by(Link.state, Link.error_code, Link.retries > 3, Link.claimed_until.is_not(None))
-        )).all()
-    return {f"{state}/{code}/many_retries={many}/claimed={held}": n for state, code, many, held, n in rows}
+            .where(Record.pos_id.like(f"{prefix}%"), Link.state.not_in(["synced", "skipped"])))).all()
+    return dict(Counter(f"{state}/{code}/many_retries={retries > 3}/claimed={held is not None}"
+                        for state, code, retries, held in rows))
 
 
 # --- the scenarios ------------------------------------------------------------------------------
@@ -378,6 +396,8 @@ async def sigterm(ctx: Ctx, size: int) -> tuple[Outcome, float]:
 
 
 async def program_faults(ctx: Ctx, size: int) -> tuple[Outcome, float]:
+    if ctx.program is not None:
+        return await fake_program_faults(ctx, size)
     recs = records("F", size, 6)
     out = Outcome("program-faults", len(recs), "20% of program calls fail (half with the work done)")
     for n in range(WORKERS):
@@ -386,6 +406,23 @@ async def program_faults(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     await write_all(ctx.pos, recs)
     ended = time.monotonic()
     return out, ended
+
+
+async def fake_program_faults(ctx: Ctx, size: int) -> tuple[Outcome, float]:
+    """20% of the fake program's calls go wrong (seeded: 500, 502, 429, time-out, reset, malformed
+    JSON) under its real limits, and a random worker is SIGKILLed every 10 s until all is green."""
+    recs = records("F", size, 6)
+    program = ctx.program
+    kills = f"a worker SIGKILLed every {ctx.kill_every_s:g} s" if ctx.kill_every_s else "no worker kills"
+    out = Outcome("program-faults", len(recs), f"{PROGRAM_FAULT_RATE:.0%} of {program.name} calls fail; {kills}")
+    ctx.calls_before = program.api_calls()
+    chaos = program.chaos(PROGRAM_FAULT_RATE, seed=6)
+    ctx.kills = 0
+    ctx.background = Killer(ctx)
+    ctx.after = lambda: out.notes.append(
+        f"{ctx.kills} worker kills; faults injected: {dict(chaos.counts)}")
+    await write_all(ctx.pos, recs)
+    return out, time.monotonic()
 
 
 async def contention(ctx: Ctx, size: int) -> tuple[Outcome, float]:
@@ -412,12 +449,40 @@ SCENARIOS = {
 }
 
 
+class Killer(threading.Thread):
+    """SIGKILLs a random worker every PROGRAM_KILL_EVERY_S (restarting it) until cancelled: a
+    thread of its own, so the kills keep their pace however busy the checks keep the event loop."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(name="killer", daemon=True)
+        self.ctx, self.stopped = ctx, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        every_s = self.ctx.kill_every_s
+        while every_s and not self.stopped.wait(every_s):
+            n = random.randrange(WORKERS)
+            self.ctx.services.worker_signal(n, signal.SIGKILL)
+            self.ctx.services.worker_start(n)
+            self.ctx.kills += 1
+
+    def cancel(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
 @dataclass
 class Ctx:
     services: Services
     pos: Pos
     engine: object
     scale: float
+    program: Program | None = None
+    background: Killer | None = None  # a fault that lasts until green (cancelled then)
+    after: object = None  # notes to add once green
+    calls_before: int = 0
+    kills: int = 0
+    kill_every_s: float = PROGRAM_KILL_EVERY_S
 
 
 # --- running it ---------------------------------------------------------------------------------
@@ -430,9 +495,13 @@ def pg_bin_default() -> str:
 
 async def run(args: argparse.Namespace) -> list[Outcome]:
     folder = Path(tempfile.mkdtemp(prefix="possync-faults-"))
-    services = Services(folder, Path(args.pg_bin))
+    program = PROGRAMS[args.program]() if args.program != "sandbox" else None
+    if program is not None:
+        program.start()
+    services = Services(folder, Path(args.pg_bin), program)
     outcomes: list[Outcome] = []
     engine = None
+    ctx: Ctx | None = None
     try:
         services.pg_init()
         services.pg_ctl("start")
@@ -449,17 +518,28 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
             _wait_sync = asyncio.to_thread(_wait, lambda: httpx.get(
                 f"http://127.0.0.1:{services.api_port}/readyz", timeout=2).status_code == 200, 60, "the API")
             await _wait_sync
-            response = await client.post("/v1/connections", json={"connector": "sandbox"})
-            response.raise_for_status()
-            ctx = Ctx(services, Pos(client), engine, args.scale)
+            if program is None:
+                response = await client.post("/v1/connections", json={"connector": "sandbox"})
+                response.raise_for_status()
+            else:
+                await program.connect(client)
+            ctx = Ctx(services, Pos(client), engine, args.scale, program, kill_every_s=args.kill_every)
             for name in args.scenarios:
                 scenario, full_size = SCENARIOS[name]
+                if name == "program-faults" and program is not None:
+                    full_size = PROGRAM_WORKLOAD
                 size = max(len(ORDER), int(full_size * args.scale)) if name != "contention" else full_size
                 before = Counter(ctx.pos.statuses)
                 outcome, ended = await scenario(ctx, size)
                 prefix = {"sigkill": "K", "redis-down": "R", "pg-restart": "P", "pg-down": "S", "sigterm": "T",
                           "program-faults": "F", "contention": "W"}[name]
-                await settle(engine, ctx.pos, prefix, outcome, ended, args.settle_bound)
+                await settle(engine, ctx.pos, prefix, outcome, ended, args.settle_bound, program)
+                if ctx.background is not None:
+                    ctx.background.cancel()
+                    ctx.background = None
+                    program.chaos(0, 0)
+                    await _calls(engine, ctx, prefix, outcome)
+                    ctx.after()
                 seen = ctx.pos.statuses - before
                 outcome.answered_500 = sum(n for status, n in seen.items() if status == 500)
                 outcome.answered_503 = seen.get(503, 0)
@@ -468,14 +548,36 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 for note in outcome.notes:
                     print(f"  {name}: {note}", flush=True)
     finally:
+        if ctx is not None and ctx.background is not None:
+            ctx.background.cancel()  # before the workers stop, or it would start them again
         if engine is not None:
             await engine.dispose()
         services.stop_all()
+        if program is not None:
+            program.stop()
         if args.keep:
             print(f"logs kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
     return outcomes
+
+
+PROGRAM_WORKLOAD = 1705  # the issue's Xero-shaped mixed workload
+
+
+async def _calls(engine, ctx: Ctx, prefix: str, outcome: Outcome) -> None:
+    """Calls made to the fake program during the scenario against the minimal number for its records."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(Link.entity_type, Link.state, func.count()).join(Record, Record.id == Link.record_id)
+            .where(Record.pos_id.like(f"{prefix}%")).group_by(Link.entity_type, Link.state))).all()
+    synced = {t: n for t, state, n in rows if state == "synced"}
+    outcome.calls_made = ctx.program.calls_made(ctx.calls_before)
+    outcome.calls_minimal = ctx.program.minimal_calls({t: n for t, _, n in rows}, synced)
+    ratio = outcome.calls_made / max(1, outcome.calls_minimal)
+    outcome.notes.append(f"calls made {outcome.calls_made}, minimal {outcome.calls_minimal}, ratio {ratio:.2f} "
+                         f"(bound {MAX_CALL_RATIO}); faults met: {dict(ctx.program.faults_by_kind(ctx.calls_before))}")
+    outcome.notes.append(f"calls by kind: {ctx.program.calls_by_kind(ctx.calls_before)}")
 
 
 def _row(o: Outcome) -> str:
@@ -493,6 +595,10 @@ def main(argv: list[str] | None = None) -> None:
                                      description="possync's fault suite (see bench/faults.py's docstring).")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    parser.add_argument("--program", choices=["sandbox", *PROGRAMS], default="sandbox",
+                        help="the program the records go to: the sandbox, or a fake served over HTTP")
+    parser.add_argument("--kill-every", type=float, default=PROGRAM_KILL_EVERY_S,
+                        help="program-faults against a fake program: SIGKILL a worker this often, seconds (0: never)")
     parser.add_argument("--scale", type=float, default=1.0, help="record counts × this (CI: 0.2)")
     parser.add_argument("--settle-bound", type=float, default=120.0,
                         help="give up waiting for green this long after a fault (exit 1)")

@@ -284,3 +284,54 @@ async def test_a_worker_waits_out_a_redis_outage(migrated):
             worker.wait(10)
         redis_server.kill()
         redis_server.wait(10)
+
+
+async def test_a_batch_whose_holder_died_is_claimed_again_as_a_retry(api, monkeypatch):
+    # The dead job may have been mid-call: the program may hold the objects, so the connector is
+    # told (retries) and looks them up where the program would take a second create.
+    from app.sync.claim import claim
+
+    connection_id = uuid.UUID(await api.connect_sandbox())
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    held = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
+    assert [c.retries for c in held] == [0, 0]
+    async with transaction(api.deps.sessions) as session:  # the holder died: its lease runs out
+        await session.execute(update(Link).where(Link.claim_token.is_not(None))
+                              .values(claimed_until=utcnow() - timedelta(seconds=1)))
+    again = await claim(api.deps.sessions, connection_id=connection_id, limit=3, lease_s=15)
+    assert sorted(c.lease_ran_out for c in again) == [False, True, True]
+    assert {c.retries for c in again} == {0}  # the back-off is not lengthened by it
+
+
+class RecordingBell(SilentBell):
+    def __init__(self) -> None:
+        self.rings: list[tuple[uuid.UUID, str, uuid.UUID | None]] = []
+
+    async def ring(self, connection_id, *, trigger, run_id=None) -> None:
+        self.rings.append((connection_id, trigger, run_id))
+
+
+async def test_a_sync_now_run_whose_job_never_started_is_closed_and_its_record_rung(api, monkeypatch):
+    # Its worker died holding the job id (arq keeps it for the job's whole time-out), so re-ringing
+    # it is swallowed; the sweeper closes the run and rings the connection as usual instead.
+    from app.sync.sweeper import never_started_after_s
+    from app.workers.sweeper import sweep
+
+    connection_id = uuid.UUID(await api.connect_sandbox())
+    bell = RecordingBell()
+    monkeypatch.setattr(api.deps, "bell", bell)
+    stuck_since = utcnow() - timedelta(seconds=never_started_after_s(api.deps) + 1)
+    lately = utcnow() - timedelta(seconds=api.deps.settings.sweep_interval_s + 1)
+    async with transaction(api.deps.sessions) as session:
+        stuck = Run(connection_id=connection_id, trigger="sync_now", status="queued", created_at=stuck_since)
+        recent = Run(connection_id=connection_id, trigger="sync_now", status="queued", created_at=lately)
+        session.add_all([stuck, recent])
+    await sweep(api.deps)
+    async with api.deps.sessions() as session:
+        stuck_now, recent_now = await session.get(Run, stuck.id), await session.get(Run, recent.id)
+    assert (stuck_now.status, stuck_now.finished_at is not None) == ("interrupted", True)
+    assert "never started" in stuck_now.error
+    assert recent_now.status == "queued"  # rung again with its own id instead
+    assert (connection_id, "schedule", None) in bell.rings
+    assert (connection_id, "sync_now", recent.id) in bell.rings

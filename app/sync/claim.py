@@ -8,7 +8,7 @@ dies leaves a lease that runs out within seconds.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +37,10 @@ class Claimed:
     retries: int
     claim_token: str  # proves the lease when the outcome is written
     remote_version: str | None = None  # the program's object version, handed back to the connector
+    # The link's last lease ran out: its holder died, perhaps mid-call, so the program may hold the
+    # object already (the connector is told as for a try without an answer; the retry count, which
+    # sets the back-off, stays as it was).
+    lease_ran_out: bool = False
 
 
 async def claim(
@@ -63,17 +67,22 @@ async def claim(
     else:
         candidates = candidates.where(Link.id.in_(link_ids))
     candidates = candidates.limit(limit).with_for_update(skip_locked=True)
-    # One UPDATE … WHERE id IN (SELECT … SKIP LOCKED): atomic on PostgreSQL and on SQLite alike
-    # (SQLite has no row locks, but a single write statement cannot interleave with another).
     async with transaction(sessions) as session:
+        # The rows (locked, SKIP LOCKED) and whether each had a lease that ran out; the UPDATE
+        # checks they are still free, so on SQLite (no row locks) a concurrent claim that took
+        # some first simply leaves them out.
+        seen = dict((await session.execute(candidates.add_columns(Link.claimed_until))).all())
+        if not seen:
+            return []
         await session.execute(
             update(Link)
-            .where(Link.id.in_(candidates.scalar_subquery()))
+            .where(Link.id.in_(list(seen)), free)
             .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
             .execution_options(synchronize_session=False)
         )
         track(token)
-        return await _held(session, connection_id, token)
+        held = await _held(session, connection_id, token)
+    return [replace(c, lease_ran_out=True) if seen.get(c.link_id) is not None else c for c in held]
 
 
 async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,

@@ -239,7 +239,7 @@ def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem
         external_id=item.external_id,
         idempotency_key=idempotency_key(str(scope.connection_id), item.entity_type, item.pos_id, item.content_hash),
         references={ref: external_ids[ref] for ref in refs if ref in external_ids},
-        retries=item.retries,
+        retries=item.retries + item.lease_ran_out,
         remote_version=item.remote_version,
     )
 

@@ -8,9 +8,10 @@ import uuid
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from app.connections.schedule import schedule_of
+from app.db import transaction
 from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus
 from app.models.base import utcnow
 from app.sync.deps import SyncDeps
@@ -73,3 +74,27 @@ async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
             select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
         )
         return [(run_id, connection_id) for run_id, connection_id in rows.all()]
+
+
+def never_started_after_s(deps: SyncDeps) -> float:
+    """A SYNC NOW run still queued this long will not start: it was re-rung at least once, and a
+    job id whose worker died holding it stays taken in arq for the whole job time-out."""
+    return dead_after_s(deps) + deps.settings.sweep_interval_s
+
+
+async def close_unstarted_runs(deps: SyncDeps) -> list[uuid.UUID]:
+    """Close as interrupted the SYNC NOW runs that never started; returns their connections, to
+    ring as usual: the record's link is pending and due (its reservation ran out long since)."""
+    now = utcnow()
+    since = now - timedelta(seconds=never_started_after_s(deps))
+    async with transaction(deps.sessions) as session:
+        # Only runs still queued: one that started meanwhile is its job's to finish.
+        rows = (await session.execute(
+            update(Run).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
+            .values(status=RunStatus.INTERRUPTED, started_at=now, finished_at=now,
+                    error="its job never started (its worker died first, or Redis was away)")
+            .returning(Run.connection_id)
+        )).scalars().all()
+    if rows:
+        log.warning("unstarted_runs_interrupted", count=len(rows))
+    return list(set(rows))

@@ -27,10 +27,7 @@ class JobRuntime:
             deps.bell = self.bell
             self.loops = embedded_loops(deps)
             return
-        from arq import create_pool
-        from arq.connections import RedisSettings
-
-        self.arq_redis = await create_pool(RedisSettings.from_dsn(deps.settings.redis_url))
+        self.arq_redis = arq_pool(deps.settings.redis_url)
         deps.bell = ArqBell(self.arq_redis, deps.settings.jobs_per_connection)
         deps.arq_redis = self.arq_redis
 
@@ -43,3 +40,16 @@ class JobRuntime:
             await self.bell.close()
         if self.arq_redis is not None:
             await self.arq_redis.aclose()
+
+
+def arq_pool(redis_url: str):
+    """arq's client for enqueuing, connected on first use: arq's create_pool pings Redis first
+    and raises after a few seconds when it is down, which kept the API from starting. Without
+    Redis the API still stores and acknowledges writes; their rings fail, and the sweeper rings
+    again once Redis is back."""
+    from arq.connections import ArqRedis, RedisSettings
+
+    settings = RedisSettings.from_dsn(redis_url)
+    return ArqRedis(host=settings.host, port=settings.port, db=settings.database, username=settings.username,
+                    password=settings.password, ssl=settings.ssl, socket_connect_timeout=settings.conn_timeout,
+                    encoding="utf8")

@@ -46,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
 from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
 
 ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt"}
@@ -76,6 +77,7 @@ class Call:
     minorversion: str | None = None
     accept: str | None = None
     replayed: bool = False
+    fault: str | None = None  # the injected fault this call met (see chaos.py)
 
 
 @dataclass
@@ -118,7 +120,8 @@ class Refused(Exception):
 class FakeQuickBooks:
     def __init__(self, *, per_minute: int = 500, concurrent: int = 10, batches_per_minute: int = 40,
                  window_s: float = 60.0, client_id: str | None = None, client_secret: str | None = None,
-                 check_tokens: bool = False, requestid_ttl_s: float = 3600.0) -> None:
+                 check_tokens: bool = False, requestid_ttl_s: float = 3600.0, chaos: Chaos | None = None) -> None:
+        self.chaos = chaos  # a seeded share of API calls goes wrong (see chaos.py)
         self.per_minute, self.concurrent, self.batches_per_minute = per_minute, concurrent, batches_per_minute
         self.window_s = window_s
         self.client_id, self.client_secret = client_id, client_secret
@@ -506,14 +509,44 @@ class FakeQuickBooks:
         limits.window.append(now)
         if kind == "batch":
             limits.batches.append(now)
+        fault = self.chaos.draw() if self.chaos is not None else None
+        if fault is not None:
+            call.fault = fault.kind
+            if fault.refusal_status is not None:
+                call.status = fault.refusal_status
+                return self._refusal(fault)
         limits.in_flight += 1
         limits.most_in_flight = max(limits.most_in_flight, limits.in_flight)
         try:
-            response = await work(request, self.companies[realm], call)
+            if fault is None or fault.work_done:
+                response = await work(request, self.companies[realm], call)
+            else:
+                response = _json(499, {})
         finally:
             limits.in_flight -= 1
         response.headers["intuit_tid"] = f"1-{secrets.token_hex(8)}"
         call.status = response.status_code
+        if fault is not None:
+            response = await self._go_wrong(request, fault, response)
+        return response
+
+    def _refusal(self, fault: Fault) -> Response:
+        if fault.kind == "429":
+            return Response(THROTTLE_XML, status_code=429, media_type="application/xml",
+                            headers={"Retry-After": str(self.chaos.retry_after_s)})
+        if fault.kind == "502":
+            return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
+                            media_type="text/html")
+        return _fault(500, "10000", "An application error has occurred", "Injected.")
+
+    async def _go_wrong(self, request: Request, fault: Fault, response: Response) -> Response:
+        """After the work (or instead of it): an answer that hangs, drops, or is not JSON."""
+        if fault.kind == "timeout":
+            await asyncio.sleep(self.chaos.hang_s)
+        elif fault.kind == "reset":
+            request.state.lose_response = True
+        elif fault.kind == "malformed":
+            return Response(MALFORMED_BODY, status_code=200, media_type="application/json")
         return response
 
     def _over_limit(self, limits: _Limits, kind: str) -> Response | None:

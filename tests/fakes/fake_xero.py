@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
 from tests.fakes.xero_books import DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books
 
 API = "/api.xro/2.0"
@@ -62,6 +63,7 @@ class Call:
     idempotency_key: str | None = None
     elements: int = 0
     replayed: bool = False
+    fault: str | None = None  # the injected fault this call met (see chaos.py)
 
 
 @dataclass
@@ -97,7 +99,9 @@ class FakeXero:
         client_id: str | None = None,
         client_secret: str | None = None,
         check_tokens: bool = False,
+        chaos: Chaos | None = None,
     ) -> None:
+        self.chaos = chaos  # a seeded share of API calls goes wrong (see chaos.py)
         self.per_minute, self.concurrent, self.per_day = per_minute, concurrent, per_day
         self.window_s = window_s
         self.day_retry_after_s = day_retry_after_s
@@ -360,16 +364,30 @@ class FakeXero:
             status, body, call.elements = await self._run(request, tenant_id, key, work, call)
         finally:
             limits.in_flight -= 1
+        if getattr(request.state, "hang", False):
+            await asyncio.sleep(self.chaos.hang_s)
         call.status = status
-        response = _json(status, body)
+        if getattr(request.state, "malformed", False):
+            response = Response(MALFORMED_BODY, status_code=status, media_type="application/json")
+        else:
+            response = _json(status, body)
         response.headers.update(self._limit_headers(limits))
         retry_after = getattr(request.state, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(int(math.ceil(retry_after)))
+            if status == 429:
+                response.headers["X-Rate-Limit-Problem"] = "minute"
         return response
 
     async def _run(self, request: Request, tenant_id: str, key: str | None, work, call: Call) -> tuple[int, Any, int]:
         await request.body()  # read now: is_disconnected() below must not swallow the body
+        fault = self.chaos.draw() if self.chaos is not None else None
+        if fault is not None:
+            call.fault = fault.kind
+            if fault.refusal_status is not None:
+                return self._refuse(request, fault)
+            if not fault.work_done:
+                return await self._go_wrong(request, fault, 499, {})
         injection = self._take_injection(request.url.path)
         if injection and injection.kind == "fail":
             if injection.retry_after_s is not None:
@@ -407,6 +425,25 @@ class FakeXero:
             status, body, n = await work(self.books[tenant_id])
         if injection and injection.kind == "kill":
             request.state.lose_response = True
+        if fault is not None:
+            return await self._go_wrong(request, fault, status, body, n)
+        return status, body, n
+
+    def _refuse(self, request: Request, fault: Fault) -> tuple[int, Any, int]:
+        if fault.kind == "429":
+            request.state.retry_after = self.chaos.retry_after_s
+            return 429, {"Title": "Too Many Requests", "Status": 429}, 0
+        title = "Internal Server Error" if fault.kind == "500" else "Bad Gateway"
+        return fault.refusal_status, {"Title": title, "Status": fault.refusal_status}, 0
+
+    async def _go_wrong(self, request: Request, fault: Fault, status: int, body: Any, n: int = 0):
+        """After the work (or instead of it): an answer that hangs, drops, or is not JSON."""
+        if fault.kind == "timeout":
+            request.state.hang = True  # after the call leaves the in-flight count: the work is over
+        elif fault.kind == "reset":
+            request.state.lose_response = True
+        elif fault.kind == "malformed":
+            request.state.malformed = True
         return status, body, n
 
     def _remembered(self, slot: tuple[str, str]):

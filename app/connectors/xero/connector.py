@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's e
 
 ITEM_CODES_TTL_S = 300.0
 NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
+# Xero takes a second purchase order with a number it already holds, so a retried create of one is
+# looked up first. Invoices and credit notes need no look-up up front: a retry is sent as it is
+# (the same request under the same key is answered from Xero's idempotency memory), and only when
+# Xero refuses it because the number is taken is that number looked up, once for the whole batch.
+LOOK_UP_FIRST = {"PurchaseOrders"}
 
 # What identifies an element when Xero's answer cannot be matched by position.
 NATURAL_KEY = {
@@ -144,6 +149,7 @@ class XeroConnector:
         accepted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
         clashes: list[tuple[PushItem, mapping.Document]] = []
         paid: list[tuple[PushItem, mapping.Document]] = []
+        taken: list[tuple[PushItem, mapping.Document]] = []
         by_collection: dict[str, list[tuple[PushItem, mapping.Document]]] = {}
         for pair in documents:
             by_collection.setdefault(pair[1].collection, []).append(pair)
@@ -162,12 +168,16 @@ class XeroConnector:
                         clashes.append((item, doc))
                     elif outcome == "paid":
                         paid.append((item, doc))
+                    elif outcome == "taken":
+                        taken.append((item, doc))
                     elif outcome is not None:
                         accepted.append((item, doc, outcome))
         if clashes:
             accepted += await self._send_documents(state, [_renamed(item, doc) for item, doc in clashes], renamed=True)
         if paid:
             accepted += await self._as_xero_has_them(state, paid)
+        if taken:
+            accepted += (await self._look_up_own(state, taken))[0]
         return accepted
 
     async def _as_xero_has_them(
@@ -217,6 +227,8 @@ class XeroConnector:
             if error.code == "document_has_payments" and item.retries and item.external_id:
                 return "paid"
             state.results[item.key] = PushResult(item.key, error=error)
+            if error.code == "duplicate_document_number" and item.external_id is None and doc.collection in NUMBER_FIELD:
+                return "taken"  # perhaps by an earlier try of this very record whose answer was lost
             return None
         state.results[item.key] = PushResult(
             item.key,
@@ -229,16 +241,27 @@ class XeroConnector:
     async def _adopt_earlier_creates(
         self, state: _Push, documents: list[tuple[PushItem, mapping.Document]]
     ) -> tuple[list[tuple[PushItem, mapping.Document]], list[tuple[PushItem, mapping.Document, dict[str, Any]]]]:
-        """Find documents an earlier, unanswered try created, so they are not created twice.
+        """Find purchase orders an earlier, unanswered try created, so they are not created twice
+        (see LOOK_UP_FIRST): one look-up for the batch's retried creates."""
+        retried = [(item, doc) for item, doc in documents
+                   if item.retries and item.external_id is None and doc.collection in LOOK_UP_FIRST]
+        if not retried:
+            return documents, []
+        adopted, failed = await self._look_up_own(state, retried)
+        taken = {id(item) for item, _, _ in adopted} | failed
+        return [(item, doc) for item, doc in documents if id(item) not in taken], adopted
 
-        Xero forgets an Idempotency-Key after about six minutes; a retry later than that would
-        create the invoice again (or be refused for its number). A retried create therefore looks
-        its number up first, and adopts a document whose Reference shows it is this record's.
-        """
+    async def _look_up_own(
+        self, state: _Push, pairs: list[tuple[PushItem, mapping.Document]]
+    ) -> tuple[list[tuple[PushItem, mapping.Document, dict[str, Any]]], set[int]]:
+        """The documents Xero holds under these records' numbers that are theirs (their Reference
+        names the POS record), adopted as created: one filtered list call per collection (per 40
+        numbers). A failed look-up fails only the records that needed it; returns (adopted, the
+        ids of the items whose look-up failed)."""
         wanted: dict[str, dict[str, tuple[PushItem, mapping.Document]]] = {}
-        for item, doc in documents:
-            number = doc.element.get(NUMBER_FIELD.get(doc.collection, ""))
-            if item.retries and item.external_id is None and number:
+        for item, doc in pairs:
+            number = doc.element.get(NUMBER_FIELD[doc.collection])
+            if number:
                 wanted.setdefault(doc.collection, {})[number] = (item, doc)
         adopted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
         failed: set[int] = set()
@@ -250,7 +273,6 @@ class XeroConnector:
             except ConnectionBroken:
                 raise
             except SyncError as exc:
-                # Only the records that needed this look-up wait for another try; the rest go on.
                 for item, _doc in by_number.values():
                     state.results[item.key] = PushResult(item.key, error=exc)
                     failed.add(id(item))
@@ -258,12 +280,11 @@ class XeroConnector:
             for element in found:
                 pair = by_number.get(element.get(NUMBER_FIELD[collection]))
                 if pair is None or element.get("Reference") != pair[1].element.get("Reference"):
-                    continue  # another document owns that number: the create will say so
+                    continue  # another document owns that number: its create says so
                 item, doc = pair
                 state.results[item.key] = PushResult(item.key, action="created", external_id=element.get(doc.id_field))
                 adopted.append((item, doc, element))
-        taken = {id(item) for item, _, _ in adopted} | failed
-        return [(item, doc) for item, doc in documents if id(item) not in taken], adopted
+        return adopted, failed
 
     # --- payments -------------------------------------------------------------------------------
 
