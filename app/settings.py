@@ -73,6 +73,14 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     # the fault suite: a worker must be mid-call when it is killed).
     sandbox_latency_ms: int = Field(default=0, ge=0, le=60_000, alias="POSSYNC_SANDBOX_LATENCY_MS")
     sandbox_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0, alias="POSSYNC_SANDBOX_FAULT_RATE")
+    # How often due scheduled runs are looked for (a connection's `schedule` setting); a run fires
+    # within one tick of its moment.
+    schedule_tick_s: int = Field(default=60, ge=1, le=60, alias="POSSYNC_SCHEDULE_TICK_S")
+    # Bounded logs: attempts (Error log, REFRESH LOGS) and runs (Sync process log) older than these
+    # are pruned hourly; the latest attempt of each record's link is always kept.
+    attempts_keep_days: int = Field(default=90, ge=1, alias="POSSYNC_ATTEMPTS_KEEP_DAYS")
+    runs_keep_days: int = Field(default=365, ge=1, alias="POSSYNC_RUNS_KEEP_DAYS")
+    prune_batch: int = Field(default=5000, ge=1, le=100_000, alias="POSSYNC_PRUNE_BATCH")
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +115,13 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
         # differ per process and make every stored token unreadable.
         if not self.embedded_database and not self.encryption_keys:
             raise ValueError("POSSYNC_ENCRYPTION_KEYS is required when DATABASE_URL is not SQLite")
+        return self
+
+    @model_validator(mode="after")
+    def _runs_outlive_attempts(self) -> "Settings":
+        # An attempt names its run; the Sync process log must not lose runs whose tries are still shown.
+        if self.runs_keep_days < self.attempts_keep_days:
+            raise ValueError("POSSYNC_RUNS_KEEP_DAYS must be at least POSSYNC_ATTEMPTS_KEEP_DAYS")
         return self
 
     @field_validator("store_rate_limit")

@@ -12,6 +12,8 @@ from app.core.problem import Problem, field_errors
 from app.connectors.base import Connector
 from app.entities import ENTITY_TYPES
 from app.models import Connection, ConnectionStatus
+from app.connections.schedule import plan_next_run
+from app.models.base import utcnow
 from app.sync.ingest import backfill_links
 
 
@@ -50,4 +52,5 @@ async def activate(*, session: AsyncSession, connection: Connection, connector: 
     connection.status_reason = None
     await session.flush()
     typed = connector.settings_model.model_validate(connection.settings or {})
+    plan_next_run(connection, None, typed.schedule, utcnow())
     return await backfill_links(session, connection, [t for t in ENTITY_TYPES if connector.syncs(t, typed)])

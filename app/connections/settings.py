@@ -9,11 +9,17 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections.schedule import schedule_of
 from app.connectors.base import Connector
 from app.models import Connection, ConnectionStatus
 
 # Connections that collect work; a paused or broken one pushes it once it is back.
 COLLECTING = (ConnectionStatus.ACTIVE, ConnectionStatus.PAUSED, ConnectionStatus.RECONNECT_REQUIRED)
+
+
+def rings_on_change(connection: Connection) -> bool:
+    """Whether new work wakes a job at once; otherwise it waits for the schedule or SYNC NOW."""
+    return schedule_of(connection.settings).rings_on_change
 
 
 def typed_settings(connectors: dict[str, Connector], connection: Connection) -> BaseModel:

@@ -22,6 +22,7 @@ from app.core.problem import Problem
 from app.entities import ENTITY_TYPES
 from app.models import Connection, Link, LinkState
 from app.models.base import utcnow
+from app.connections.schedule import plan_next_run
 from app.sync.ingest import backfill_links
 from app.sync.setting_waits import changed_fields, changed_values, open_choices, wake_mapped
 
@@ -41,6 +42,7 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
     history = _history(before, typed, now=datetime.now(UTC))
     typed = typed.model_copy(update={"mode_history": history, "effective_from": None})
     connection.settings = typed.model_dump(mode="json")
+    plan_next_run(connection, before.schedule, typed.schedule, utcnow())
     synced = [t for t in ENTITY_TYPES if connector.syncs(t, typed)]
     dropped = [t for t in ENTITY_TYPES if t not in synced]
     now = utcnow()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.connectors.program_changes import WhenChangedInProgram
+from app.connections.schedule import SyncSchedule
 from app.entities import ENTITY_TYPES
 from app.entities.common import Moment
 from app.entities.registry import EntityTypeName
@@ -54,6 +55,11 @@ class CommonSettings(BaseModel):
         default_factory=WhenChangedInProgram,
         description="What the next push does with an object the bookkeeper changed in the program since possync "
         "last sent it, per kind of record (defaults: ask for documents, pos_wins for contacts and items).",
+    )
+    schedule: SyncSchedule = Field(
+        default_factory=SyncSchedule,
+        description="When this connection syncs: on every change (default), every N minutes, daily at a local "
+        "time, or manual only. SYNC NOW works in every mode.",
     )
     mode_history: list[ModePeriod] = Field(
         default_factory=list,

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Json, UtcDateTime, new_uuid, utcnow
@@ -23,6 +23,11 @@ class Connection(Base):
     """One store linked to one organisation of one program."""
 
     __tablename__ = "connections"
+    __table_args__ = (
+        # The scheduler's tick: connections whose scheduled run is due.
+        Index("ix_connections_next_run_at", "next_run_at", postgresql_where=text("next_run_at IS NOT NULL"),
+              sqlite_where=text("next_run_at IS NOT NULL")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
@@ -44,5 +49,7 @@ class Connection(Base):
     # Settings the organisation's own lists could not fill when it was connected:
     # [{"setting": "payment_accounts.Store credit", "reason": "…"}]; each goes once the shop saves it.
     needs_choice: Mapped[list[dict[str, str]] | None] = mapped_column(Json, default=None)
+    # The next scheduled run (settings.schedule every_minutes / daily_at); None: rung on change or manual.
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

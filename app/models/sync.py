@@ -109,6 +109,12 @@ class Attempt(Base):
         Index("ix_attempts_link_id_id", "link_id", "id"),
         Index("ix_attempts_errors", "connection_id", "id", postgresql_where=text("outcome IN ('failed', 'retry')"),
               sqlite_where=text("outcome IN ('failed', 'retry')")),
+        # The Error log filtered by entity type: only that type's failures, newest first.
+        Index("ix_attempts_errors_entity_type", "connection_id", "entity_type", "id",
+              postgresql_where=text("outcome IN ('failed', 'retry')"), sqlite_where=text("outcome IN ('failed', 'retry')")),
+        # … and by error code.
+        Index("ix_attempts_errors_error_code", "connection_id", "error_code", "id",
+              postgresql_where=text("outcome IN ('failed', 'retry')"), sqlite_where=text("outcome IN ('failed', 'retry')")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -77,6 +77,46 @@ async def runs_page(
     return rows, (encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more and rows else None)
 
 
+def errors_query(
+    *,
+    connection_id: uuid.UUID,
+    limit: int,
+    before: int | None = None,
+    entity_type: str | None = None,
+    since: datetime | None = None,
+    code: str | None = None,
+    history: bool = False,
+):
+    """The Error log's SELECT: failed and retried tries, newest first, one page (plus one row)."""
+    query = (
+        select(Attempt)
+        .where(
+            Attempt.connection_id == connection_id,
+            Attempt.outcome.in_([AttemptOutcome.FAILED, AttemptOutcome.RETRY]),
+        )
+        .order_by(Attempt.id.desc())
+    )
+    if not history:
+        # What fails now: the latest try of each record that is still failed or waiting to retry.
+        # "No later try of its link" (an anti-join) rather than "its id is the link's max(id)": the
+        # planner then walks the failures newest first and stops at the page's end, instead of
+        # visiting every failing link and sorting (a tenth of the time with 100,000 attempts).
+        later = aliased(Attempt)
+        no_later_try = ~exists().where(later.link_id == Attempt.link_id, later.id > Attempt.id)
+        query = query.join(Link, Link.id == Attempt.link_id).where(
+            Link.state.in_([LinkState.FAILED, LinkState.PENDING]), no_later_try
+        )
+    if entity_type:
+        query = query.where(Attempt.entity_type == entity_type)
+    if since:
+        query = query.where(Attempt.created_at >= since)
+    if code:
+        query = query.where(Attempt.error_code == code)
+    if before is not None:
+        query = query.where(Attempt.id < before)
+    return query.limit(limit + 1)
+
+
 async def errors_page(
     *,
     session: AsyncSession,
@@ -89,31 +129,9 @@ async def errors_page(
     ids: OpaqueIds,
     history: bool = False,
 ) -> tuple[list[Attempt], str | None]:
-    query = (
-        select(Attempt)
-        .where(
-            Attempt.connection_id == connection_id,
-            Attempt.outcome.in_([AttemptOutcome.FAILED, AttemptOutcome.RETRY]),
-        )
-        .order_by(Attempt.id.desc())
-    )
-    if not history:
-        # What fails now: the latest try of each record that is still failed or waiting to retry.
-        later = aliased(Attempt)
-        latest = select(func.max(later.id)).where(later.link_id == Link.id).correlate(Link).scalar_subquery()
-        query = query.join(Link, Link.id == Attempt.link_id).where(
-            Link.state.in_([LinkState.FAILED, LinkState.PENDING]), Attempt.id == latest
-        )
-    if entity_type:
-        query = query.where(Attempt.entity_type == entity_type)
-    if since:
-        query = query.where(Attempt.created_at >= since)
-    if code:
-        query = query.where(Attempt.error_code == code)
-    before = attempt_cursor(cursor, ids)
-    if before is not None:
-        query = query.where(Attempt.id < before)
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    query = errors_query(connection_id=connection_id, limit=limit, before=attempt_cursor(cursor, ids),
+                         entity_type=entity_type, since=since, code=code, history=history)
+    rows = list((await session.scalars(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (ids.encode(ATTEMPT, rows[-1].id) if more and rows else None)

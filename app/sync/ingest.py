@@ -14,7 +14,7 @@ from app.connectors.base import Connector
 from app.entities.canonical import canonical_json, hash_of
 from app.models import Connection, Link, LinkState, Record
 from app.models.base import UtcDateTime, utcnow
-from app.connections.settings import collecting_connections, syncing
+from app.connections.settings import collecting_connections, rings_on_change, syncing
 from app.sync import bulk
 from app.sync.wake import wait_key, wake_waiting
 
@@ -118,6 +118,7 @@ async def upsert_records(
         if entity_type == "shift_report":
             await _rejudge_sales_of(session, store_id, [c.id for c in collecting], changed)
             rung |= {c.id for c in collecting}
+    rung &= {c.id for c in collecting if rings_on_change(c)}
     changed_set = set(changed)
     results = [
         Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
@@ -139,7 +140,7 @@ async def mark_deleted(session: AsyncSession, *, record: Record, connectors: dic
     linked = set((await session.scalars(select(Link.connection_id).where(Link.record_id == record.id))).all())
     connections = [c for c in collecting if c.id in linked]
     await mark_pending(session, connections, record.entity_type, [record.id])
-    return {c.id for c in connections}
+    return {c.id for c in connections if rings_on_change(c)}
 
 
 async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connection_ids: list[uuid.UUID],

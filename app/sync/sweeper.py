@@ -10,6 +10,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import and_, func, or_, select, update
 
+from app.connections.schedule import schedule_of
 from app.db import transaction
 from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunStatus, RunTrigger
 from app.models.base import utcnow
@@ -37,7 +38,12 @@ async def due_connections(deps: SyncDeps) -> list[uuid.UUID]:
         .distinct()
     )
     async with deps.sessions() as session:
-        return list((await session.scalars(query)).all())
+        due = list((await session.scalars(query)).all())
+        if not due:
+            return []
+        settings = (await session.execute(select(Connection.id, Connection.settings).where(Connection.id.in_(due)))).all()
+    # A scheduled or manual connection's pending work waits for its tick or SYNC NOW, not the sweeper.
+    return [connection_id for connection_id, stored in settings if schedule_of(stored).rings_on_change]
 
 
 def dead_after_s(deps: SyncDeps) -> float:

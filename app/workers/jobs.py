@@ -84,9 +84,3 @@ async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
     """arq entry point: process the connection's stored webhook events (one run per batch)."""
     await ctx["redis"].delete(webhooks_queued_key(connection_id))  # rings from now on queue another pass
     return await run_webhooks(ctx["deps"], connection_id)
-
-
-async def sweep_job(ctx: dict) -> int:
-    swept = await sweep(ctx["deps"])
-    await ring_for_waiting_events(ctx["deps"])
-    return swept

@@ -1,5 +1,5 @@
 """Where an API process's jobs go: arq through Redis, or asyncio tasks in the process itself
-(embedded mode, with its own sweeper loop). Started and stopped by the API's lifespan."""
+(embedded mode, with its own periodic loops: sweeper, schedule tick, pruning). Started and stopped by the API's lifespan."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import contextlib
 from app.sync.deps import SyncDeps
 from app.workers.bell import ArqBell, InProcessBell
 from app.workers.jobs import run_sync, run_webhooks
-from app.workers.sweeper import sweep_forever
+from app.workers.periodic import embedded_loops
 
 
 class JobRuntime:
-    """Owns the bell it installs on `deps` (and, embedded, the sweeper) until close()."""
+    """Owns the bell it installs on `deps` (and, embedded, the periodic loops) until close()."""
 
     def __init__(self) -> None:
         self.bell: InProcessBell | None = None
-        self.sweeper: asyncio.Task | None = None
+        self.loops: list[asyncio.Task] = []
         self.arq_redis = None
 
     async def start(self, deps: SyncDeps) -> None:
@@ -25,17 +25,17 @@ class JobRuntime:
             self.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), deps.settings.jobs_per_connection,
                                       process=lambda c: run_webhooks(deps, c))
             deps.bell = self.bell
-            self.sweeper = asyncio.create_task(sweep_forever(deps), name="sweeper")
+            self.loops = embedded_loops(deps)
             return
         self.arq_redis = arq_pool(deps.settings.redis_url)
         deps.bell = ArqBell(self.arq_redis, deps.settings.jobs_per_connection)
         deps.arq_redis = self.arq_redis
 
     async def close(self) -> None:
-        if self.sweeper is not None:
-            self.sweeper.cancel()
+        for loop in self.loops:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.sweeper
+                await loop
         if self.bell is not None:
             await self.bell.close()
         if self.arq_redis is not None:

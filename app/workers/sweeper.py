@@ -1,8 +1,7 @@
-"""The sweeper's pass and, in embedded mode, its loop (arq runs the pass as a cron job instead)."""
+"""The sweeper's pass: close dead runs, re-ring lost SYNC NOWs and connections with due work
+(app.workers.periodic runs it: an arq cron job, or a loop in embedded mode)."""
 
 from __future__ import annotations
-
-import asyncio
 
 import structlog
 
@@ -10,7 +9,6 @@ from app.models import RunTrigger
 from app.observability import metrics
 from app.sync.deps import SyncDeps
 from app.sync.sweeper import close_dead_runs, close_unstarted_runs, due_connections, unstarted_runs
-from app.webhooks.processing import ring_for_waiting_events
 
 log = structlog.get_logger(__name__)
 
@@ -28,14 +26,3 @@ async def sweep(deps: SyncDeps) -> int:
     if connection_ids:
         metrics.SWEEPS.inc()
     return len(connection_ids)
-
-
-async def sweep_forever(deps: SyncDeps) -> None:
-    """Embedded mode's sweeper: every POSSYNC_SWEEP_INTERVAL_S, whatever failed last time."""
-    while True:
-        try:
-            await sweep(deps)
-            await ring_for_waiting_events(deps)
-        except Exception as exc:  # noqa: BLE001 - the database may be away; the next pass tries again
-            log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}")
-        await asyncio.sleep(deps.settings.sweep_interval_s)
