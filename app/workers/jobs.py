@@ -12,9 +12,8 @@ from app.db import is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
-from app.webhooks.processing import process_webhook_events, ring_for_waiting_events
+from app.webhooks.processing import process_webhook_events
 from app.workers.bell import later_key, webhooks_queued_key
-from app.workers.sweeper import sweep
 from app.workers.slots import again_key, held_slot, queued_key
 
 log = structlog.get_logger(__name__)
