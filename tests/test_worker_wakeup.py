@@ -42,10 +42,16 @@ async def idle_worker(stack, monkeypatch):
     try:
         yield worker
     finally:
+        # Let the last job's own bookkeeping end first: a job task cancelled mid-finish would make
+        # close() raise, skip on_shutdown and leave this worker's deps to the next test's worker.
+        deadline = asyncio.get_running_loop().time() + 10
+        while worker.job_counter and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await worker.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.close()
 
 
 async def wait_for(predicate, bound_s: float = 60.0) -> None:
