@@ -9,6 +9,9 @@
   at least one line or custom line): rules across fields, each checked by tests/books. Positive
   cases leave out `total`, `tax_total` and the payments, and get one custom line when they have
   no line at all.
+- A sync schedule's `time_zone` must be an IANA zone and its mode's own field given (a list no
+  schema holds): positive cases get the default schedule. A resync's `to` must come after its
+  `from`, within a year: positive cases get one day.
 - A settings change's `effective_from` must be in the future and come with a change of the sales
   mode or of the sale / shift report types (tests/books cover it): positive cases leave it out.
 Negative cases (data meant to be refused) keep their cursor; a body id is only aligned when it is
@@ -39,6 +42,13 @@ def _balanced_sale(body: dict) -> dict:
     return body
 
 
+def _default_schedules(value):
+    if isinstance(value, dict):
+        return {k: ({"mode": "on_change"} if k == "schedule" and isinstance(v, dict) else _default_schedules(v))
+                for k, v in value.items()}
+    return value
+
+
 @schemathesis.hook
 def map_case(context, case):
     pos_id = (case.path_parameters or {}).get("pos_id")
@@ -47,6 +57,10 @@ def map_case(context, case):
         case.body = {**case.body, "id": pos_id}
     if _positive(case) and isinstance(case.query, dict) and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if _positive(case) and isinstance(case.body, dict):
+        case.body = _default_schedules(case.body)
+    if _positive(case) and case.path.endswith("/resync") and isinstance(case.body, dict):
+        case.body = {**case.body, "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}
     if _positive(case) and case.path.endswith("/settings") and isinstance(case.body, dict):
         case.body = {k: v for k, v in case.body.items() if k != "effective_from"}
     if _positive(case) and case.path.startswith("/v1/sales") and isinstance(case.body, dict):
