@@ -76,10 +76,14 @@ def is_database_outage(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             return True
         cause = exc.orig.__cause__ if exc.orig is not None else None
-        # Deadlocks and serialization failures are transient too: the same request again succeeds.
-        return cause is not None and type(cause).__module__.startswith("asyncpg") and any(
-            base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError",
-                              "DeadlockDetectedError", "SerializationError")
-            for base in type(cause).__mro__
-        )
-    return False
+        return cause is not None and _transient_asyncpg_error(cause)
+    return _transient_asyncpg_error(exc)  # raised by asyncpg itself (app.api.request_db's look-up)
+
+
+def _transient_asyncpg_error(exc: BaseException) -> bool:
+    # Deadlocks and serialization failures are transient too: the same request again succeeds.
+    return type(exc).__module__.startswith("asyncpg") and any(
+        base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError",
+                          "DeadlockDetectedError", "SerializationError")
+        for base in type(exc).__mro__
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.db import transaction
 from app.stores.service import caller_for_key, revoke_keys
@@ -54,3 +58,30 @@ async def test_unknown_and_revoked_keys_are_refused_by_the_look_up(api, deps):
         await revoke_keys(session=session, store_id=found.store.id)
     refused = await api.client.get("/v1/customers/sync-status?ids=C-1", headers=headers)
     assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.postgres
+async def test_connections_the_server_dropped_cost_no_request(api, deps):
+    """After a PostgreSQL restart every pooled connection is dead. The key look-up (a statement
+    SQLAlchemy never sees) once handed the dead one back to the pool and failed every later request
+    with a 500; now each request, the first included, is answered as if nothing had happened."""
+    assert (await api.put("/v1/customers/C-1", {"first_name": "Before"})).status_code == 201
+    # Fill the pool with several connections, as a busy API would have.
+    reads = [api.get("/v1/customers/C-1") for _ in range(8)]
+    assert {r.status_code for r in await asyncio.gather(*reads)} == {200}
+    pooled = deps.engine.sync_engine.pool.checkedin()
+    assert pooled >= 2
+
+    admin = create_async_engine(deps.settings.database_url, poolclass=NullPool)
+    async with admin.connect() as conn:
+        dropped = await conn.scalar(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+    await admin.dispose()
+    assert dropped >= pooled
+
+    for n in range(pooled + 3):  # more requests than dead connections: none of them may reach one
+        read = await api.get("/v1/customers/C-1")
+        assert read.status_code == 200, read.text
+        written = await api.put(f"/v1/customers/C-{n + 2}", {"first_name": "After"})
+        assert written.status_code == 201, written.text

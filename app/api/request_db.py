@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db import is_database_outage
 from app.models import Store
 from app.models.base import utcnow
 from app.stores.service import Caller, caller_for_key, hash_key
@@ -30,12 +31,30 @@ async def caller_on(conn: AsyncConnection, key: str) -> Caller | None:
     if conn.dialect.name != "postgresql":
         async with AsyncSession(bind=conn) as session:  # its transaction ends (rolls back) with it
             return await caller_for_key(session=session, key=key)
-    raw = await conn.get_raw_connection()
-    row = await raw.driver_connection.fetchrow(KEY_LOOKUP, hash_key(key), utcnow())
+    row = await _fetch_key_row(conn, hash_key(key))
     if row is None:
         return None
     store_id, name, created_at, key_id = row
     return Caller(Store(id=store_id, name=name, created_at=created_at), key_id)
+
+
+async def _fetch_key_row(conn: AsyncConnection, key_hash: str):
+    """The look-up on the driver connection, once more on a fresh one if the server had dropped it.
+
+    SQLAlchemy never sees this statement, so it cannot notice a dropped connection by itself: after a
+    PostgreSQL restart the dead connection went back to the pool and every later request failed on
+    it. Here the dead one is invalidated together with every pooled connection older than it (what
+    SQLAlchemy does for its own statements), and the look-up runs again on a new connection."""
+    raw = await conn.get_raw_connection()
+    try:
+        return await raw.driver_connection.fetchrow(KEY_LOOKUP, key_hash, utcnow())
+    except Exception as exc:
+        if not is_database_outage(exc):
+            raise
+        conn.sync_engine.pool._invalidate(raw, exc, _checkin=False)
+        await conn.invalidate(exc)
+    raw = await conn.get_raw_connection()  # a new connection: an invalidated one reconnects on use
+    return await raw.driver_connection.fetchrow(KEY_LOOKUP, key_hash, utcnow())
 
 
 @asynccontextmanager
