@@ -11,7 +11,7 @@ from app.settings import get_settings
 from app.sync.deps import SyncDeps, build_deps
 from app.workers.bell import RING_JOB, SYNC_JOB, WEBHOOK_JOB, ArqBell
 from app.workers.jobs import process_webhooks_job, ring_later_job, sync_connection_job
-from app.workers.periodic import cron_seconds, prune_job, schedule_job, sweep_job
+from app.workers.periodic import cron_times, prune_job, schedule_job, sweep_job
 
 # Only bounds a job that hangs: no ring waits on a job id, so a killed job's in-progress marker
 # (kept by arq for this long plus 10 s) blocks nothing.
@@ -56,10 +56,10 @@ def worker_settings() -> dict:
             func(process_webhooks_job, name=WEBHOOK_JOB, keep_result=0, timeout=300, max_tries=3),
         ],
         "cron_jobs": [
-            cron(sweep_job, name="sweep", second=cron_seconds(settings.sweep_interval_s), run_at_startup=True,
+            cron(sweep_job, name="sweep", **cron_times(settings.sweep_interval_s), run_at_startup=True,
                  keep_result=0, unique=True, timeout=120),
             # A worker starting late still fires what fell due meanwhile; the claim makes it once.
-            cron(schedule_job, name="schedule", second=cron_seconds(settings.schedule_tick_s), run_at_startup=True,
+            cron(schedule_job, name="schedule", **cron_times(settings.schedule_tick_s), run_at_startup=True,
                  keep_result=0, unique=True, timeout=120),
             cron(prune_job, name="prune", minute=7, second=0, keep_result=0, unique=True, timeout=1800),
         ],

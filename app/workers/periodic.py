@@ -54,9 +54,16 @@ async def prune_job(ctx: dict) -> dict[str, int]:
     return await prune(ctx["deps"])
 
 
-def cron_seconds(interval_s: int) -> set[int]:
-    """The seconds of each minute an arq cron job runs at, for an interval under a minute."""
-    return set(range(0, 60, interval_s)) if interval_s < 60 else {0}
+def cron_times(interval_s: int) -> dict[str, set[int]]:
+    """arq cron fields that fire about every interval_s: seconds of each minute under a minute,
+    minutes of each hour under an hour, hours of each day beyond. arq matches clock fields, so an
+    interval that does not divide its unit evenly leaves one shorter gap each minute, hour or day
+    (every 7 s: …, 49, 56, then 0) rather than drifting."""
+    if interval_s < 60:
+        return {"second": set(range(0, 60, interval_s))}
+    if interval_s < 3600:
+        return {"minute": set(range(0, 60, max(1, interval_s // 60))), "second": {0}}
+    return {"hour": set(range(0, 24, min(24, interval_s // 3600))), "minute": {0}, "second": {0}}
 
 
 async def repeat(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> None:
