@@ -54,16 +54,20 @@ class LeaseKeeper:
     async def renew(self) -> None:
         now = utcnow()
         async with transaction(self.deps.sessions) as session:
-            if self.tokens:
-                await session.execute(
-                    update(Link)
-                    .where(Link.connection_id == self.connection_id, Link.claim_token.in_(list(self.tokens)),
-                           Link.state == LinkState.PENDING)
-                    .values(claimed_until=now + timedelta(seconds=self.lease_s))
-                    .execution_options(synchronize_session=False)
-                )
+            await self.extend_links(session, now)
             if self.run_id is not None:
                 await session.execute(update(Run).where(Run.id == self.run_id).values(heartbeat_at=now))
+
+    async def extend_links(self, session, now) -> None:
+        """Extend the held links' lease, in the caller's transaction."""
+        if self.tokens:
+            await session.execute(
+                update(Link)
+                .where(Link.connection_id == self.connection_id, Link.claim_token.in_(list(self.tokens)),
+                       Link.state == LinkState.PENDING)
+                .values(claimed_until=now + timedelta(seconds=self.lease_s))
+                .execution_options(synchronize_session=False)
+            )
 
     async def release(self) -> None:
         """Give back every link still held: pending as before, retry count unchanged."""

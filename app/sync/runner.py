@@ -85,8 +85,7 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
         if scope is None:
             leases.run_id = run_id = leases.run_id or await _new_run(deps, connection_id, trigger)
             structlog.contextvars.bind_contextvars(run_id=str(run_id))
-            await _start(deps, run_id)
-            await leases.renew()  # a SYNC NOW reservation may be close to running out
+            await _start(deps, leases)
             scope = BatchScope(
                 deps=deps,
                 connection_id=connection_id,
@@ -178,12 +177,16 @@ async def _new_run(deps: SyncDeps, connection_id: uuid.UUID, trigger: str) -> uu
         return run.id
 
 
-async def _start(deps: SyncDeps, run_id: uuid.UUID) -> None:
+async def _start(deps: SyncDeps, leases: LeaseKeeper) -> None:
+    """The run is running; in the same transaction its first batch's lease is renewed (a SYNC NOW
+    reservation may be close to running out) and its heartbeat stamped."""
+    now = utcnow()
     async with transaction(deps.sessions) as session:
         await session.execute(
-            update(Run).where(Run.id == run_id).values(status=RunStatus.RUNNING, started_at=utcnow(),
-                                                       heartbeat_at=utcnow())
+            update(Run).where(Run.id == leases.run_id)
+            .values(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
         )
+        await leases.extend_links(session, now)
 
 
 async def _finish(deps: SyncDeps, run_id: uuid.UUID | None, counts: Counter, *, error: str | None) -> None:
@@ -191,13 +194,12 @@ async def _finish(deps: SyncDeps, run_id: uuid.UUID | None, counts: Counter, *, 
         return
     now = utcnow()
     async with transaction(deps.sessions) as session:
-        run = await session.get(Run, run_id)
-        if run is None:
-            return
-        run.status = RunStatus.FAILED if error else RunStatus.FINISHED
-        run.error = error
-        run.started_at = run.started_at or now
-        run.finished_at = now
+        await session.execute(
+            update(Run).where(Run.id == run_id)
+            .values(status=RunStatus.FAILED if error else RunStatus.FINISHED, error=error, finished_at=now,
+                    started_at=func.coalesce(Run.started_at, now))
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _interrupt_quietly(deps: SyncDeps, run_id: uuid.UUID, exc: BaseException) -> None:
