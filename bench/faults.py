@@ -425,6 +425,27 @@ async def fake_program_faults(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     return out, time.monotonic()
 
 
+async def drain(ctx: Ctx, size: int) -> tuple[Outcome, float]:
+    """No fault: the workload drains through a fake program at its real limits. The clock starts
+    at the first write, so "all green after" is the drain's whole wall time."""
+    if ctx.program is None:
+        raise SystemExit("the drain scenario needs a fake program: --program xero or --program quickbooks")
+    recs = records("D", size, 8)
+    out = Outcome("drain", len(recs), f"none: {ctx.program.name} at its real limits, from the first write")
+    ctx.program.chaos(0, 0)
+    ctx.calls_before = ctx.program.api_calls()
+    started = time.monotonic()
+    await write_all(ctx.pos, recs)
+    return out, started
+
+
+def _drain_note(ctx: Ctx, outcome: Outcome) -> None:
+    floor_s = ctx.program.floor_s(outcome.calls_minimal or 0)
+    share = f"{floor_s / outcome.green_after_s:.2f}" if outcome.green_after_s and floor_s else "n/a (within one window)"
+    outcome.notes.append(f"wall {outcome.green_after_s} s; the limit's floor for {outcome.calls_minimal} calls at "
+                         f"{ctx.program.calls_per_minute} a minute: {floor_s:.0f} s; floor ÷ wall {share}")
+
+
 async def contention(ctx: Ctx, size: int) -> tuple[Outcome, float]:
     duration_s = max(5.0, 30 * ctx.scale)
     gen = Generator(prefix="W", seed=7)
@@ -445,7 +466,7 @@ async def contention(ctx: Ctx, size: int) -> tuple[Outcome, float]:
 SCENARIOS = {
     "sigkill": (sigkill, 2000), "redis-down": (redis_outage, 500), "pg-restart": (pg_restart, 1000),
     "pg-down": (pg_stop, 500), "sigterm": (sigterm, 500), "program-faults": (program_faults, 1000),
-    "contention": (contention, 20),
+    "contention": (contention, 20), "drain": (drain, 5000),
 }
 
 
@@ -532,7 +553,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 before = Counter(ctx.pos.statuses)
                 outcome, ended = await scenario(ctx, size)
                 prefix = {"sigkill": "K", "redis-down": "R", "pg-restart": "P", "pg-down": "S", "sigterm": "T",
-                          "program-faults": "F", "contention": "W"}[name]
+                          "program-faults": "F", "contention": "W", "drain": "D"}[name]
                 await settle(engine, ctx.pos, prefix, outcome, ended, args.settle_bound, program)
                 if ctx.background is not None:
                     ctx.background.cancel()
@@ -540,6 +561,9 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                     program.chaos(0, 0)
                     await _calls(engine, ctx, prefix, outcome)
                     ctx.after()
+                elif name == "drain":
+                    await _calls(engine, ctx, prefix, outcome)
+                    _drain_note(ctx, outcome)
                 seen = ctx.pos.statuses - before
                 outcome.answered_500 = sum(n for status, n in seen.items() if status == 500)
                 outcome.answered_503 = seen.get(503, 0)
@@ -593,8 +617,9 @@ HEADER = ("| scenario | records | fault | lost | duplicated | wrong content | ru
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="possync fault-suite",
                                      description="possync's fault suite (see bench/faults.py's docstring).")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    parser.add_argument("--scenarios", default=",".join(s for s in SCENARIOS if s != "drain"),
+                        help=f"comma-separated, from: {', '.join(SCENARIOS)} (drain: with a fake program only; "
+                             "not in the default)")
     parser.add_argument("--program", choices=["sandbox", *PROGRAMS], default="sandbox",
                         help="the program the records go to: the sandbox, or a fake served over HTTP")
     parser.add_argument("--kill-every", type=float, default=PROGRAM_KILL_EVERY_S,

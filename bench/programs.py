@@ -43,6 +43,7 @@ class Program:
     """One fake program served for the whole suite run."""
 
     name: str
+    calls_per_minute: int
     settings: dict[str, Any] | None = None  # the connection's sync settings, when the defaults do not fit
 
     def __init__(self) -> None:
@@ -91,6 +92,12 @@ class Program:
     def minimal_calls(self, counts: dict[str, int], synced: dict[str, int]) -> int:
         raise NotImplementedError
 
+    @classmethod
+    def floor_s(cls, minimal_calls: int) -> float:
+        """The least time the program's own limit allows for that many calls: a full window's worth
+        goes at once, every further window's worth waits a minute."""
+        return max(0.0, (minimal_calls - cls.calls_per_minute) / cls.calls_per_minute * 60)
+
     def check(self, records: list[tuple[str, str, dict, str | None]]) -> Found:
         """records: (entity type, POS id, stored payload, external id of a synced link or None)."""
         raise NotImplementedError
@@ -98,6 +105,7 @@ class Program:
 
 class XeroProgram(Program):
     name = "xero"
+    calls_per_minute = 60  # per organisation, a rolling minute
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,6 +171,7 @@ def _paid_in_full(invoice: dict[str, Any], sale: dict[str, Any]) -> bool:
 
 class QuickBooksProgram(Program):
     name = "quickbooks"
+    calls_per_minute = 40  # batch calls per company; the 500 requests a minute bind later
     # The workload's three payment types (the defaults map Cash and Card only).
     settings = {"payment_types": {"Cash": {"deposit_account": "35", "payment_method": "1"},
                                   "Card": {"deposit_account": "4", "payment_method": "3"},
