@@ -182,9 +182,9 @@ async def test_named_buckets_are_shared_across_limiter_instances_and_spend_the_d
             pass
         third.cancel()
         storage = SharedLimits(client, REDIS_URL)
-        from limits import RateLimitItemPerMinute
+        from app.sync.limiter import minute_window
 
-        stats = await storage._window.get_window_stats(RateLimitItemPerMinute(10), "possync", key)  # noqa: SLF001
+        stats = await storage._window.get_window_stats(minute_window(10), "possync", key)  # noqa: SLF001
         assert stats.remaining == 7  # 2 batch calls + 1 plain call spent the default bucket
     finally:
         await client.aclose()
