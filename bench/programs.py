@@ -134,7 +134,7 @@ class XeroProgram(Program):
         contacts = _index(books.contacts.values(), "ContactNumber")
         items = _index(books.items.values(), "Code")
         orders = _index(books.purchase_orders.values(), "Reference")
-        invoices = _index([*books.invoices.values(), *books.credit_notes.values()], "Reference")
+        invoices = _index([*list(books.invoices.values()), *list(books.credit_notes.values())], "Reference")
         found = Found()
         for entity_type, pos_id, payload, external_id in records:
             if entity_type in ("customer", "supplier"):
@@ -204,8 +204,8 @@ class QuickBooksProgram(Program):
         # same natural key (DisplayName of people, Sku or Name of items, DocNumber of transactions).
         company = self.fake.companies[self.realm]
         found = Found()
-        for entity in company.objects:
-            keyed = Counter(_qb_key(entity, o) for o in company.objects[entity].values())
+        for entity in list(company.objects):
+            keyed = Counter(_qb_key(entity, o) for o in list(company.objects[entity].values()))
             found.duplicated += sum(n - 1 for key, n in keyed.items() if key and n > 1)
         for entity_type, _pos_id, _payload, external_id in records:
             if external_id is None:
@@ -226,7 +226,9 @@ def _qb_key(entity: str, obj: dict[str, Any]) -> str | None:
 
 def _index(objects, field: str) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for obj in objects:
+    # The fake serves from a thread of this process: copy the view first (one C call, under the GIL),
+    # or a create landing meanwhile changes the dict mid-iteration.
+    for obj in list(objects):
         if obj.get(field):
             out.setdefault(obj[field], []).append(obj)
     return out
