@@ -95,8 +95,8 @@ class Program:
     @classmethod
     def floor_s(cls, minimal_calls: int) -> float:
         """The least time the program's own limit allows for that many calls: a full window's worth
-        goes at once, every further window's worth waits a minute."""
-        return max(0.0, (minimal_calls - cls.calls_per_minute) / cls.calls_per_minute * 60)
+        goes at once, and the first call of each further window's worth waits a minute more."""
+        return max(0, minimal_calls - 1) // cls.calls_per_minute * 60.0
 
     def check(self, records: list[tuple[str, str, dict, str | None]]) -> Found:
         """records: (entity type, POS id, stored payload, external id of a synced link or None)."""

@@ -27,8 +27,8 @@ def test_the_drain_floor_is_what_the_programs_minute_windows_allow():
 
     # A window's worth of calls goes at once; each further window's worth waits a minute.
     assert XeroProgram.floor_s(58) == 0
-    assert XeroProgram.floor_s(180) == 120
-    assert QuickBooksProgram.floor_s(100) == 90
+    assert XeroProgram.floor_s(180) == 120 and XeroProgram.floor_s(181) == 180
+    assert QuickBooksProgram.floor_s(100) == 120 and QuickBooksProgram.floor_s(80) == 60
 
 
 def test_the_drain_is_listed_but_not_run_by_default():
