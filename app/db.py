@@ -82,8 +82,10 @@ def is_database_outage(exc: BaseException) -> bool:
 
 def _transient_asyncpg_error(exc: BaseException) -> bool:
     # Deadlocks and serialization failures are transient too: the same request again succeeds.
+    # InternalClientError: a statement sent on a connection whose server has just sent its
+    # termination notice ("cannot switch to state …; another operation is in progress").
     return type(exc).__module__.startswith("asyncpg") and any(
-        base.__name__ in ("PostgresConnectionError", "InterfaceError", "OperatorInterventionError",
-                          "DeadlockDetectedError", "SerializationError")
+        base.__name__ in ("PostgresConnectionError", "InterfaceError", "InternalClientError",
+                          "OperatorInterventionError", "DeadlockDetectedError", "SerializationError")
         for base in type(exc).__mro__
     )

@@ -61,27 +61,56 @@ async def test_unknown_and_revoked_keys_are_refused_by_the_look_up(api, deps):
 
 
 @pytest.mark.postgres
-async def test_connections_the_server_dropped_cost_no_request(api, deps):
+@pytest.mark.parametrize("noticed_s", [0, 0.3], ids=["at-once", "after-the-notice-arrived"])
+async def test_connections_the_server_dropped_cost_no_request(api, deps, noticed_s):
     """After a PostgreSQL restart every pooled connection is dead. The key look-up (a statement
     SQLAlchemy never sees) once handed the dead one back to the pool and failed every later request
-    with a 500; now each request, the first included, is answered as if nothing had happened."""
+    with a 500; now each request, the first included, is answered as if nothing had happened —
+    whether it comes at once or after the server's termination notice reached the idle connection
+    (asyncpg then refuses a new statement with an internal client error instead)."""
     assert (await api.put("/v1/customers/C-1", {"first_name": "Before"})).status_code == 201
-    # Fill the pool with several connections, as a busy API would have.
-    reads = [api.get("/v1/customers/C-1") for _ in range(8)]
-    assert {r.status_code for r in await asyncio.gather(*reads)} == {200}
-    pooled = deps.engine.sync_engine.pool.checkedin()
-    assert pooled >= 2
+    for round_ in range(2):
+        # Fill the pool with several connections, as a busy API would have.
+        reads = [api.get("/v1/customers/C-1") for _ in range(8)]
+        assert {r.status_code for r in await asyncio.gather(*reads)} == {200}
+        pooled = deps.engine.sync_engine.pool.checkedin()
+        assert pooled >= 2
 
-    admin = create_async_engine(deps.settings.database_url, poolclass=NullPool)
-    async with admin.connect() as conn:
-        dropped = await conn.scalar(text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
-    await admin.dispose()
-    assert dropped >= pooled
+        admin = create_async_engine(deps.settings.database_url, poolclass=NullPool)
+        async with admin.connect() as conn:
+            dropped = await conn.scalar(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+        await admin.dispose()
+        assert dropped >= pooled
+        await asyncio.sleep(noticed_s)
 
-    for n in range(pooled + 3):  # more requests than dead connections: none of them may reach one
-        read = await api.get("/v1/customers/C-1")
-        assert read.status_code == 200, read.text
-        written = await api.put(f"/v1/customers/C-{n + 2}", {"first_name": "After"})
-        assert written.status_code == 201, written.text
+        for n in range(pooled + 3):  # more requests than dead connections: none of them may reach one
+            read = await api.get("/v1/customers/C-1")
+            assert read.status_code == 200, read.text
+            written = await api.put(f"/v1/customers/C-{round_}-{n}", {"first_name": "After"})
+            assert written.status_code == 201, written.text
+
+
+@pytest.mark.postgres
+async def test_a_connection_caught_mid_termination_is_replaced_too(api, deps, monkeypatch):
+    """Under load the server's termination notice can reach an idle pooled connection just before
+    the look-up is sent on it; asyncpg then refuses the statement with an InternalClientError (seen
+    in CI). That connection is replaced like a closed one, and the request still succeeds."""
+    import asyncpg
+
+    assert (await api.put("/v1/customers/C-1", {"first_name": "Before"})).status_code == 201
+    real_fetchrow = asyncpg.connection.Connection.fetchrow
+    refused: list[object] = []
+
+    async def refuse_once(self, *args, **kwargs):
+        if not refused:
+            refused.append(self)
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+        return await real_fetchrow(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "fetchrow", refuse_once)
+    read = await api.get("/v1/customers/C-1")
+    assert read.status_code == 200, read.text
+    assert len(refused) == 1
+    assert refused[0].is_closed()  # invalidated: it never goes back to the pool
