@@ -71,6 +71,7 @@ class Outcome:
     green_after_s: float | None = None
     calls_made: int | None = None  # calls to a fake program (xero, quickbooks) during the scenario
     calls_minimal: int | None = None  # what the same records need with nothing going wrong
+    calls_windowed: int | None = None  # of those, the ones the program's minute window counts
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -446,9 +447,9 @@ async def drain(ctx: Ctx, size: int) -> tuple[Outcome, float]:
 
 
 def _drain_note(ctx: Ctx, outcome: Outcome) -> None:
-    floor_s = ctx.program.floor_s(outcome.calls_minimal or 0)
+    floor_s = ctx.program.floor_s(outcome.calls_windowed or 0)
     share = f"{floor_s / outcome.green_after_s:.2f}" if outcome.green_after_s and floor_s else "n/a (within one window)"
-    outcome.notes.append(f"wall {outcome.green_after_s} s; the limit's floor for {outcome.calls_minimal} calls at "
+    outcome.notes.append(f"wall {outcome.green_after_s} s; the limit's floor for {outcome.calls_windowed} calls at "
                          f"{ctx.program.calls_per_minute} a minute: {floor_s:.0f} s; floor ÷ wall {share}")
 
 
@@ -604,6 +605,7 @@ async def _calls(engine, ctx: Ctx, prefix: str, outcome: Outcome) -> None:
     synced = {t: n for t, state, n in rows if state == "synced"}
     outcome.calls_made = ctx.program.calls_made(ctx.calls_before)
     outcome.calls_minimal = ctx.program.minimal_calls({t: n for t, _, n in rows}, synced)
+    outcome.calls_windowed = ctx.program.windowed_calls(synced)
     ratio = outcome.calls_made / max(1, outcome.calls_minimal)
     outcome.notes.append(f"calls made {outcome.calls_made}, minimal {outcome.calls_minimal}, ratio {ratio:.2f} "
                          f"(bound {MAX_CALL_RATIO}); faults met: {dict(ctx.program.faults_by_kind(ctx.calls_before))}")

@@ -92,6 +92,10 @@ class Program:
     def minimal_calls(self, counts: dict[str, int], synced: dict[str, int]) -> int:
         raise NotImplementedError
 
+    def windowed_calls(self, synced: dict[str, int]) -> int:
+        """Of the minimal calls, those the program's per-minute window counts."""
+        return self.minimal_calls(synced, synced)
+
     @classmethod
     def floor_s(cls, minimal_calls: int) -> float:
         """The least time the program's own limit allows for that many calls: a full window's worth
@@ -198,6 +202,9 @@ class QuickBooksProgram(Program):
         """One batch call per 30 records of each type, one read of the company's tax preferences."""
         preferences = 1 if set(synced) - {"customer", "supplier"} else 0
         return sum(math.ceil(n / QUICKBOOKS_BATCH) for n in synced.values()) + preferences
+
+    def windowed_calls(self, synced: dict[str, int]) -> int:
+        return sum(math.ceil(n / QUICKBOOKS_BATCH) for n in synced.values())  # the batch bucket's
 
     def check(self, records: list[tuple[str, str, dict, str | None]]) -> Found:
         # Every synced link names its object; duplicates show as two objects of one kind with the
