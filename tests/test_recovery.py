@@ -133,6 +133,52 @@ async def test_every_back_off_rings_again_through_arq(migrated, monkeypatch):
         assert [entry["outcome"] for entry in logs] == ["created", "retry", "retry"]
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_job_the_database_cut_short_goes_round_again_once_it_answers(migrated, monkeypatch):
+    # A PostgreSQL restart mid-batch: the job waits for the database and pushes again itself,
+    # rather than wait for a retry's delay or the next sweep (none runs here after start-up).
+    from app.sync import push
+
+    record_outcomes = push.record_outcomes
+    cut = []
+
+    async def cut_once(*args, **kwargs):
+        if not cut:
+            cut.append(1)
+            raise ConnectionResetError("the database went away")
+        return await record_outcomes(*args, **kwargs)
+
+    async with arq_stack(migrated, POSSYNC_SWEEP_INTERVAL_S=3600) as stack:
+        api = stack.api
+        await api.post("/v1/connections", {"connector": "sandbox"})
+        monkeypatch.setattr("app.sync.push.record_outcomes", cut_once)
+        await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+        workers = await stack.run_workers(monkeypatch)
+        statuses = await api.get("/v1/customers/sync-status", params={"ids": "C-0,C-1,C-2"})
+        async with stack.deps.sessions() as session:
+            objects = await session.scalar(select(func.count()).select_from(SandboxObject))
+    assert cut == [1]
+    assert [item["symbol"] for item in statuses.json()["items"]] == ["green"] * 3
+    assert sum(w.jobs_retried for w in workers) == 0  # the same job went round again
+    assert objects == 3  # pushed twice, stored once (the same idempotency keys)
+
+
+async def test_waiting_for_the_database_ends_when_it_answers_or_after_the_bound(migrated):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.db import database_answers
+
+    up = create_async_engine(migrated)
+    away = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing")
+    try:
+        assert await database_answers(up, within_s=5)
+        assert not await database_answers(away, within_s=1, look_every_s=0.2)
+    finally:
+        await up.dispose()
+        await away.dispose()
+
+
 async def test_a_failing_job_hands_its_batch_back_at_once(api, monkeypatch):
     connection_id = await api.connect_sandbox()
     await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
