@@ -204,6 +204,58 @@ async def test_a_failing_job_hands_its_batch_back_at_once(api, monkeypatch):
     assert run.status == RunStatus.INTERRUPTED and "ConnectionResetError" in run.error
 
 
+async def test_a_release_the_database_cut_short_is_tried_again_with_the_same_batch(api, monkeypatch):
+    # After a PostgreSQL restart the release's first try often meets a pooled connection the server
+    # dropped; the batch must still be handed back, not left leased until the lease runs out.
+    from app.sync import lease
+
+    connection_id = await api.connect_sandbox()
+    monkeypatch.setattr(api.deps, "bell", SilentBell())  # this test runs the job itself
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+
+    lost = []
+
+    async def database_lost(*_args, **_kwargs):
+        lost.append(1)
+        raise ConnectionResetError("the database went away")
+
+    real_transaction, cut = lease.transaction, []
+
+    def release_cut_once(sessions):
+        if lost and not cut:  # the release's first try, after the batch was lost
+            cut.append(1)
+            raise ConnectionRefusedError("the database is still restarting")
+        return real_transaction(sessions)
+
+    monkeypatch.setattr("app.sync.push.record_outcomes", database_lost)
+    monkeypatch.setattr(lease, "transaction", release_cut_once)
+    with pytest.raises(ConnectionResetError):
+        await sync_connection(api.deps, uuid.UUID(connection_id))
+
+    async with api.deps.sessions() as session:
+        links = (await session.scalars(select(Link))).all()
+    assert cut == [1]
+    assert {(link.state, link.claim_token, link.claimed_until) for link in links} == {("pending", None, None)}
+
+
+async def test_the_database_dropping_under_the_sandbox_fails_no_record(api, monkeypatch):
+    # The sandbox keeps its program in possync's database: a restart mid-call is a database outage
+    # for the job to wait out, not an internal error that fails the batch's records for good.
+    connection_id = await api.connect_sandbox()
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+
+    async def database_dropped(*_args, **_kwargs):
+        raise ConnectionRefusedError("the database is restarting")
+
+    monkeypatch.setattr(api.deps.connectors["sandbox"], "push", database_dropped)
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    with pytest.raises(ConnectionRefusedError):
+        await sync_connection(api.deps, uuid.UUID(connection_id))
+    async with api.deps.sessions() as session:
+        links = (await session.scalars(select(Link))).all()
+    assert {(link.state, link.claim_token, link.retries) for link in links} == {("pending", None, 0)}
+
+
 async def test_a_cancelled_job_hands_its_batch_back(api, monkeypatch):
     connection_id = await api.connect_sandbox()
     started = asyncio.Event()
