@@ -80,7 +80,7 @@ async def database_answers(engine: AsyncEngine, *, within_s: float, look_every_s
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - judged just below: only an outage is waited out
             if not is_database_outage(exc) or loop.time() + look_every_s > deadline:
                 return False
         await asyncio.sleep(look_every_s)

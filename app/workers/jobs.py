@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 
 import structlog
+
 from app.db import database_answers, is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
