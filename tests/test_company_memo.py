@@ -80,9 +80,9 @@ def _closed_port() -> int:
 async def test_while_redis_is_away_the_memo_keeps_facts_in_memory():
     away = Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
     memo = RedisMemo(away)
-    await memo.put("xero:t:item-codes", {"id-1": ["CODE", 1.0]}, 60)
-    assert await memo.get("xero:t:item-codes") == {"id-1": ["CODE", 1.0]}
-    assert await memo.get("xero:t:tax-rates") is None
+    await memo.put("xero:c:t:item-codes", {"id-1": ["CODE", 1.0]}, 60)
+    assert await memo.get("xero:c:t:item-codes") == {"id-1": ["CODE", 1.0]}
+    assert await memo.get("xero:c:t:tax-rates") is None
     await away.aclose()
 
 

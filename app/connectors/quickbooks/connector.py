@@ -372,4 +372,5 @@ class QuickBooksConnector:
 
 
 def _memo_key(ctx: PushContext, fact: str) -> str:
-    return f"quickbooks:{ctx.credentials.tenant_id or ctx.connection_id}:{fact}"
+    # Per connection and organisation: a connection learns once, and never from another's company.
+    return f"quickbooks:{ctx.connection_id}:{ctx.credentials.tenant_id or ''}:{fact}"

@@ -406,7 +406,8 @@ class XeroConnector:
 
 
 def _memo_key(ctx: PushContext, fact: str) -> str:
-    return f"xero:{ctx.credentials.tenant_id or ctx.connection_id}:{fact}"
+    # Per connection and organisation: a connection learns once, and never from another's company.
+    return f"xero:{ctx.connection_id}:{ctx.credentials.tenant_id or ''}:{fact}"
 
 
 def align(sent: list[dict[str, Any]], returned: list[dict[str, Any]], natural_key: str) -> list[dict[str, Any] | None]:
