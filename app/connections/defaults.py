@@ -92,18 +92,25 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
             else:
                 needs.append({"setting": field, "reason": f"This organisation has no {ref.meaning} to choose for it."})
             continue
-        if rest != "*":
-            continue  # a key inside each mapping value (QuickBooks payment_types): kept as it is
         mapping = out.get(field) or {}
-        for key in sorted(set(mapping) | seen.get(field, set())):
-            value = _fitting(entries, ref, picker, field, key, mapping.get(key))
-            if value is not None:
-                mapping[key] = value
-                continue
+        sub = rest.removeprefix("*.") if rest != "*" else None
+        keys = set(mapping) if ref.optional else set(mapping) | seen.get(field, set())
+        for key in sorted(keys):
+            if sub is None:
+                value = _fitting(entries, ref, picker, field, key, mapping.get(key))
+                if value is not None:
+                    mapping[key] = value
+                    continue
+            else:  # a key inside each mapping value (QuickBooks' payment_types.*.deposit_account)
+                parts = dict(mapping.get(key) or {})
+                value = _fitting(entries, ref, picker, f"{field}.{sub}", key, parts.get(sub))
+                if value is not None or ref.optional:
+                    mapping[key] = {**parts, sub: value}
+                    continue
             mapping.pop(key, None)  # left out: a record that uses it waits with advice naming it
-            if key in seen.get(field, set()):
+            if key in seen.get(field, set()) and not any(n["setting"] == f"{field}.{key}" for n in needs):
                 needs.append({"setting": f"{field}.{key}",
-                              "reason": f"No {ref.meaning} of this organisation fits '{key}': choose one."})
+                              "reason": f"Nothing of this organisation fits '{key}': choose {ref.meaning}."})
         out[field] = mapping
     return out, needs
 

@@ -141,7 +141,10 @@ class QuickBooksConnector:
         if entity is None:
             return None
         found = await self._api.query(ctx, entity, "Active in (true, false)")  # inactive ones too
-        return [e for o in found if (e := lists.entry(kind, o))]
+        rates: dict[str, Decimal] = {}
+        if kind == "tax_rates" and found:  # a code's percent is in the TaxRates it refers to
+            rates = lists.sales_rates(found, await self._api.query(ctx, "TaxRate", "Active in (true, false)"))
+        return [e for o in found if (e := lists.entry(kind, o, rate=rates.get(str(o.get("Id")))))]
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)
@@ -193,16 +196,12 @@ class QuickBooksConnector:
             return known
         try:
             codes = await self._api.query(ctx, "TaxCode", f"Id in ({', '.join(quoted(c) for c in wanted)})")
-            rate_ids = {code["Id"]: [str(d["TaxRateRef"]["value"]) for d in
-                                     ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])]
-                        for code in codes}
-            every = sorted({r for ids in rate_ids.values() for r in ids})
+            every = sorted({str(d["TaxRateRef"]["value"]) for code in codes
+                            for d in ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])})
             rates = await self._api.query(ctx, "TaxRate", f"Id in ({', '.join(quoted(r) for r in every)})") if every else []
         except SyncError:
             return None  # the sales go without a rounding line for prices before tax rather than not at all
-        percent = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in rates}
-        self._rates[realm] = {str(code): sum((percent.get(r, Decimal(0)) for r in ids), Decimal(0))
-                              for code, ids in rate_ids.items()}
+        self._rates[realm] = lists.sales_rates(codes, rates)
         return self._rates[realm]
 
     async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op]) -> list[_Op]:
