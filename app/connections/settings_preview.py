@@ -20,14 +20,14 @@ from app.connections.manage_schemas import EntityChanges, ModeChange, SettingsPr
 from app.connectors.base import Connector
 from app.connectors.rules import DATED_TYPES, CommonSettings
 from app.models import Connection, Link, LinkState, ProgramList, Record
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
 from app.connections.settings_change import apply_settings
 from app.sync.setting_waits import changed_fields
 
 MAX_IDS = 500  # record ids named per entity type; the counts are always complete
 
 
-async def preview_settings(deps: SyncDeps, connection: Connection, connector: Connector,
+async def preview_settings(deps: ProgramAccess, connection: Connection, connector: Connector,
                            raw: dict[str, Any]) -> SettingsPreview:
     """What saving `raw` (top-level keys over the current settings, as PATCH) would change."""
     wanted = {**(connection.settings or {}), **raw}
@@ -50,7 +50,7 @@ async def preview_settings(deps: SyncDeps, connection: Connection, connector: Co
                            sales_mode_change=mode)
 
 
-async def _kept_lists(deps: SyncDeps, connection: Connection) -> dict[str, list[dict[str, Any]]]:
+async def _kept_lists(deps: ProgramAccess, connection: Connection) -> dict[str, list[dict[str, Any]]]:
     """The kept copies of the program's lists (a preview never asks the program)."""
     async with deps.sessions() as session:
         rows = await session.scalars(select(ProgramList).where(ProgramList.connection_id == connection.id))

@@ -886,7 +886,7 @@ SANDBOX_TRACKING = {
 
 def _company_list(company: Company, statement: str) -> Response | None:
     match = re.fullmatch(r"select \* from (Account|TaxCode|TaxRate|PaymentMethod|Class|Department) "
-                         r"where Active in \(true, ?false\)(?: maxresults \d+)?", statement.strip(), re.I)
+                         r"where Active in \(true, ?false\)(?: maxresults \d+)?", statement.strip(), re.IGNORECASE)
     if not match:
         return None
     entity, kind = match.group(1), company.kind

@@ -52,7 +52,7 @@ GB = CompanyKind("GB", False, _SANDBOX_ACCOUNTS, (("90", "Old Checking", "Bank")
     "3": ("Reduced", Decimal(5), Decimal(5), True),
     "4": ("Zero-rated", Decimal(0), Decimal(0), True),
     "5": ("Exempt", Decimal(0), Decimal(0), True),
-    "9": ("Old rate", Decimal(17.5), Decimal(17.5), False),
+    "9": ("Old rate", Decimal("17.5"), Decimal("17.5"), False),
 })
 
 AU = CompanyKind(
