@@ -156,7 +156,9 @@ async def list_errors(
     rows, next_cursor = await pages.errors_page(session=session, connection_id=connection.id,
                                                 entity_type=entity_type, since=since, code=code, cursor=cursor,
                                                 limit=limit, ids=ids, history=history)
-    return AttemptPage(items=[pages.attempt_public(a, ids) for a in rows], next_cursor=next_cursor)
+    waits = await pages.settings_waited(session, rows)
+    return AttemptPage(items=[pages.attempt_public(a, ids, waits.get(a.link_id)) for a in rows],
+                       next_cursor=next_cursor)
 
 
 @router.get("/connections/{connection_id}/settings", summary="Sync settings")
