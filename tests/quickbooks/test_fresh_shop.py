@@ -156,3 +156,38 @@ async def test_a_fresh_shop_syncs_green_on_quickbooks_with_no_manual_change(stac
         total = Decimal(str(summary["TotalAmt"]))
         # Outside the US QuickBooks adds each line's tax on top: the rounding line makes it the POS total.
         assert us or total == Decimal("49.00"), summary
+
+
+@pytest.mark.parametrize("fake", ["AU"], indirect=True)
+async def test_what_cannot_be_chosen_waits_with_advice_until_the_shop_saves_it(stack, fake, monkeypatch):
+    """Store credit is owed to the customer (a liability, which QuickBooks takes as no deposit account):
+    it is listed as needing a choice, its sale waits naming the setting, the rest goes green; saving
+    the mapping sends that sale and clears the need."""
+    records = fresh_shop("GST 10%", "GST Free")
+    credit = {"id": "SALE-3", "number": "3", "date": "2026-11-27T12:00:00Z", "customer_id": "C-1", "total": "22.00",
+              "lines": [records["sales"][1]["lines"][0]], "payments": [{"payment_type": "Store credit", "amount": "22.00"}]}
+    records["sales"].append(credit)
+    for collection, items in records.items():
+        assert (await stack.api.post(f"/v1/{collection}/batch", {"items": items})).json()["accepted"] == len(items)
+
+    connection_id = await connect_quickbooks(stack, fake)
+    connection = (await stack.api.get(f"/v1/connections/{connection_id}")).json()
+    assert [n["setting"] for n in connection["needs_choice"]] == ["payment_types.Store credit"]
+    await sync_until_settled(stack, monkeypatch)
+
+    panel = (await stack.api.get("/v1/sales/SALE-3/sync")).json()
+    assert (panel["symbol"], panel["state"], panel["waits_for"]) == ("red", "failed", "payment_types.Store credit")
+    assert "payment_types" in panel["connections"][0]["advice"] and "Store credit" in panel["connections"][0]["advice"]
+    others = (await stack.api.get("/v1/sales/sync-status?ids=SALE-1,SALE-2")).json()["items"]
+    assert {s["symbol"] for s in others} == {"green"}
+
+    saved = await stack.api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"payment_types": {
+        **(await stack.api.get(f"/v1/connections/{connection_id}/settings")).json()["payment_types"],
+        "Store credit": {"deposit_account": "21"}}})
+    assert saved.status_code == 200, saved.text
+    await sync_until_settled(stack, monkeypatch)
+    panel = (await stack.api.get("/v1/sales/SALE-3/sync")).json()
+    assert (panel["symbol"], panel["waits_for"]) == ("green", None)
+    assert (await stack.api.get(f"/v1/connections/{connection_id}")).json()["needs_choice"] == []
+    receipts = [r for r in fake.companies[fake.realm].all("SalesReceipt") if r["DocNumber"] == "3"]
+    assert [ref(r, "DepositToAccountRef") for r in receipts] == ["21"]
