@@ -11,7 +11,12 @@ from app.settings import get_settings
 from app.sync.deps import SyncDeps, build_deps
 from app.sync.resync import SLICE_S
 from app.workers.bell import RESYNC_JOB, RING_JOB, SYNC_JOB, WEBHOOK_JOB, ArqBell
-from app.workers.jobs import process_webhooks_job, resync_job, ring_later_job, sync_connection_job
+from app.workers.jobs import (
+    process_webhooks_job,
+    resync_job,
+    ring_later_job,
+    sync_connection_job,
+)
 from app.workers.periodic import cron_seconds, prune_job, schedule_job, sweep_job
 
 # Only bounds a job that hangs: no ring waits on a job id, so a killed job's in-progress marker

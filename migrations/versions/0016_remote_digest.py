@@ -5,9 +5,8 @@ Revises: 0015_schedules_and_pruning
 Create Date: 2026-11-27 22:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0016_remote_digest'
 down_revision = '0015_schedules_and_pruning'

@@ -13,7 +13,13 @@ from app.connectors.digest import content_digest
 from app.connectors.quickbooks.retract import CANDIDATES
 from app.models import Run, RunTrigger
 from tests.books.conftest import sale
-from tests.webhooks.test_bookkeeper import TODAY, panel, put, quickbooks_with_a_sale, xero_with_a_sale
+from tests.webhooks.test_bookkeeper import (
+    TODAY,
+    panel,
+    put,
+    quickbooks_with_a_sale,
+    xero_with_a_sale,
+)
 
 
 def xero_time_later(minutes: int) -> str:
