@@ -425,6 +425,9 @@ class FakeXero:
                 if "page" in request.query_params and collection != "PurchaseOrders":
                     page = int(request.query_params["page"])
                     found = sorted(found, key=lambda d: d[id_field])[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            if collection in ("Invoices", "CreditNotes") and number is None and "page" not in request.query_params:
+                # As Xero: a list read that is not paged answers the documents without their line items.
+                found = [{k: v for k, v in d.items() if k != "LineItems"} for d in found]
             return 200, {collection: found}, 0
 
         return await self._api_call(request, read)

@@ -50,6 +50,17 @@ def test_the_digest_ignores_spelling_and_unmapped_fields_but_not_a_mapped_value(
     assert content_digest(pushed, fields) != content_digest({**later, "Contact": {"ContactID": "c2"}}, fields)
 
 
+def test_a_xero_document_answered_without_its_lines_has_no_digest():
+    """Xero leaves line items out of list reads that are not paged (a look-up by number): such an
+    answer does not say what the document holds, so no digest is taken from it."""
+    from app.connectors.xero.read_back import digest_of
+
+    summary = {"InvoiceID": "i1", "Type": "ACCREC", "Contact": {"ContactID": "c1"}, "Reference": "POS S-1"}
+    assert digest_of("Invoices", summary) is None
+    assert digest_of("Invoices", {**summary, "LineItems": [{"Quantity": 1.0, "UnitAmount": 10.0}]}) is not None
+    assert digest_of("Contacts", {"ContactID": "c1", "Name": "Ada"}) is not None
+
+
 async def test_a_xero_invoice_marked_sent_stays_green_and_an_edited_reference_turns_red(api):
     program = await xero_with_a_sale(api)
     invoice_id = (await panel(api, "sales", "S-1"))["external_id"]

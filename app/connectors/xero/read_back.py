@@ -70,11 +70,13 @@ async def _read(api: XeroApi, ctx: PushContext, collection: str, ids: list[str])
         return found
     for start in range(0, len(ids), NUMBERS_PER_LOOKUP):
         chunk = ids[start : start + NUMBERS_PER_LOOKUP]
+        # page=1: Xero returns documents' line items only on paged reads (a page holds 100, more than a
+        # chunk), and the digest of what possync maps needs them (see MAPPED_FIELDS).
         if collection == "CreditNotes":
-            params = {"where": " OR ".join(f'CreditNoteID==Guid("{i}")' for i in chunk)}
+            params = {"where": " OR ".join(f'CreditNoteID==Guid("{i}")' for i in chunk), "page": "1"}
         else:
             # Archived contacts and archived invoices are left out unless asked for.
-            params = {"IDs": ",".join(chunk), "includeArchived": "true"}
+            params = {"IDs": ",".join(chunk), "includeArchived": "true", "page": "1"}
         found += await api.get(ctx, collection, params, collection)
     return found
 
@@ -103,8 +105,12 @@ MAPPED_FIELDS: dict[str, Fields] = {
 }
 
 
-def digest_of(collection: str, element: dict[str, Any]) -> str:
-    """The element's digest over what possync maps (the same for a push's answer and a read-back)."""
+def digest_of(collection: str, element: dict[str, Any]) -> str | None:
+    """The element's digest over what possync maps (the same for a push's answer and a read-back);
+    None for a document Xero answered without its line items (a look-up that was not paged): what
+    it holds is not known in full, and the engine falls back to the time of change."""
+    if "LineItems" in MAPPED_FIELDS[collection] and "LineItems" not in element:
+        return None
     return content_digest(element, MAPPED_FIELDS[collection])
 
 
