@@ -123,13 +123,15 @@ class ArqBell:
             self._failed(connection_id, exc)
 
     async def ring_resync(self, connection_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        if self._paused(connection_id):
+            return
         try:
             # A fresh id per ring: the run itself says which job holds it (its heartbeat), so a
             # duplicate ring costs one look at the run, and a dead worker's id never blocks it.
             await self._redis.enqueue_job(RESYNC_JOB, str(run_id), _job_id=f"resync:{run_id}:{uuid.uuid4().hex}")
             await wake_workers(self._redis)
         except Exception as exc:  # noqa: BLE001 - the run stays queued; the sweeper rings for it
-            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+            self._failed(connection_id, exc)
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         if self._paused(connection_id):
