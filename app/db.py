@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -63,6 +64,26 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """A session whose work commits on success and rolls back on any exception."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def database_answers(engine: AsyncEngine, *, within_s: float, look_every_s: float = 0.5) -> bool:
+    """Wait until the database answers a `SELECT 1` (True), or `within_s` has passed (False).
+
+    Each look that finds a pooled connection the server dropped makes SQLAlchemy invalidate it
+    and every older one, so the next look (and the work after it) connects afresh."""
+    from sqlalchemy import text
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception as exc:  # noqa: BLE001 - judged just below: only an outage is waited out
+            if not is_database_outage(exc) or loop.time() + look_every_s > deadline:
+                return False
+        await asyncio.sleep(look_every_s)
 
 
 def is_database_outage(exc: BaseException) -> bool:

@@ -133,6 +133,52 @@ async def test_every_back_off_rings_again_through_arq(migrated, monkeypatch):
         assert [entry["outcome"] for entry in logs] == ["created", "retry", "retry"]
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_job_the_database_cut_short_goes_round_again_once_it_answers(migrated, monkeypatch):
+    # A PostgreSQL restart mid-batch: the job waits for the database and pushes again itself,
+    # rather than wait for a retry's delay or the next sweep (none runs here after start-up).
+    from app.sync import push
+
+    record_outcomes = push.record_outcomes
+    cut = []
+
+    async def cut_once(*args, **kwargs):
+        if not cut:
+            cut.append(1)
+            raise ConnectionResetError("the database went away")
+        return await record_outcomes(*args, **kwargs)
+
+    async with arq_stack(migrated, POSSYNC_SWEEP_INTERVAL_S=3600) as stack:
+        api = stack.api
+        await api.post("/v1/connections", {"connector": "sandbox"})
+        monkeypatch.setattr("app.sync.push.record_outcomes", cut_once)
+        await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+        workers = await stack.run_workers(monkeypatch)
+        statuses = await api.get("/v1/customers/sync-status", params={"ids": "C-0,C-1,C-2"})
+        async with stack.deps.sessions() as session:
+            objects = await session.scalar(select(func.count()).select_from(SandboxObject))
+    assert cut == [1]
+    assert [item["symbol"] for item in statuses.json()["items"]] == ["green"] * 3
+    assert sum(w.jobs_retried for w in workers) == 0  # the same job went round again
+    assert objects == 3  # pushed twice, stored once (the same idempotency keys)
+
+
+async def test_waiting_for_the_database_ends_when_it_answers_or_after_the_bound(migrated):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.db import database_answers
+
+    up = create_async_engine(migrated)
+    away = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing")
+    try:
+        assert await database_answers(up, within_s=5)
+        assert not await database_answers(away, within_s=1, look_every_s=0.2)
+    finally:
+        await up.dispose()
+        await away.dispose()
+
+
 async def test_a_failing_job_hands_its_batch_back_at_once(api, monkeypatch):
     connection_id = await api.connect_sandbox()
     await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
@@ -156,6 +202,58 @@ async def test_a_failing_job_hands_its_batch_back_at_once(api, monkeypatch):
         ("pending", None, None, 2)
     }  # free for the next job now, not when a lease runs out; the retry count is kept
     assert run.status == RunStatus.INTERRUPTED and "ConnectionResetError" in run.error
+
+
+async def test_a_release_the_database_cut_short_is_tried_again_with_the_same_batch(api, monkeypatch):
+    # After a PostgreSQL restart the release's first try often meets a pooled connection the server
+    # dropped; the batch must still be handed back, not left leased until the lease runs out.
+    from app.sync import lease
+
+    connection_id = await api.connect_sandbox()
+    monkeypatch.setattr(api.deps, "bell", SilentBell())  # this test runs the job itself
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+
+    lost = []
+
+    async def database_lost(*_args, **_kwargs):
+        lost.append(1)
+        raise ConnectionResetError("the database went away")
+
+    real_transaction, cut = lease.transaction, []
+
+    def release_cut_once(sessions):
+        if lost and not cut:  # the release's first try, after the batch was lost
+            cut.append(1)
+            raise ConnectionRefusedError("the database is still restarting")
+        return real_transaction(sessions)
+
+    monkeypatch.setattr("app.sync.push.record_outcomes", database_lost)
+    monkeypatch.setattr(lease, "transaction", release_cut_once)
+    with pytest.raises(ConnectionResetError):
+        await sync_connection(api.deps, uuid.UUID(connection_id))
+
+    async with api.deps.sessions() as session:
+        links = (await session.scalars(select(Link))).all()
+    assert cut == [1]
+    assert {(link.state, link.claim_token, link.claimed_until) for link in links} == {("pending", None, None)}
+
+
+async def test_the_database_dropping_under_the_sandbox_fails_no_record(api, monkeypatch):
+    # The sandbox keeps its program in possync's database: a restart mid-call is a database outage
+    # for the job to wait out, not an internal error that fails the batch's records for good.
+    connection_id = await api.connect_sandbox()
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+
+    async def database_dropped(*_args, **_kwargs):
+        raise ConnectionRefusedError("the database is restarting")
+
+    monkeypatch.setattr(api.deps.connectors["sandbox"], "push", database_dropped)
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    with pytest.raises(ConnectionRefusedError):
+        await sync_connection(api.deps, uuid.UUID(connection_id))
+    async with api.deps.sessions() as session:
+        links = (await session.scalars(select(Link))).all()
+    assert {(link.state, link.claim_token, link.retries) for link in links} == {("pending", None, 0)}
 
 
 async def test_a_cancelled_job_hands_its_batch_back(api, monkeypatch):

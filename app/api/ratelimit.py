@@ -21,6 +21,8 @@ from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 CHECK_TIMEOUT_S = 0.5  # a limit that cannot be counted this fast is skipped for this request
+# After a failed count, requests go uncounted this long instead of each waiting out its own failure.
+PAUSE_AFTER_FAILURE_S = 5.0
 
 
 class StoreRequestLimit:
@@ -32,15 +34,19 @@ class StoreRequestLimit:
             else MemoryStorage()
         )
         self._limiter = FixedWindowRateLimiter(storage)
+        self._skip_until = 0.0  # time.monotonic() before which requests are not counted
 
     async def retry_after_s(self, store_id: uuid.UUID) -> int | None:
         """Count one request; None if it may go ahead, else how many seconds to wait."""
+        if time.monotonic() < self._skip_until:
+            return None
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
                 if await self._limiter.hit(self.item, "store", str(store_id)):
                     return None
                 stats = await self._limiter.get_window_stats(self.item, "store", str(store_id))
         except Exception as exc:  # noqa: BLE001 - Redis away or slow: serve the request uncounted
-            log.warning("store_rate_limit_unavailable", error=type(exc).__name__)
+            log.warning("store_rate_limit_unavailable", error=type(exc).__name__, skip_s=PAUSE_AFTER_FAILURE_S)
+            self._skip_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
             return None
         return max(1, math.ceil(stats.reset_time - time.time()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.connectors.base import Connector
+from app.connectors.memo import CompanyMemo
 from app.connectors.quickbooks.connector import QuickBooksConnector
 from app.connectors.sandbox.connector import SandboxConnector
 from app.connectors.xero.connector import XeroConnector
@@ -24,13 +25,14 @@ def offered_names(settings: Settings) -> list[str]:
     return ["sandbox"] + (["xero"] if settings.xero_client_id and settings.xero_client_secret else [])
 
 
-def build_connectors(settings: Settings, *, sandbox_program) -> dict[str, Connector]:
+def build_connectors(settings: Settings, *, sandbox_program, memo: CompanyMemo | None = None) -> dict[str, Connector]:
     """One instance per offered connector for this process; each pools its own HTTP connections.
+    `memo` keeps what the connectors learn about a company for every process (app.connectors.memo).
 
     A connector whose settings are incomplete (a program's app credentials unset) is not offered.
     """
     return {
-        name: cls.from_settings(settings, sandbox_program=sandbox_program)
+        name: cls.from_settings(settings, sandbox_program=sandbox_program, memo=memo)
         for name, cls in CONNECTOR_CLASSES.items()
         if not missing_settings(cls, settings)
     }

@@ -5,7 +5,9 @@ pass (`Reader.changed_since`: QuickBooks' Change Data Capture, at most 30 days b
 If-Modified-Since over contacts, invoices and credit notes). Each change is stored like a webhook
 event and goes through the same processing pass (a run with trigger `webhook`), which reads the
 objects back and ignores those possync never made. The time read up to is kept on the connection
-(`program_checked_at`); the first pass looks back to when the connection was made.
+(`program_checked_at`). The first pass comes one interval after the connection was made and
+looks back to then: a pass on a connection made a moment ago would only find possync's own first
+pushes, read back at a cost of several calls to the program's limit.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, select, update
 
 from app.connectors.errors import SyncError, TransientError
 from app.db import transaction
@@ -41,7 +43,7 @@ async def connections_due(deps: SyncDeps) -> list[uuid.UUID]:
     async with deps.sessions() as session:
         return list((await session.scalars(select(Connection.id).where(
             Connection.status == ConnectionStatus.ACTIVE, Connection.connector.in_(readers),
-            or_(Connection.program_checked_at.is_(None), Connection.program_checked_at < before)))).all())
+            func.coalesce(Connection.program_checked_at, Connection.created_at) < before))).all())
 
 
 async def catch_up(deps: SyncDeps, connection_id: uuid.UUID, *, force: bool = False) -> int:
@@ -52,7 +54,7 @@ async def catch_up(deps: SyncDeps, connection_id: uuid.UUID, *, force: bool = Fa
     if connection is None or connection.status != ConnectionStatus.ACTIVE:
         return 0
     last = connection.program_checked_at
-    if not force and (not interval or (last is not None and last > utcnow() - interval)):
+    if not force and (not interval or (last or connection.created_at) > utcnow() - interval):
         return 0
     now = utcnow()
     if not await _take_pass(deps, connection_id, last, now):

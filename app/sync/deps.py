@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.connectors.base import Connector
+from app.connectors.memo import company_memo
 from app.connectors.registry import build_connectors
 from app.core.secrets import SecretBox, secret_box
 from app.db import make_engine, make_session_factory
@@ -52,6 +53,7 @@ def build_deps(settings: Settings) -> SyncDeps:
             settings,
             sandbox_program=SandboxProgram(sessions, latency_s=settings.sandbox_latency_ms / 1000,
                                            fault_rate=settings.sandbox_fault_rate),
+            memo=company_memo(redis),
         ),
         limits=SharedLimits(redis, settings.redis_url),
         locks=Locks(redis),

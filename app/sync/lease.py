@@ -73,7 +73,7 @@ class LeaseKeeper:
         """Give back every link still held: pending as before, retry count unchanged."""
         if not self.tokens:
             return
-        tokens, self.tokens = list(self.tokens), set()
+        tokens = list(self.tokens)
         async with transaction(self.deps.sessions) as session:
             await session.execute(
                 update(Link)
@@ -81,6 +81,9 @@ class LeaseKeeper:
                 .values(claimed_until=None, claim_token=None)
                 .execution_options(synchronize_session=False)
             )
+        # Forgotten only once written: a release the database cut short is tried again with the same
+        # tokens (the first try after a restart often meets a pooled connection the server dropped).
+        self.tokens.difference_update(tokens)
         log.info("claims_released", tokens=len(tokens))
 
     async def _beat(self) -> None:

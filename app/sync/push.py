@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.connectors.base import Connector, Credentials, PushContext, PushItem
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError
+from app.db import is_database_outage
 from app.entities import unique_references
 from app.models import AttemptOutcome, Record
 from app.sync.claim import Claimed, claim
@@ -203,6 +204,10 @@ async def _call_connector(scope: BatchScope, entity_type: str, chunk: list[PushI
     except ConnectionBroken as broken:
         raise ConnectionStopped(broken) from broken
     except Exception as exc:  # noqa: BLE001 - classified by from_error; unexpected ones are logged
+        if not isinstance(exc, SyncError) and is_database_outage(exc):
+            # The sandbox keeps its program in our database: a restart mid-call is the database's
+            # blip, not the record's failure; the job hands the batch back and goes round again.
+            raise
         if not isinstance(exc, SyncError):
             log.exception("connector_crashed", connector=scope.connector.name, entity_type=entity_type)
         elapsed = _ms(started)

@@ -27,6 +27,9 @@ SYNC_JOB = "sync_connection"
 RING_JOB = "ring_later"
 WEBHOOK_JOB = "process_webhooks"
 LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker died)
+# After a ring fails, rings skip Redis this long instead of each waiting for its own failure: an API
+# write must not wait on a Redis that is away, and the sweeper rings for whatever was skipped.
+REDIS_PAUSE_S = 5.0
 
 
 def webhooks_queued_key(connection_id: uuid.UUID | str) -> str:
@@ -53,11 +56,26 @@ class Bell(Protocol):
 
 
 class ArqBell:
-    def __init__(self, redis: ArqRedis, slots: int) -> None:
+    def __init__(self, redis: ArqRedis, slots: int, *, pause_s: float = REDIS_PAUSE_S) -> None:
         self._redis = redis
         self._slots = slots
+        self._pause_s = pause_s
+        self._skip_until = 0.0  # time.monotonic() before which rings do not try Redis
+
+    def _paused(self, connection_id: uuid.UUID) -> bool:
+        if time.monotonic() < self._skip_until:
+            log.info("ring_skipped", connection_id=str(connection_id), reason="redis_failed_recently")
+            return True
+        return False
+
+    def _failed(self, connection_id: uuid.UUID, exc: Exception) -> None:
+        self._skip_until = time.monotonic() + self._pause_s
+        log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}",
+                    skip_redis_s=self._pause_s)
 
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
+        if self._paused(connection_id):
+            return
         try:
             if run_id is not None:
                 # SYNC NOW gets its own job, so its run is not swallowed by a job already queued.
@@ -82,9 +100,11 @@ class ArqBell:
             if queued:
                 await wake_workers(self._redis, queued)
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
-            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+            self._failed(connection_id, exc)
 
     async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
+        if self._paused(connection_id):
+            return
         try:
             # One queued job per connection is enough (deliveries come in bursts): the marker is
             # deleted as the job starts, so a ring after that queues one more, which sees the events
@@ -96,9 +116,11 @@ class ArqBell:
                                           _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")
             await wake_workers(self._redis)
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
-            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+            self._failed(connection_id, exc)
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
+        if self._paused(connection_id):
+            return
         try:
             at_s = when.timestamp()
             stored = await self._redis.get(later_key(connection_id))
@@ -111,7 +133,7 @@ class ArqBell:
                 _job_id=f"later:{connection_id}:{int(at_s * 1000)}", _defer_until=when,
             )
         except Exception as exc:  # noqa: BLE001 - the sweeper rings it anyway
-            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+            self._failed(connection_id, exc)
 
 
 SyncFunction = Callable[[str, str | None, str], Awaitable[object]]

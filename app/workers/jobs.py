@@ -6,9 +6,8 @@ import uuid
 from collections import Counter
 
 import structlog
-from arq import Retry
 
-from app.db import is_database_outage
+from app.db import database_answers, is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.runner import sync_connection
@@ -17,7 +16,10 @@ from app.workers.bell import later_key, webhooks_queued_key
 from app.workers.slots import again_key, held_slot, queued_key
 
 log = structlog.get_logger(__name__)
-DATABASE_TRIES = 3  # a job that lost the database tries again this many times, then the sweeper takes over
+# A job that lost the database waits this long for it to answer, and goes round at most this many
+# times in all; then it fails and the sweeper takes over.
+DATABASE_WAIT_S = 60.0
+DATABASE_ROUNDS = 5
 
 # Deletes the deferred-ring marker only if it still names this wake-up (a newer, earlier one may
 # have replaced it).
@@ -33,15 +35,22 @@ async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigg
 
 async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None,
                               trigger: str = RunTrigger.SCHEDULE, slot: int | None = None) -> dict[str, int]:
-    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot."""
-    try:
-        return await _sync_in_slot(ctx, connection_id, run_id, trigger, slot)
-    except Exception as exc:
-        if not is_database_outage(exc) or ctx.get("job_try", 1) >= DATABASE_TRIES:
-            raise
-        # The database is restarting or away: try again shortly (its batch is already handed back).
-        log.warning("job_waits_for_database", error=type(exc).__name__, job_try=ctx.get("job_try", 1))
-        raise Retry(defer=2 * ctx.get("job_try", 1)) from exc
+    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot.
+
+    A pass the database cut short (a restart, a dropped connection) has handed its batch back; the
+    job then waits for the database to answer and goes round again at once, instead of waiting
+    for a retry's delay or the next sweep.
+    """
+    for round_ in range(1, DATABASE_ROUNDS + 1):
+        try:
+            return await _sync_in_slot(ctx, connection_id, run_id, trigger, slot)
+        except Exception as exc:
+            if not is_database_outage(exc) or round_ == DATABASE_ROUNDS:
+                raise
+            log.warning("job_waits_for_database", error=type(exc).__name__, round=round_)
+            if not await database_answers(ctx["deps"].engine, within_s=DATABASE_WAIT_S):
+                raise  # the sweeper rings for the work once the database is back
+    raise AssertionError("unreachable")
 
 
 async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigger: str,

@@ -11,6 +11,8 @@ from app.workers.bell import ArqBell, InProcessBell
 from app.workers.jobs import run_sync, run_webhooks
 from app.workers.periodic import embedded_loops
 
+API_REDIS_TIMEOUT_S = 1.0  # a local Redis answers in a millisecond; this long means it is away
+
 
 class JobRuntime:
     """Owns the bell it installs on `deps` (and, embedded, the periodic loops) until close()."""
@@ -48,8 +50,15 @@ def arq_pool(redis_url: str):
     Redis the API still stores and acknowledges writes; their rings fail, and the sweeper rings
     again once Redis is back."""
     from arq.connections import ArqRedis, RedisSettings
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     settings = RedisSettings.from_dsn(redis_url)
+    # An API write waits on its ring, so a ring to a Redis that is away must fail fast: a short
+    # connect and answer time-out, and no retries (the bell then skips Redis for a few seconds,
+    # and the sweeper rings for what was skipped). A Redis that accepts but never answers would
+    # otherwise hold every write for ever (redis-py has no answer time-out by default).
     return ArqRedis(host=settings.host, port=settings.port, db=settings.database, username=settings.username,
-                    password=settings.password, ssl=settings.ssl, socket_connect_timeout=settings.conn_timeout,
+                    password=settings.password, ssl=settings.ssl, socket_connect_timeout=API_REDIS_TIMEOUT_S,
+                    socket_timeout=API_REDIS_TIMEOUT_S, retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
                     encoding="utf8")

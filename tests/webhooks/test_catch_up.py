@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.models import Connection, Run, RunTrigger
+from app.models.base import utcnow
 from app.webhooks.processing import ring_for_waiting_events
 from tests.webhooks.test_bookkeeper import panel
 from tests.webhooks.test_resync import three_sales
@@ -20,12 +22,24 @@ async def checked_at(api, connection_id: str):
                                     .where(Connection.id == uuid.UUID(connection_id)))
 
 
+async def made_an_interval_ago(api, connection_id: str) -> None:
+    """As if the connection had been made one catch-up interval ago: its first pass is due."""
+    interval = timedelta(seconds=api.deps.settings.catch_up_interval_s + 1)
+    async with api.deps.sessions() as session, session.begin():
+        await session.execute(update(Connection).where(Connection.id == uuid.UUID(connection_id))
+                              .values(created_at=utcnow() - interval))
+
+
 async def test_a_void_in_xero_whose_webhook_was_lost_is_caught_up(api):
     program = Xero(api)
     await three_sales(api, program)
     invoice_id = (await panel(api, "sales", "S-2"))["external_id"]
     await program.fake.void_invoice(program.tenant, invoice_id)  # the fake is pointed nowhere: no delivery
+    # A connection made a moment ago is not asked yet: its program holds only possync's own pushes.
+    assert await ring_for_waiting_events(api.deps) == 0
+    assert await checked_at(api, program.connection_id) is None
 
+    await made_an_interval_ago(api, program.connection_id)
     assert await ring_for_waiting_events(api.deps) == 1  # the sweeper's ring: a catch-up is due
     await api.settle()
 
@@ -48,6 +62,7 @@ async def test_a_deletion_in_quickbooks_whose_webhook_was_lost_is_caught_up_by_c
     receipt_id = (await panel(api, "sales", "S-3"))["external_id"]
     await program.fake.bookkeeper_deletes(program.realm, "SalesReceipt", receipt_id)
 
+    await made_an_interval_ago(api, program.connection_id)
     assert await ring_for_waiting_events(api.deps) == 1
     await api.settle()
 

@@ -22,10 +22,15 @@ from app.connectors.base import (
 )
 from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
+from app.connectors.memo import CompanyMemo, LocalMemo
 from app.connectors.quickbooks import env, errors, lists, mapping, payments, read_back, retract
 from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
+
+# A company's kind of sales tax and its tax rates change rarely (a bookkeeper's set-up), and a
+# worker used to keep them for its whole life; shared, they are read again after this long.
+COMPANY_FACTS_TTL_S = 3600.0
 
 
 @dataclass
@@ -67,16 +72,16 @@ class QuickBooksConnector:
     default_pick = staticmethod(lists.default_pick)
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout_s: float = 30.0) -> None:
-        """`transport` lets tests route every call to a fake QuickBooks in-process."""
+                 timeout_s: float = 30.0, memo: CompanyMemo | None = None) -> None:
+        """`transport` lets tests route every call to a fake QuickBooks in-process; `memo` keeps what
+        is learned about a company (its kind of sales tax, tax rates) for every worker."""
         self._api = QuickBooksApi(settings.quickbooks_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = QuickBooksOAuth(settings, transport=transport)
-        self._us_tax: dict[str, bool] = {}  # realm → automated (US) sales tax, read once from Preferences
-        self._rates: dict[str, dict[str, Decimal]] = {}  # realm → TaxCode Id → sales rate (percent)
+        self._memo = memo or LocalMemo()
 
     @classmethod
-    def from_settings(cls, settings: Any, **_: Any) -> "QuickBooksConnector":
-        return cls(settings, timeout_s=settings.http_timeout_s)
+    def from_settings(cls, settings: Any, *, memo: CompanyMemo | None = None, **_: Any) -> "QuickBooksConnector":
+        return cls(settings, timeout_s=settings.http_timeout_s, memo=memo)
 
     # --- Connector protocol -------------------------------------------------------------------
 
@@ -175,20 +180,22 @@ class QuickBooksConnector:
     # --- steps --------------------------------------------------------------------------------
 
     async def _is_us(self, ctx: PushContext) -> bool:
-        realm = ctx.credentials.tenant_id or ""
-        if realm not in self._us_tax:
+        key = _memo_key(ctx, "us-sales-tax")
+        us_tax = await self._memo.get(key)
+        if us_tax is None:
             prefs = await self._api.preferences(ctx)
             tax = prefs.get("TaxPrefs") or {}
             # Automated sales tax (PartnerTaxEnabled) is QuickBooks' US sales tax; elsewhere tax codes.
-            self._us_tax[realm] = bool(tax.get("PartnerTaxEnabled"))
-        return self._us_tax[realm]
+            us_tax = bool(tax.get("PartnerTaxEnabled"))
+            await self._memo.put(key, us_tax, COMPANY_FACTS_TTL_S)
+        return us_tax
 
     async def _tax_rates(self, ctx: PushContext, settings: QuickBooksSettings) -> dict[str, Decimal] | None:
         """TaxCode Id → its sales rate in percent, for the codes the settings map (read once per company):
         what a sale with prices before tax needs to work out QuickBooks' total. None when unreadable."""
-        realm = ctx.credentials.tenant_id or ""
         wanted = sorted(set(settings.tax_codes.values()))
-        known = self._rates.get(realm, {})
+        key = _memo_key(ctx, "tax-rates")
+        known = {code: Decimal(rate) for code, rate in (await self._memo.get(key) or {}).items()}
         if not wanted or all(code in known for code in wanted):
             return known
         try:
@@ -201,9 +208,9 @@ class QuickBooksConnector:
         except SyncError:
             return None  # the sales go without a rounding line for prices before tax rather than not at all
         percent = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in rates}
-        self._rates[realm] = {str(code): sum((percent.get(r, Decimal(0)) for r in ids), Decimal(0))
-                              for code, ids in rate_ids.items()}
-        return self._rates[realm]
+        known = {str(code): sum((percent.get(r, Decimal(0)) for r in ids), Decimal(0)) for code, ids in rate_ids.items()}
+        await self._memo.put(key, {code: str(rate) for code, rate in known.items()}, COMPANY_FACTS_TTL_S)
+        return known
 
     async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op]) -> list[_Op]:
         """Find objects an earlier, unanswered try created, so they are not created twice.
@@ -362,3 +369,8 @@ class QuickBooksConnector:
         return PushResult(op.item.key, error=error,
                           external_id=op.external_id if op.item.external_id is None else None,
                           remote_version=op.sync_token if op.external_id else None)
+
+
+def _memo_key(ctx: PushContext, fact: str) -> str:
+    # Per connection and organisation: a connection learns once, and never from another's company.
+    return f"quickbooks:{ctx.connection_id}:{ctx.credentials.tenant_id or ''}:{fact}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
@@ -24,6 +25,7 @@ from app.connectors.xero import env, errors, lists, mapping, read_back
 from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
+from app.connectors.memo import CompanyMemo, LocalMemo
 from app.connectors.xero.retract import retract
 from app.connectors.xero.settings import XeroSettings, coerce
 
@@ -78,16 +80,17 @@ class XeroConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 30.0,
+        memo: CompanyMemo | None = None,
     ) -> None:
-        """`transport` lets tests and benchmarks route every call to a fake Xero in-process."""
+        """`transport` lets tests and benchmarks route every call to a fake Xero in-process; `memo`
+        keeps what is learned about an organisation (item codes, tax rates) for every worker."""
         self._api = XeroApi(settings.xero_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = XeroOAuth(settings, transport=transport)
-        self._item_codes: dict[str, dict[str, tuple[str, float]]] = {}  # tenant → ItemID → (Code, learned at)
-        self._tax_rates: dict[str, tuple[dict, float]] = {}  # tenant → (TaxType → rate, learned at)
+        self._memo = memo or LocalMemo()
 
     @classmethod
-    def from_settings(cls, settings: Settings, **_: Any) -> "XeroConnector":
-        return cls(settings, timeout_s=settings.http_timeout_s)
+    def from_settings(cls, settings: Settings, *, memo: CompanyMemo | None = None, **_: Any) -> "XeroConnector":
+        return cls(settings, timeout_s=settings.http_timeout_s, memo=memo)
 
     # --- Connector protocol ---------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ class XeroConnector:
         documents, adopted = await self._adopt_earlier_creates(state, documents)
         accepted = adopted + await self._send_documents(state, documents)
         if entity_type == "product":
-            self._remember_codes(ctx, accepted)
+            await self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
         return [state.results[item.key] for item in items]
 
@@ -365,20 +368,19 @@ class XeroConnector:
     async def _codes_for(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict[str, str]:
         """ItemID → item code for the products these records' lines refer to.
 
-        Codes learned in the last few minutes (from a product push or a look-up) are trusted; any
-        other makes one GET /Items for the whole organisation (Xero does not page items).
+        Codes learned in the last few minutes (from a product push or a look-up, by any worker) are
+        trusted; any other makes one GET /Items for the whole organisation (Xero does not page items).
         """
         if entity_type not in ("sale", "purchase_order"):
             return {}
         needed = {ref for item in items for ref in mapping.product_references(item)}
-        known = self._item_codes.setdefault(ctx.credentials.tenant_id or "", {})
-        fresh_after = time.monotonic() - ITEM_CODES_TTL_S
+        key = _memo_key(ctx, "item-codes")
+        known: dict[str, list] = await self._memo.get(key) or {}  # ItemID → [Code, learned at (unix s)]
+        fresh_after = time.time() - ITEM_CODES_TTL_S
         if any(ref not in known or known[ref][1] < fresh_after for ref in needed):
-            now = time.monotonic()
-            known.clear()
-            for i in await self._api.items(ctx):
-                if i.get("ItemID") and i.get("Code"):
-                    known[i["ItemID"]] = (i["Code"], now)
+            now = time.time()
+            known = {i["ItemID"]: [i["Code"], now] for i in await self._api.items(ctx) if i.get("ItemID") and i.get("Code")}
+            await self._memo.put(key, known, ITEM_CODES_TTL_S)
         return {item_id: code for item_id, (code, _) in known.items()}
 
     async def _rates_for(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> dict:
@@ -386,19 +388,26 @@ class XeroConnector:
         at its own rate, and the rounding line needs to know what that comes to."""
         if entity_type != "sale" or all(i.payload.get("prices_include_tax", True) for i in items):
             return {}
-        tenant = ctx.credentials.tenant_id or ""
-        known = self._tax_rates.get(tenant)
-        if known is None or known[1] < time.monotonic() - ITEM_CODES_TTL_S:
-            known = (await self._api.tax_rates(ctx), time.monotonic())
-            self._tax_rates[tenant] = known
-        return known[0]
+        key = _memo_key(ctx, "tax-rates")
+        known = await self._memo.get(key)
+        if known is None:
+            known = {tax_type: str(rate) for tax_type, rate in (await self._api.tax_rates(ctx)).items()}
+            await self._memo.put(key, known, ITEM_CODES_TTL_S)
+        return {tax_type: Decimal(rate) for tax_type, rate in known.items()}
 
-    def _remember_codes(self, ctx: PushContext, accepted: list[tuple[PushItem, mapping.Document, dict]]) -> None:
-        known = self._item_codes.setdefault(ctx.credentials.tenant_id or "", {})
-        now = time.monotonic()
-        for _, _, element in accepted:
-            if element.get("ItemID") and element.get("Code"):
-                known[element["ItemID"]] = (element["Code"], now)
+    async def _remember_codes(self, ctx: PushContext, accepted: list[tuple[PushItem, mapping.Document, dict]]) -> None:
+        learned = {e["ItemID"]: [e["Code"], time.time()] for _, _, e in accepted if e.get("ItemID") and e.get("Code")}
+        if not learned:
+            return
+        key = _memo_key(ctx, "item-codes")
+        # Another worker may add codes between this read and the write; one of them is then lost,
+        # which costs one look-up later, never a wrong code.
+        await self._memo.put(key, {**(await self._memo.get(key) or {}), **learned}, ITEM_CODES_TTL_S)
+
+
+def _memo_key(ctx: PushContext, fact: str) -> str:
+    # Per connection and organisation: a connection learns once, and never from another's company.
+    return f"xero:{ctx.connection_id}:{ctx.credentials.tenant_id or ''}:{fact}"
 
 
 def align(sent: list[dict[str, Any]], returned: list[dict[str, Any]], natural_key: str) -> list[dict[str, Any] | None]:
