@@ -138,36 +138,71 @@ async def test_a_fresh_shop_syncs_green_after_connecting_with_no_manual_change(s
         assert settings["sales_tax_types"]["VAT 20%"] == "OUTPUT2" and settings["payment_accounts"]["Card"] == "091"
 
 
-def quickbooks_lists(accounts: list[tuple[str, str, str]], tax_codes: dict[str, str]) -> dict[str, list[dict]]:
-    from app.connectors.quickbooks import lists as qb_lists
+async def company_lists(country: str) -> dict[str, list[dict]]:
+    """A fake QuickBooks company's lists, read the way a connection reads them (the connector's
+    program_list over HTTP to the fake)."""
+    from app.connectors.quickbooks import QuickBooksConnector
+    from tests.fakes.fake_quickbooks import FakeQuickBooks
+    from tests.quickbooks.conftest import app_settings, context_for
 
-    return {"accounts": [asdict(qb_lists.entry("accounts", {"Id": i, "Name": n, "AccountType": t, "Active": True}))
-                         for i, n, t in accounts],
-            "tax_rates": [asdict(qb_lists.entry("tax_rates", {"Id": i, "Name": n, "Taxable": True}))
-                          for i, n in tax_codes.items()]}
+    fake = FakeQuickBooks()
+    realm = fake.add_realm(f"Shop ({country})", country=country)
+    connector = QuickBooksConnector(app_settings(), transport=fake.transport(), timeout_s=2.0)
+    try:
+        ctx = context_for(fake, realm)
+        return {kind: [asdict(e) for e in await connector.program_list(ctx, kind)]
+                for kind in ("accounts", "tax_rates", "payment_methods")}
+    finally:
+        await connector.aclose()
 
 
-def test_a_quickbooks_company_with_other_ids_gets_its_own_accounts_and_is_asked_for_tax_codes():
-    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+def quickbooks_defaults(**changes) -> dict:
+    from app.connectors.quickbooks import QuickBooksSettings
 
-    chart = [("11", "Shop Sales", "Income"), ("12", "Service Income", "Income"),
-             ("21", "Cost of Goods Sold", "Cost of Goods Sold"), ("31", "Stock Asset", "Other Current Asset"),
-             ("32", "Undeposited Funds", "Other Current Asset"), ("41", "Current Account", "Bank")]
-    defaults = QuickBooksSettings(tax_codes={"VAT 20%": "2"}).model_dump(mode="json")
-    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(chart, {"7": "Standard 20%"}),
-                           {"tax_codes": {"VAT 20%", "Zero rated"}})
+    return QuickBooksSettings(**changes).model_dump(mode="json")
+
+
+async def test_an_australian_quickbooks_company_gets_its_own_accounts_gst_codes_and_deposit_accounts():
+    from app.connectors.quickbooks import QuickBooksConnector
+
+    seen = {"tax_codes": {"GST 10%", "GST Free"}, "payment_types": {"Cash", "Card", "EFTPOS", "Store credit"}}
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("AU"), seen)
     assert (chosen["sales_inventory_account"], chosen["sales_service_account"], chosen["cogs_account"],
-            chosen["inventory_asset_account"], chosen["mixed_payments_account"]) == ("11", "12", "21", "31", "32")
-    # Tax codes are not chosen for QuickBooks (its list gives no rate): each one used is the shop's choice.
-    assert chosen["tax_codes"] == {}
-    assert sorted(n["setting"] for n in needs) == ["tax_codes.VAT 20%", "tax_codes.Zero rated"]
+            chosen["purchases_non_inventory_account"], chosen["inventory_asset_account"],
+            chosen["mixed_payments_account"]) == ("7", "7", "12", "13", "20", "21")
+    # By the percent the POS name states, the name's words breaking ties; never a purchase-only code.
+    assert chosen["tax_codes"] == {"GST 10%": "31", "GST Free": "32"}
+    assert chosen["payment_types"] == {
+        "Cash": {"deposit_account": "23", "payment_method": "21"},  # Cash on hand, Cash
+        "Card": {"deposit_account": "21", "payment_method": "24"},  # Undeposited Funds, a card method
+        "EFTPOS": {"deposit_account": "21", "payment_method": "23"},
+    }
+    # Store credit is owed to the customer, a liability QuickBooks takes as no deposit account.
+    assert [n["setting"] for n in needs] == ["payment_types.Store credit"]
 
 
-def test_the_us_sandbox_company_keeps_its_defaults():
-    from app.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
-    from tests.fakes.fake_quickbooks import SANDBOX_ACCOUNT_LIST
+async def test_a_uk_quickbooks_company_gets_vat_codes_by_rate_and_keeps_accepted_values():
+    from app.connectors.quickbooks import QuickBooksConnector
 
-    defaults = QuickBooksSettings().model_dump(mode="json")
-    chosen, needs = choose(QuickBooksConnector, defaults, quickbooks_lists(SANDBOX_ACCOUNT_LIST, {}),
-                           {"payment_types": {"Cash", "Card"}})
-    assert chosen == defaults and needs == []
+    seen = {"tax_codes": {"VAT 20%", "VAT 5%", "Zero rated", "Exempt", "Service charge"},
+            "payment_types": {"Cash", "Card"}}
+    defaults = quickbooks_defaults(tax_codes={"Exempt": "5"})
+    chosen, needs = choose(QuickBooksConnector, defaults, await company_lists("GB"), seen)
+    assert chosen["tax_codes"] == {"VAT 20%": "2", "VAT 5%": "3", "Zero rated": "4", "Exempt": "5"}
+    assert chosen["payment_types"] == defaults["payment_types"]
+    assert {k: v for k, v in chosen.items() if k != "tax_codes"} == {k: v for k, v in defaults.items()
+                                                                      if k != "tax_codes"}
+    # A POS rate whose name states no percent cannot be matched by rate: the shop chooses.
+    assert needs == [{"setting": "tax_codes.Service charge",
+                      "reason": "Nothing of this organisation fits 'Service charge': choose an active tax code "
+                                "with a sales rate."}]
+
+
+async def test_the_us_sandbox_company_keeps_its_defaults():
+    from app.connectors.quickbooks import QuickBooksConnector
+
+    lists = await company_lists("US")
+    assert lists["tax_rates"] == []  # automated sales tax: lines say TAX or NON
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), lists,
+                           {"payment_types": {"Cash", "Card"}, "tax_codes": {"Sales tax 8.875%"}})
+    assert chosen == quickbooks_defaults() and needs == []

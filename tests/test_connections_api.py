@@ -190,3 +190,33 @@ async def test_connections_of_another_store_are_not_found(api, deps):
     (run,) = (await api.get(f"/v1/connections/{connection_id}/runs")).json()["items"]
     assert (await api.client.get(f"/v1/runs/{run['id']}", headers=other)).status_code == 404
     assert (await api.get(f"/v1/runs/{run['id']}")).status_code == 200
+
+
+def test_no_route_is_handed_the_engine_bundle():
+    """Every route names the pieces it needs (app.api.deps); none is given the whole engine (SyncDeps),
+    through any dependency of any depth."""
+    from typing import get_type_hints
+
+    from fastapi.routing import APIRoute
+
+    from app.main import create_app
+    from app.sync.deps import SyncDeps
+    from tests.conftest import make_settings
+
+    def calls(dependant):
+        for sub in dependant.dependencies:
+            yield sub.call
+            yield from calls(sub)
+
+    def api_routes(routes):
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif getattr(route, "original_router", None) is not None:  # an included router
+                yield from api_routes(route.original_router.routes)
+
+    app = create_app(make_settings("sqlite+aiosqlite://"))
+    routes = list(api_routes(app.routes))
+    given = {(r.path, getattr(call, "__name__", call)) for r in routes for call in calls(r.dependant)
+             if get_type_hints(call).get("return") is SyncDeps}
+    assert len(routes) > 40 and given == set()

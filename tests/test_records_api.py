@@ -20,7 +20,7 @@ async def test_put_stores_and_get_returns_it(api, et):
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["id"] == pos_id and body["entity_type"] == et.name
-    assert body["sync"] == {"symbol": "none", "state": "skipped", "connections": []}
+    assert body["sync"] == {"symbol": "none", "state": "skipped", "waits_for": None, "connections": []}
 
     again = await api.put(f"/v1/{et.collection}/{pos_id}", et.example)
     assert again.status_code == 200
@@ -88,7 +88,8 @@ async def test_other_stores_records_are_not_found(api, deps):
         assert (await api.client.get(path, headers=other)).status_code == 404
     assert (await api.client.post("/v1/customers/C-1001/sync", headers=other)).status_code == 404
     status = await api.client.get("/v1/customers/sync-status?ids=C-1001", headers=other)
-    assert status.json()["items"] == [{"id": "C-1001", "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None}]
+    assert status.json()["items"] == [{"id": "C-1001", "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None,
+                                        "waits_for": None}]
 
 
 async def test_bad_requests_never_500(api):

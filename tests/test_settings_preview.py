@@ -50,6 +50,32 @@ async def test_a_sales_mode_change_names_the_records_it_affects_and_saves_nothin
     assert await snapshot(api, connection_id) == before  # nothing changed
 
 
+async def test_a_sale_is_previewed_by_its_shifts_close_as_the_engine_judges_it(api):
+    """A sales-mode change dated 2099-01-01: a sale rung up before it in a shift that closes after it
+    is judged by the close (so it is affected); a sale of an open shift counts as closing now (so it
+    is not, whatever its date); a sale with no shift goes by its own date."""
+    connection_id = await api.connect_sandbox()
+    late_shift = {"register_id": "REG-1", "opened_at": "2098-12-31T20:00:00Z", "closed_at": "2099-01-01T02:00:00Z",
+                  "sales_total": "5.00"}
+    open_shift = {"register_id": "REG-2", "opened_at": "2099-01-02T08:00:00Z", "sales_total": "5.00"}
+    assert (await api.put("/v1/shift-reports/SH-LATE", late_shift)).status_code == 201
+    assert (await api.put("/v1/shift-reports/SH-OPEN", open_shift)).status_code == 201
+    sales = {"S-LATE": sale("S-LATE", "2098-12-31T23:00:00Z", shift_id="SH-LATE"),
+             "S-OPEN": sale("S-OPEN", "2099-01-02T10:00:00Z", shift_id="SH-OPEN"),
+             "S-ALONE": sale("S-ALONE", "2099-01-02T10:00:00Z"),
+             "S-BEFORE": sale("S-BEFORE", "2098-12-31T10:00:00Z")}
+    for pos_id, body in sales.items():
+        assert (await api.put(f"/v1/sales/{pos_id}", body)).status_code == 201
+    await api.settle()
+
+    response = await api.post(f"/v1/connections/{connection_id}/settings/preview",
+                              {"sales_mode": "shift_totals", "effective_from": "2099-01-01T00:00:00Z"})
+    assert response.status_code == 200, response.text
+    change = response.json()["sales_mode_change"]
+    assert change["will_skip"] == {"sale": ["S-ALONE", "S-LATE"]}
+    assert change["will_sync"] == {"shift_report": ["SH-LATE"]}
+
+
 async def test_turning_a_type_off_and_on_is_counted_per_entity_type(api):
     connection_id = await api.connect_sandbox({"entity_types": ["customer", "product"]})
     await api.put("/v1/customers/C-1001", CUSTOMER_EXAMPLE)

@@ -10,6 +10,7 @@ from app.entities.schemas import CUSTOMER_EXAMPLE, PRODUCT_EXAMPLE
 from app.models import Attempt
 from tests.books.programs import QuickBooks, Xero
 from tests.conftest import new_store_key
+from tests.quickbooks.conftest import GLOBAL_TAX
 
 pytestmark = pytest.mark.postgres
 
@@ -88,3 +89,35 @@ async def test_unmapped_of_another_stores_connection_is_404(api):
     other = {"Authorization": f"Bearer {await new_store_key(api.deps, 'Other')}"}
     response = await api.client.get(f"/v1/connections/{connection_id}/unmapped", headers=other)
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_record_waiting_for_a_setting_is_told_apart_from_a_refused_one_everywhere_it_shows(api):
+    """Both are red and failed; only the one waiting for a mapping says which setting to save, in the
+    Sync panel, sync-status, the list view and the Error log. Saving it sends that record again."""
+    program = QuickBooks(api)
+    connection_id = await program.connect()
+    await api.put("/v1/products/P-WAIT", {**PRODUCT_EXAMPLE, "id": "P-WAIT", "sku": "W-1", "tax_rate": "Luxury 25%"})
+    await api.put("/v1/products/P-LONG", {**PRODUCT_EXAMPLE, "id": "P-LONG", "sku": "L-1", "name": "x" * 101})  # QuickBooks refuses
+    await api.settle()
+    waiting, refused = "tax_codes.Luxury 25%", None
+
+    for pos_id, waits in (("P-WAIT", waiting), ("P-LONG", refused)):
+        panel = (await api.get(f"/v1/products/{pos_id}/sync")).json()
+        assert (panel["symbol"], panel["state"], panel["waits_for"]) == ("red", "failed", waits), panel
+        assert panel["connections"][0]["waits_for"] == waits
+    status = (await api.get("/v1/products/sync-status?ids=P-WAIT,P-LONG")).json()["items"]
+    assert [(s["symbol"], s["state"], s["waits_for"]) for s in status] == [("red", "failed", waiting),
+                                                                            ("red", "failed", refused)]
+    lines = {line["id"]: line for line in (await api.get("/v1/products")).json()["items"]}
+    assert lines["P-WAIT"]["waits_for"] == lines["P-WAIT"]["connections"][0]["waits_for"] == waiting
+    assert lines["P-LONG"]["waits_for"] is lines["P-LONG"]["connections"][0]["waits_for"] is None
+    errors = {e["pos_id"]: e for e in (await api.get(f"/v1/connections/{connection_id}/errors")).json()["items"]}
+    assert errors["P-WAIT"]["waits_for"] == waiting and errors["P-WAIT"]["error_code"] == "tax_rate_unmapped"
+    assert errors["P-LONG"]["waits_for"] is None
+
+    before = await attempts_of(api, "P-LONG")
+    assert (await program.settings({"tax_codes": {**GLOBAL_TAX, "Luxury 25%": "2"}})).status_code == 200
+    await api.settle()
+    panel = (await api.get("/v1/products/P-WAIT/sync")).json()
+    assert (panel["symbol"], panel["waits_for"]) == ("green", None)
+    assert await attempts_of(api, "P-LONG") == before  # the refused one is not sent again by the save

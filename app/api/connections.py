@@ -14,8 +14,8 @@ from app.api.deps import (
     ConnectionDep,
     ConnectorDep,
     ConnectorsDep,
-    EngineDep,
     IdsDep,
+    ProgramAccessDep,
     SecretsDep,
     SessionDep,
     SettingsDep,
@@ -94,8 +94,9 @@ async def reauthorize(connection: ConnectionDep, session: SessionDep, connectors
 
 
 @router.patch("/connections/{connection_id}", summary="Choose the organisation")
-async def choose_organisation(connection: ConnectionDep, body: ConnectionUpdate, engine: EngineDep) -> ConnectionPublic:
-    return public(await oauth.choose_organisation(engine, connection, body.tenant_id))
+async def choose_organisation(connection: ConnectionDep, connector: ConnectorDep, body: ConnectionUpdate,
+                              access: ProgramAccessDep, bell: BellDep) -> ConnectionPublic:
+    return public(await oauth.choose_organisation(access, connector, bell, connection, body.tenant_id))
 
 
 @router.get("/connections/{connection_id}", summary="One connection")
@@ -155,7 +156,9 @@ async def list_errors(
     rows, next_cursor = await pages.errors_page(session=session, connection_id=connection.id,
                                                 entity_type=entity_type, since=since, code=code, cursor=cursor,
                                                 limit=limit, ids=ids, history=history)
-    return AttemptPage(items=[pages.attempt_public(a, ids) for a in rows], next_cursor=next_cursor)
+    waits = await pages.settings_waited(session, rows)
+    return AttemptPage(items=[pages.attempt_public(a, ids, waits.get(a.link_id)) for a in rows],
+                       next_cursor=next_cursor)
 
 
 @router.get("/connections/{connection_id}/settings", summary="Sync settings")
@@ -163,12 +166,12 @@ async def get_settings(connection: ConnectionDep, connector: ConnectorDep) -> di
     return connector.settings_model.model_validate(connection.settings or {}).model_dump(mode="json")
 
 
-async def _change_settings(connection: Connection, connector, session, engine, bell, raw: dict, *, merge: bool) -> dict:
+async def _change_settings(connection: Connection, connector, session, access, bell, raw: dict, *, merge: bool) -> dict:
     program_lists.refuse_if_reconnect(connection)
     wanted = {**(connection.settings or {}), **raw} if merge else raw
     checked = service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
     await session.commit()  # nothing held open while the program may be asked for its lists
-    await program_lists.check_settings(engine, connection, connector, checked)
+    await program_lists.check_settings(access, connection, connector, checked)
     await apply_settings(session, connection, connector, wanted)
     settings = connection.settings
     await session.commit()
@@ -178,14 +181,14 @@ async def _change_settings(connection: Connection, connector, session, engine, b
 
 @router.put("/connections/{connection_id}/settings", summary="Replace the sync settings")
 async def put_settings(connection: ConnectionDep, connector: ConnectorDep, body: dict, session: SessionDep,
-                       engine: EngineDep, bell: BellDep) -> dict:
-    return await _change_settings(connection, connector, session, engine, bell, body, merge=False)
+                       access: ProgramAccessDep, bell: BellDep) -> dict:
+    return await _change_settings(connection, connector, session, access, bell, body, merge=False)
 
 
 @router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (top-level keys)")
 async def patch_settings(connection: ConnectionDep, connector: ConnectorDep, body: dict, session: SessionDep,
-                         engine: EngineDep, bell: BellDep) -> dict:
-    return await _change_settings(connection, connector, session, engine, bell, body, merge=True)
+                         access: ProgramAccessDep, bell: BellDep) -> dict:
+    return await _change_settings(connection, connector, session, access, bell, body, merge=True)
 
 
 class RetryFailed(BaseModel):
@@ -209,9 +212,9 @@ async def retry_failed_links(connection: ConnectionDep, _connector: ConnectorDep
 RefreshQuery = Annotated[bool, Query(description="Fetch the list from the program again instead of the kept copy.")]
 
 
-async def _list(connection: Connection, connector, session, engine, kind, refresh: bool) -> ProgramListPublic:
+async def _list(connection: Connection, connector, session, access, kind, refresh: bool) -> ProgramListPublic:
     await session.commit()  # nothing held open while the program is asked (commit keeps it loaded)
-    row = await program_lists.program_list(engine, connection, connector, kind, refresh=refresh)
+    row = await program_lists.program_list(access, connection, connector, kind, refresh=refresh)
     items = [ProgramEntryPublic(id=e["id"], name=e["name"], type=e["type"],
                                 status="active" if e["active"] else "archived",
                                 fills=program_lists.fills(connector, kind, e), parent=e.get("parent")) for e in row.items]
@@ -219,25 +222,25 @@ async def _list(connection: Connection, connector, session, engine, kind, refres
 
 
 @router.get("/connections/{connection_id}/accounts", summary="The program's accounts (for the settings form)")
-async def list_accounts(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+async def list_accounts(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                         refresh: RefreshQuery = False) -> ProgramListPublic:
-    return await _list(connection, connector, session, engine, "accounts", refresh)
+    return await _list(connection, connector, session, access, "accounts", refresh)
 
 
 @router.get("/connections/{connection_id}/tax-rates", summary="The program's tax rates or tax codes")
-async def list_tax_rates(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+async def list_tax_rates(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                          refresh: RefreshQuery = False) -> ProgramListPublic:
-    return await _list(connection, connector, session, engine, "tax_rates", refresh)
+    return await _list(connection, connector, session, access, "tax_rates", refresh)
 
 
 @router.get("/connections/{connection_id}/payment-methods", summary="The program's payment methods (QuickBooks)")
-async def list_payment_methods(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+async def list_payment_methods(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                                refresh: RefreshQuery = False) -> ProgramListPublic:
-    return await _list(connection, connector, session, engine, "payment_methods", refresh)
+    return await _list(connection, connector, session, access, "payment_methods", refresh)
 
 
 @router.get("/connections/{connection_id}/tracking",
             summary="The program's tracking: Xero tracking categories and options, QuickBooks classes and locations")
-async def list_tracking(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+async def list_tracking(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                         refresh: RefreshQuery = False) -> ProgramListPublic:
-    return await _list(connection, connector, session, engine, "tracking", refresh)
+    return await _list(connection, connector, session, access, "tracking", refresh)

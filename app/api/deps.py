@@ -1,8 +1,7 @@
 """Typed dependencies of the API routes: the session, the authenticated store, the connection of
-the path, and the pieces of the process-wide engine a route uses (settings, bell, connectors,
-secrets). The engine bundle itself (app.sync.deps.SyncDeps) stays behind these: a route names what
-it needs, and only the connection flows that span several of them (OAuth, the program's lists,
-credentials) are handed the bundle through `EngineDep`."""
+the path and its connector, and the pieces of the process-wide engine a route uses (settings, bell,
+connectors, secrets, and what asking the program takes: `ProgramAccessDep`). The engine bundle
+itself (app.sync.deps.SyncDeps) stays behind these: a route names what it needs."""
 
 from __future__ import annotations
 
@@ -18,26 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.api.problems import Problem
 from app.api.request_db import session_for
 from app.connections import service as connections
-from app.connectors.base import Connector
+from app.connections.access import ProgramAccess, ProgramAccessParts
+from app.connectors.base import Connector, OAuthConnector
 from app.core.opaque import OpaqueIds
 from app.core.secrets import SecretBox
 from app.models import Connection, Store
 from app.settings import Settings
 from app.stores.service import Caller
-from app.sync.deps import SyncDeps
 from app.workers.bell import Bell
 
 bearer = HTTPBearer(auto_error=False, description="The store's API key")
 
 
 # Every dependency is async: FastAPI runs a plain `def` one in the thread pool, a hop per request.
-async def _engine(request: Request) -> SyncDeps:
-    return request.app.state.deps
-
-
-EngineDep = Annotated[SyncDeps, Depends(_engine)]
-
-
 async def get_settings(request: Request) -> Settings:
     return request.app.state.deps.settings
 
@@ -78,6 +70,18 @@ async def get_redis(request: Request) -> Redis | None:
 
 
 RedisDep = Annotated[Redis | None, Depends(get_redis)]
+
+
+async def get_program_access(request: Request) -> ProgramAccess:
+    access = getattr(request.app.state, "program_access", None)
+    if access is None:
+        deps = request.app.state.deps
+        access = ProgramAccessParts(sessions=deps.sessions, secrets=deps.secrets, locks=deps.locks, limits=deps.limits)
+        request.app.state.program_access = access
+    return access
+
+
+ProgramAccessDep = Annotated[ProgramAccess, Depends(get_program_access)]
 
 
 async def get_ids(request: Request, secrets: SecretsDep) -> OpaqueIds:
@@ -140,3 +144,17 @@ async def get_connector(connection: ConnectionDep, connectors: ConnectorsDep) ->
 
 
 ConnectorDep = Annotated[Connector, Depends(get_connector)]
+
+
+async def get_oauth_connector(
+    connector: Annotated[str, Path(description="The program: xero or quickbooks.", max_length=32)],
+    connectors: ConnectorsDep,
+) -> OAuthConnector:
+    """The OAuth connector the path names; 404 for any other."""
+    found = connectors.get(connector)
+    if found is None or not found.needs_oauth:
+        raise Problem(404, f"No OAuth connector '{connector}'.")
+    return found
+
+
+OAuthConnectorDep = Annotated[OAuthConnector, Depends(get_oauth_connector)]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from app.api.deps import ConnectionDep, ConnectorDep, ConnectorsDep, EngineDep, SessionDep, StoreDep
+from app.api.deps import ConnectionDep, ConnectorDep, ConnectorsDep, ProgramAccessDep, SessionDep, StoreDep
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.api import records as _records  # noqa: F401 - registers the pos_id path convertor first
 from app.connections.manage_schemas import PreviewRequest, SettingsPreview, SyncPreview, UnmappedList, UnmappedValue
@@ -42,13 +42,13 @@ PROPOSAL_EXAMPLES = {
 
 
 @router.post("/connections/{connection_id}/settings/preview", summary="Dry run of a settings change")
-async def settings_preview(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, engine: EngineDep,
+async def settings_preview(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                            body: Annotated[dict, Body(openapi_examples=PROPOSAL_EXAMPLES)]) -> SettingsPreview:
     """What saving these settings (top-level keys over the current ones, as PATCH) would change: records
     sent again, no longer sent or starting to sync, per entity type; for a sales-mode change, the records
     it affects by id. Nothing is saved and the program is not asked."""
     await session.commit()  # the preview works in its own transaction
-    return await preview_settings(engine, connection, connector, body)
+    return await preview_settings(access, connection, connector, body)
 
 
 def build_preview_router() -> APIRouter:

@@ -17,7 +17,7 @@ from app.connectors.errors import ConnectionBroken
 from app.core.secrets import SecretBox
 from app.db import transaction
 from app.models import Connection
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
 
 REFRESH_MARGIN_S = 300
 
@@ -41,7 +41,7 @@ def _expiring(credentials: Credentials) -> bool:
 
 
 async def usable_credentials(
-    deps: SyncDeps, connector: Connector, connection: Connection, *, rejected_access_token: str | None = None
+    deps: ProgramAccess, connector: Connector, connection: Connection, *, rejected_access_token: str | None = None
 ) -> Credentials:
     """Credentials good for the next calls. `rejected_access_token`: the program refused it early."""
     credentials = load_credentials(deps.secrets, connection)

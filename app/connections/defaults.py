@@ -27,7 +27,7 @@ from app.connectors.picks import Pick, words_of
 from app.connectors.errors import SyncError
 from app.db import transaction
 from app.models import Connection, Record
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
 from app.connections.settings_change import apply_settings
 
 log = structlog.get_logger(__name__)
@@ -92,18 +92,25 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
             else:
                 needs.append({"setting": field, "reason": f"This organisation has no {ref.meaning} to choose for it."})
             continue
-        if rest != "*":
-            continue  # a key inside each mapping value (QuickBooks payment_types): kept as it is
         mapping = out.get(field) or {}
-        for key in sorted(set(mapping) | seen.get(field, set())):
-            value = _fitting(entries, ref, picker, field, key, mapping.get(key))
-            if value is not None:
-                mapping[key] = value
-                continue
+        sub = rest.removeprefix("*.") if rest != "*" else None
+        keys = set(mapping) if ref.optional else set(mapping) | seen.get(field, set())
+        for key in sorted(keys):
+            if sub is None:
+                value = _fitting(entries, ref, picker, field, key, mapping.get(key))
+                if value is not None:
+                    mapping[key] = value
+                    continue
+            else:  # a key inside each mapping value (QuickBooks' payment_types.*.deposit_account)
+                parts = dict(mapping.get(key) or {})
+                value = _fitting(entries, ref, picker, f"{field}.{sub}", key, parts.get(sub))
+                if value is not None or ref.optional:
+                    mapping[key] = {**parts, sub: value}
+                    continue
             mapping.pop(key, None)  # left out: a record that uses it waits with advice naming it
-            if key in seen.get(field, set()):
+            if key in seen.get(field, set()) and not any(n["setting"] == f"{field}.{key}" for n in needs):
                 needs.append({"setting": f"{field}.{key}",
-                              "reason": f"No {ref.meaning} of this organisation fits '{key}': choose one."})
+                              "reason": f"Nothing of this organisation fits '{key}': choose {ref.meaning}."})
         out[field] = mapping
     return out, needs
 
@@ -132,7 +139,7 @@ def values_in(payload: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
-async def seen_values(deps: SyncDeps, connector: Connector, store_id: uuid.UUID) -> dict[str, set[str]]:
+async def seen_values(deps: ProgramAccess, connector: Connector, store_id: uuid.UUID) -> dict[str, set[str]]:
     """Settings field → the POS values the store's records carry for it."""
     kinds: dict[str, set[str]] = {"payment_type": set(), "tax_rate": set(), "custom_line_kind": set()}
     async with deps.sessions() as session:
@@ -147,13 +154,12 @@ async def seen_values(deps: SyncDeps, connector: Connector, store_id: uuid.UUID)
     return {field: kinds.get(kind, set()) for field, kind in getattr(connector, "pos_mappings", {}).items()}
 
 
-async def choose_at_connect(deps: SyncDeps, connection_id: uuid.UUID) -> None:
+async def choose_at_connect(deps: ProgramAccess, connector: Connector, connection_id: uuid.UUID) -> None:
     """Choose the settings this organisation refuses from its own lists; keep what cannot be chosen
     on the connection as "needs a choice". Nothing changes when the program cannot be asked."""
     async with deps.sessions() as session:
         connection = await session.get(Connection, connection_id)
-    connector = deps.connectors.get(connection.connector) if connection else None
-    if connector is None or not program_lists.offers_lists(connector) or not hasattr(connector, "default_pick"):
+    if connection is None or not program_lists.offers_lists(connector) or not hasattr(connector, "default_pick"):
         return
     lists: dict[str, list[dict[str, Any]]] = {}
     for kind in sorted({ref.kind for ref in program_lists.setting_refs(connector)}):

@@ -30,7 +30,8 @@ from app.db import transaction
 from app.settings import Settings, origin_of
 from app.models import Connection, ConnectionStatus, RunTrigger
 from app.connections.credentials import seal_credentials
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
+from app.workers.bell import Bell
 
 log = structlog.get_logger(__name__)
 STATE_TTL_S = 600
@@ -64,19 +65,16 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
-async def program_url(deps: SyncDeps, connector_name: str, state: str | None) -> str:
+async def program_url(deps: ProgramAccess, settings: Settings, connector: OAuthConnector, state: str | None) -> str:
     """Where the start route sends the browser: the program's consent page for a live state."""
-    connector = deps.connectors.get(connector_name)
-    if connector is None or not connector.needs_oauth:
-        raise Problem(404, f"No OAuth connector '{connector_name}'.")
-    data = _open_state(deps, state)
+    data = _open_state(deps.secrets, state)
     async with deps.sessions() as session:
         connection = await session.get(Connection, data["connection_id"])
-    if (connection is None or connection.connector != connector_name or connection.oauth_nonce is None
+    if (connection is None or connection.connector != connector.name or connection.oauth_nonce is None
             or not secrets.compare_digest(connection.oauth_nonce, data["nonce"])):
         raise _expired()
     extra = {"code_verifier": data["verifier"]} if data.get("verifier") else {}
-    return connector.authorization_url(state=state, redirect_uri=redirect_uri(deps.settings, connector_name), **extra)
+    return connector.authorization_url(state=state, redirect_uri=redirect_uri(settings, connector.name), **extra)
 
 
 @dataclass
@@ -85,11 +83,9 @@ class CallbackOutcome:
     error: str | None = None
 
 
-async def complete(deps: SyncDeps, connector_name: str, params: dict[str, str],
-                   cookie: str | None) -> CallbackOutcome:
-    connector = deps.connectors.get(connector_name)
-    if connector is None or not connector.needs_oauth:
-        raise Problem(404, f"No OAuth connector '{connector_name}'.")
+async def complete(deps: ProgramAccess, settings: Settings, connector: OAuthConnector, bell: Bell,
+                   params: dict[str, str], cookie: str | None) -> CallbackOutcome:
+    connector_name = connector.name
     state = params.get("state")
     # Checked before the state is spent: a callback from another browser must not burn it either.
     if not state or not cookie or not secrets.compare_digest(cookie, browser_binding(state)):
@@ -104,17 +100,18 @@ async def complete(deps: SyncDeps, connector_name: str, params: dict[str, str],
     try:
         extra = {"code_verifier": verifier} if verifier else {}
         credentials = await connector.exchange_code(
-            code=params["code"], redirect_uri=redirect_uri(deps.settings, connector_name), callback_params=params, **extra
+            code=params["code"], redirect_uri=redirect_uri(settings, connector_name), callback_params=params, **extra
         )
         organisations = await connector.organisations(credentials)
     except SyncError as exc:
         log.warning("oauth_exchange_failed", connector=connector_name, error=exc.message)
         reason = f"{connector.title} refused the sign-in: {exc.message} Connect again to retry."
         return CallbackOutcome(await _set_status(deps, connection.id, None, reason), error="exchange_failed")
-    return CallbackOutcome(await _bind(deps, connection.id, credentials, organisations))
+    return CallbackOutcome(await _bind(deps, connector, bell, connection.id, credentials, organisations))
 
 
-async def choose_organisation(deps: SyncDeps, connection: Connection, tenant_id: str) -> Connection:
+async def choose_organisation(deps: ProgramAccess, connector: OAuthConnector, bell: Bell, connection: Connection,
+                              tenant_id: str) -> Connection:
     offered = {o["id"]: o["name"] for o in connection.offered_organisations or []}
     if connection.status != ConnectionStatus.CHOOSE_ORGANISATION:
         raise Problem(409, "This connection has no organisation to choose (it is "
@@ -130,9 +127,9 @@ async def choose_organisation(deps: SyncDeps, connection: Connection, tenant_id:
         fresh = await session.get(Connection, connection.id, with_for_update=True)
         fresh.tenant_id, fresh.tenant_name = tenant_id, offered[tenant_id]
         fresh.offered_organisations = None
-        await service.activate(session=session, connection=fresh, connector=deps.connectors[fresh.connector])
-    await defaults.choose_at_connect(deps, connection.id)
-    await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
+        await service.activate(session=session, connection=fresh, connector=connector)
+    await defaults.choose_at_connect(deps, connector, connection.id)
+    await bell.ring(connection.id, trigger=RunTrigger.MANUAL)
     async with deps.sessions() as session:
         return await session.get(Connection, connection.id)
 
@@ -170,19 +167,19 @@ def _expired() -> Problem:
     return Problem(400, "This sign-in link has expired or was already used; start connecting again.")
 
 
-def _open_state(deps: SyncDeps, state: str | None) -> dict:
+def _open_state(box: SecretBox, state: str | None) -> dict:
     if not state:
         raise _expired()
     try:
-        data = deps.secrets.open(state, ttl_s=STATE_TTL_S)
+        data = box.open(state, ttl_s=STATE_TTL_S)
         return {"connection_id": uuid.UUID(data["connection_id"]), "nonce": str(data["nonce"]),
                 "verifier": data.get("verifier")}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise _expired() from exc
 
 
-async def _consume_state(deps: SyncDeps, connector_name: str, state: str | None) -> tuple[Connection, str | None]:
-    data = _open_state(deps, state)
+async def _consume_state(deps: ProgramAccess, connector_name: str, state: str | None) -> tuple[Connection, str | None]:
+    data = _open_state(deps.secrets, state)
     # One conditional UPDATE spends the nonce: of any number of concurrent callbacks exactly one
     # sees a row change, on PostgreSQL and on SQLite alike (no reliance on FOR UPDATE).
     async with transaction(deps.sessions) as session:
@@ -199,7 +196,7 @@ async def _consume_state(deps: SyncDeps, connector_name: str, state: str | None)
     return connection, data["verifier"]
 
 
-async def _set_status(deps: SyncDeps, connection_id: uuid.UUID, status: str | None, reason: str) -> Connection:
+async def _set_status(deps: ProgramAccess, connection_id: uuid.UUID, status: str | None, reason: str) -> Connection:
     async with transaction(deps.sessions) as session:
         connection = await session.get(Connection, connection_id, with_for_update=True)
         if status:
@@ -209,7 +206,8 @@ async def _set_status(deps: SyncDeps, connection_id: uuid.UUID, status: str | No
 
 
 async def _bind(
-    deps: SyncDeps, connection_id: uuid.UUID, credentials: Credentials, organisations: list[Organisation]
+    deps: ProgramAccess, connector: OAuthConnector, bell: Bell, connection_id: uuid.UUID, credentials: Credentials,
+    organisations: list[Organisation],
 ) -> Connection:
     rung = False
     async with transaction(deps.sessions) as session:
@@ -225,8 +223,7 @@ async def _bind(
         connection.credentials_encrypted = seal_credentials(deps.secrets, credentials)
         if chosen is not None:
             connection.tenant_id, connection.tenant_name = chosen.id, chosen.name
-            await service.activate(session=session, connection=connection,
-                                   connector=deps.connectors[connection.connector])
+            await service.activate(session=session, connection=connection, connector=connector)
             rung = True
         elif not organisations or connection.tenant_id:
             connection.status = ConnectionStatus.RECONNECT_REQUIRED
@@ -239,8 +236,8 @@ async def _bind(
             connection.status_reason = "Several organisations were authorised: choose one (PATCH tenant_id)."
             connection.offered_organisations = [{"id": o.id, "name": o.name} for o in organisations]
     if rung:
-        await defaults.choose_at_connect(deps, connection.id)
-        await deps.bell.ring(connection.id, trigger=RunTrigger.MANUAL)
+        await defaults.choose_at_connect(deps, connector, connection.id)
+        await bell.ring(connection.id, trigger=RunTrigger.MANUAL)
         async with deps.sessions() as session:
             connection = await session.get(Connection, connection.id)
     return connection

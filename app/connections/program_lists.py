@@ -24,7 +24,7 @@ from app.db import transaction
 from app.models import Connection, ConnectionStatus, ProgramList
 from app.models.base import utcnow
 from app.connections.credentials import usable_credentials
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +53,7 @@ def reachable_or_problem(connection: Connection) -> None:
         raise Problem(409, "This connection has no organisation yet: finish signing in and choose one first.")
 
 
-async def fetch(deps: SyncDeps, connection: Connection, connector: Connector, kind: ListKind) -> list[ProgramEntry] | None:
+async def fetch(deps: ProgramAccess, connection: Connection, connector: Connector, kind: ListKind) -> list[ProgramEntry] | None:
     """Ask the program now (one refresh of a refused token, as a sync run would)."""
     limiter = deps.limits.for_organisation(f"{connector.name}:{connection.tenant_id or connection.id}",
                                            connector.rate_limits)
@@ -67,12 +67,12 @@ async def fetch(deps: SyncDeps, connection: Connection, connector: Connector, ki
         return await connector.program_list(PushContext(str(connection.id), settings, credentials, limiter), kind)
 
 
-async def cached(deps: SyncDeps, connection: Connection, kind: ListKind) -> ProgramList | None:
+async def cached(deps: ProgramAccess, connection: Connection, kind: ListKind) -> ProgramList | None:
     async with deps.sessions() as session:
         return await session.get(ProgramList, (connection.id, kind))
 
 
-async def refreshed(deps: SyncDeps, connection: Connection, connector: Connector, kind: ListKind) -> ProgramList | None:
+async def refreshed(deps: ProgramAccess, connection: Connection, connector: Connector, kind: ListKind) -> ProgramList | None:
     """Fetch and keep a fresh copy; None when the program has no such list. Raises SyncError."""
     entries = await fetch(deps, connection, connector, kind)
     if entries is None:
@@ -88,7 +88,7 @@ async def refreshed(deps: SyncDeps, connection: Connection, connector: Connector
 
 
 async def program_list(
-    deps: SyncDeps, connection: Connection, connector: Connector, kind: ListKind, *, refresh: bool
+    deps: ProgramAccess, connection: Connection, connector: Connector, kind: ListKind, *, refresh: bool
 ) -> ProgramList:
     """The copy, fetched first when there is none or `refresh` asks for it. Problems for the API."""
     if not offers_lists(connector):
@@ -157,7 +157,7 @@ def refusals(connector: Connector, settings: dict[str, Any],
     return errors
 
 
-async def check_settings(deps: SyncDeps, connection: Connection, connector: Connector, settings: dict[str, Any]) -> bool:
+async def check_settings(deps: ProgramAccess, connection: Connection, connector: Connector, settings: dict[str, Any]) -> bool:
     """Raise a 422 Problem for settings naming what the organisation does not allow.
 
     Returns False when nothing could be checked (the program could not be reached and no copy exists).
@@ -195,7 +195,7 @@ async def check_settings(deps: SyncDeps, connection: Connection, connector: Conn
     return checked
 
 
-async def connection_lists_at(deps: SyncDeps, connection: Connection) -> dict[str, datetime]:
+async def connection_lists_at(deps: ProgramAccess, connection: Connection) -> dict[str, datetime]:
     async with deps.sessions() as session:
         rows = await session.scalars(select(ProgramList).where(ProgramList.connection_id == connection.id))
         return {r.kind: r.fetched_at for r in rows}

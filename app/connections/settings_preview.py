@@ -20,14 +20,15 @@ from app.connections.manage_schemas import EntityChanges, ModeChange, SettingsPr
 from app.connectors.base import Connector
 from app.connectors.rules import DATED_TYPES, CommonSettings
 from app.models import Connection, Link, LinkState, ProgramList, Record
-from app.sync.deps import SyncDeps
+from app.connections.access import ProgramAccess
 from app.connections.settings_change import apply_settings
+from app.sync.coverage import judged_at
 from app.sync.setting_waits import changed_fields
 
 MAX_IDS = 500  # record ids named per entity type; the counts are always complete
 
 
-async def preview_settings(deps: SyncDeps, connection: Connection, connector: Connector,
+async def preview_settings(deps: ProgramAccess, connection: Connection, connector: Connector,
                            raw: dict[str, Any]) -> SettingsPreview:
     """What saving `raw` (top-level keys over the current settings, as PATCH) would change."""
     wanted = {**(connection.settings or {}), **raw}
@@ -50,7 +51,7 @@ async def preview_settings(deps: SyncDeps, connection: Connection, connector: Co
                            sales_mode_change=mode)
 
 
-async def _kept_lists(deps: SyncDeps, connection: Connection) -> dict[str, list[dict[str, Any]]]:
+async def _kept_lists(deps: ProgramAccess, connection: Connection) -> dict[str, list[dict[str, Any]]]:
     """The kept copies of the program's lists (a preview never asks the program)."""
     async with deps.sessions() as session:
         rows = await session.scalars(select(ProgramList).where(ProgramList.connection_id == connection.id))
@@ -83,22 +84,25 @@ def _diff(before: dict[int, tuple[str, str, bool]], after: dict[int, tuple[str, 
 async def _mode_change(session, connection: Connection, before: CommonSettings,
                        after: CommonSettings) -> ModeChange | None:
     old, new = before.periods()[-1], after.periods()[-1]
+    asked_at = datetime.now(UTC)  # an open shift closes "now", as the engine judges it
     dated = lambda p: sorted(t for t in p.entity_types if t in DATED_TYPES)  # noqa: E731
     if old.sales_mode == new.sales_mode and dated(old) == dated(new):
         return None
     start = new.effective_from
-    rows = await session.execute(
-        select(Record.entity_type, Record.pos_id, Record.payload, Link.state)
+    rows = (await session.execute(
+        select(Record.entity_type, Record.pos_id, Record.payload, Record.deleted_at, Link.state)
         .outerjoin(Link, (Link.record_id == Record.id) & (Link.connection_id == connection.id))
-        .where(Record.store_id == connection.store_id, Record.entity_type.in_(DATED_TYPES),
-               Record.deleted_at.is_(None))
-    )
+        .where(Record.store_id == connection.store_id, Record.entity_type.in_(DATED_TYPES))
+    )).all()
+    # A sale is judged by its shift's close, as the engine judges it (app.sync.coverage.judged_at).
+    closes = {pos_id: judged_at(entity_type, payload, {}, asked_at) if payload.get("closed_at") else None
+              for entity_type, pos_id, payload, _deleted, _state in rows if entity_type == "shift_report"}
     will_sync: dict[str, list[str]] = {}
     will_skip: dict[str, list[str]] = {}
-    for entity_type, pos_id, payload, state in rows.all():
-        if state == LinkState.SYNCED:
-            continue  # what the books hold is never re-decided
-        moment = _moment(entity_type, payload)
+    for entity_type, pos_id, payload, deleted_at, state in rows:
+        if state == LinkState.SYNCED or deleted_at is not None:
+            continue  # what the books hold is never re-decided; a deleted record is not sent
+        moment = judged_at(entity_type, payload, closes, asked_at)
         if moment < start:
             continue
         was, now = _goes(entity_type, before, moment), _goes(entity_type, after, moment)
@@ -118,10 +122,3 @@ def _goes(entity_type: str, settings: CommonSettings, moment: datetime) -> bool:
     return entity_type in period.entity_types and period.sales_mode == mode
 
 
-def _moment(entity_type: str, payload: dict[str, Any]) -> datetime:
-    """A sale by its date, a shift report by its close (an open shift: now, as the engine judges it)."""
-    value = payload.get("date") if entity_type == "sale" else payload.get("closed_at")
-    if not value:
-        return datetime.now(UTC)
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

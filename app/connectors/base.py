@@ -224,6 +224,7 @@ class SettingRef:
     kind: ListKind
     allows: str  # the use an entry must have (see ProgramEntry.uses)
     meaning: str  # what the shop is told is allowed, e.g. "an active revenue account"
+    optional: bool = False  # may be left empty (a key inside a mapping value that has a default of None)
 
 
 class Lister(Protocol):

@@ -15,6 +15,7 @@ from app.entities import EntityType
 from app.models import Connection, Link, LinkState, Record
 from app.records.schemas import LineConnection, RecordLine, RecordPage
 from app.records.states import overall
+from app.sync.setting_waits import first_waited, waited_setting
 from app.connections.settings import COLLECTING
 
 _WAITING = (LinkState.PENDING, LinkState.FAILED)
@@ -35,7 +36,7 @@ def _live_links():
     """Links of connections that still collect (what the symbol is made of)."""
     return (
         select(Link.record_id, Link.connection_id, Link.state, Link.next_attempt_at, Link.retries,
-               Connection.connector)
+               Connection.connector, Link.waiting_for)
         .join(Connection, Connection.id == Link.connection_id)
         .where(Connection.status.in_(COLLECTING))
     )
@@ -92,29 +93,32 @@ async def list_records(*, session: AsyncSession, store_id: uuid.UUID, et: Entity
 
     live = _live_links().subquery()
     rows = (await session.execute(
-        select(Record, live.c.connection_id, live.c.connector, live.c.state, live.c.next_attempt_at, live.c.retries)
+        select(Record, live.c.connection_id, live.c.connector, live.c.state, live.c.next_attempt_at, live.c.retries,
+               live.c.waiting_for)
         .join(page, page.c.id == Record.id)
         .outerjoin(live, live.c.record_id == Record.id)
         .order_by(Record.updated_at.desc(), Record.id.desc(), live.c.connection_id)
     )).all()
     records: dict[int, Record] = {}
     links: dict[int, list] = {}
-    for record, connection_id, connector, state, next_at, retries in rows:
+    for record, connection_id, connector, state, next_at, retries, waiting_for in rows:
         records.setdefault(record.id, record)
         bucket = links.setdefault(record.id, [])
         if connection_id is not None:
-            bucket.append((connection_id, connector, state, next_at, retries))
+            bucket.append((connection_id, connector, state, next_at, retries, waited_setting(state, waiting_for)))
     ordered = list(records.values())
     more = len(ordered) > limit
     ordered = ordered[:limit]
     lines = []
     for record in ordered:
         mine = links[record.id]
-        summary = overall([(s, n, r) for _c, _k, s, n, r in mine])
+        summary = overall([(s, n, r) for _c, _k, s, n, r, _w in mine])
+        waits_for = first_waited([(s, w) for _c, _k, s, _n, _r, w in mine]) if summary.state == LinkState.FAILED else None
         lines.append(RecordLine(
             id=record.pos_id, payload=record.payload, updated_at=record.updated_at, symbol=summary.symbol,
-            state=summary.state, next_attempt_at=summary.next_attempt_at, retries=summary.retries,
-            connections=[LineConnection(connection_id=c, connector=k, state=s) for c, k, s, _n, _r in mine],
+            state=summary.state, next_attempt_at=summary.next_attempt_at, retries=summary.retries, waits_for=waits_for,
+            connections=[LineConnection(connection_id=c, connector=k, state=s, waits_for=w)
+                         for c, k, s, _n, _r, w in mine],
         ))
     next_cursor = ids.encode(RECORD, ordered[-1].id) if more and ordered else None
     return RecordPage(items=lines, next_cursor=next_cursor)

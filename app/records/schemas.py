@@ -17,6 +17,10 @@ SYMBOL_DOC = ("green: synced wherever it should be; red: not yet or refused; non
 STATE_DOC = ("synced: in every program that should have it; pending: waiting for its (next) try; failed: "
              "refused, see the advice; skipped: no program is set to take it.")
 NEXT_DOC = "When possync tries again (pending only)."
+WAITS_DOC = ("Failed only because a POS value has no mapping yet: the setting to save, e.g. "
+             "`payment_types.Store credit` or `tax_codes.GST 10%` (see GET /v1/connections/{id}/unmapped). The "
+             "record stays red and `failed`, but nothing is wrong with it: saving that setting sends it again. "
+             "Null for a record the program refused, and for every other state.")
 RETRIES_DOC = "Consecutive tries that failed for a reason a retry may cure (pending only)."
 
 
@@ -39,12 +43,14 @@ class PanelConnection(BaseModel):
         "merged (now linked to the surviving object); overwrite / recreate: SYNC NOW was pressed to send the POS "
         "version. Cleared by the next push that goes through.")
     program_changed_at: datetime | None = Field(default=None, description="When the program made that change.")
+    waits_for: str | None = Field(default=None, description=WAITS_DOC)
 
 
 class SyncPanel(BaseModel):
     symbol: Symbol = Field(description=SYMBOL_DOC)
     state: LinkStateName = Field(default="skipped", description="The most pressing state of the connections: "
                                  "failed, then pending, then synced. " + STATE_DOC)
+    waits_for: str | None = Field(default=None, description=WAITS_DOC)
     connections: list[PanelConnection] = Field(description="One line per connected program.")
 
 
@@ -66,6 +72,7 @@ class StatusItem(BaseModel):
         description=STATE_DOC + " unknown: the store has no record with this id.")
     next_attempt_at: datetime | None = Field(default=None, description=NEXT_DOC)
     retries: int | None = Field(default=None, description=RETRIES_DOC)
+    waits_for: str | None = Field(default=None, description=WAITS_DOC)
 
 
 class StatusList(BaseModel):
@@ -76,6 +83,7 @@ class LineConnection(BaseModel):
     connection_id: uuid.UUID = Field(description="The connection.")
     connector: str = Field(description="The program: sandbox, xero or quickbooks.")
     state: LinkStateName = Field(description=STATE_DOC)
+    waits_for: str | None = Field(default=None, description=WAITS_DOC)
 
 
 class RecordLine(BaseModel):
@@ -86,6 +94,7 @@ class RecordLine(BaseModel):
     state: LinkStateName = Field(description=STATE_DOC)
     next_attempt_at: datetime | None = Field(default=None, description=NEXT_DOC)
     retries: int | None = Field(default=None, description=RETRIES_DOC)
+    waits_for: str | None = Field(default=None, description=WAITS_DOC)
     connections: list[LineConnection] = Field(description="Its state in each connected program.")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Connection, ConnectionStatus, Link, LinkState, Record
 from app.records.schemas import PanelConnection, SyncPanel
 from app.records.states import overall
+from app.sync.setting_waits import first_waited, waited_setting
 from app.connections.settings import COLLECTING
 
 
@@ -23,13 +24,13 @@ async def get_record(*, session: AsyncSession, store_id: uuid.UUID, entity_type:
 
 def _status_query(ids_match):
     live = (
-        select(Link.record_id, Link.state, Link.next_attempt_at, Link.retries)
+        select(Link.record_id, Link.state, Link.next_attempt_at, Link.retries, Link.waiting_for)
         .join(Connection, Connection.id == Link.connection_id)
         .where(Connection.status.in_(COLLECTING))
         .subquery()
     )
     return (
-        select(Record.pos_id, live.c.state, live.c.next_attempt_at, live.c.retries)
+        select(Record.pos_id, live.c.state, live.c.next_attempt_at, live.c.retries, live.c.waiting_for)
         .outerjoin(live, live.c.record_id == Record.id)
         .where(Record.store_id == bindparam("store_id"), Record.entity_type == bindparam("entity_type"), ids_match)
     )
@@ -48,21 +49,25 @@ async def statuses(*, session: AsyncSession, store_id: uuid.UUID, entity_type: s
     query = _STATUS_PG if session.get_bind().dialect.name == "postgresql" else _STATUS_OTHER
     rows = await session.execute(query, {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids})
     links: dict[str, list] = defaultdict(list)
-    for pos_id, state, next_at, retries in rows.all():
+    waits: dict[str, list] = defaultdict(list)
+    for pos_id, state, next_at, retries, waiting_for in rows.all():
         bucket = links[pos_id]
         if state is not None:
             bucket.append((state, next_at, retries))
+            waits[pos_id].append((state, waited_setting(state, waiting_for)))
     # Plain dicts: the response model (StatusList) validates and serialises the whole list in one
     # pydantic call; a model per id (validated or constructed) cost more than the query.
     items = []
     for pos_id in pos_ids:
         found = links.get(pos_id)
         if found is None:
-            items.append({"id": pos_id, "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None})
+            items.append({"id": pos_id, "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None,
+                          "waits_for": None})
             continue
         summary = overall(found)
         items.append({"id": pos_id, "symbol": summary.symbol, "state": summary.state,
-                      "next_attempt_at": summary.next_attempt_at, "retries": summary.retries})
+                      "next_attempt_at": summary.next_attempt_at, "retries": summary.retries,
+                      "waits_for": first_waited(waits[pos_id]) if summary.state == LinkState.FAILED else None})
     return items
 
 
@@ -75,7 +80,9 @@ async def panel(*, session: AsyncSession, record_id: int) -> SyncPanel:
     )
     entries = [_panel_entry(link, connection) for link, connection in rows.all()]
     summary = overall([(e.state, e.next_attempt_at, e.retries) for e in entries])
-    return SyncPanel(symbol=summary.symbol, state=summary.state, connections=entries)
+    waits_for = first_waited([(e.state, e.waits_for) for e in entries])
+    return SyncPanel(symbol=summary.symbol, state=summary.state, connections=entries,
+                     waits_for=waits_for if summary.state == LinkState.FAILED else None)
 
 
 def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
@@ -100,4 +107,5 @@ def _panel_entry(link: Link, connection: Connection) -> PanelConnection:
         retries=link.retries if link.state == LinkState.PENDING else None,
         program_change=link.program_change,
         program_changed_at=link.program_changed_at,
+        waits_for=waited_setting(link.state, link.waiting_for),
     )

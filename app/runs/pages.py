@@ -14,13 +14,28 @@ from app.core.pagination import decode_cursor, encode_cursor, parse_cursor_time,
 from app.core.problem import Problem
 from app.models import Attempt, AttemptOutcome, Connection, Link, LinkState, Run
 from app.runs.schemas import AttemptPage, AttemptPublic
+from app.sync.setting_waits import waited_setting
 
 
-def attempt_public(attempt: Attempt, ids: OpaqueIds) -> AttemptPublic:
+_NOT_COLUMNS = ("id", "waits_for")
+
+
+def attempt_public(attempt: Attempt, ids: OpaqueIds, waits_for: str | None = None) -> AttemptPublic:
     public = AttemptPublic.model_validate(
-        {c: getattr(attempt, c) for c in AttemptPublic.model_fields if c != "id"} | {"id": ids.encode(ATTEMPT, attempt.id)}
+        {c: getattr(attempt, c) for c in AttemptPublic.model_fields if c not in _NOT_COLUMNS}
+        | {"id": ids.encode(ATTEMPT, attempt.id), "waits_for": waits_for}
     )
     return public
+
+
+async def settings_waited(session: AsyncSession, attempts: list[Attempt]) -> dict[int, str]:
+    """Link id → the setting its record still waits for (one look-up by primary key for the page)."""
+    link_ids = {a.link_id for a in attempts if a.outcome == AttemptOutcome.FAILED}
+    if not link_ids:
+        return {}
+    rows = await session.execute(select(Link.id, Link.state, Link.waiting_for).where(Link.id.in_(link_ids)))
+    return {link_id: waits for link_id, state, waiting_for in rows.all()
+            if (waits := waited_setting(state, waiting_for))}
 
 
 def attempt_cursor(cursor: str | None, ids: OpaqueIds) -> int | None:

@@ -49,6 +49,10 @@ class AttemptPublic(BaseModel):
     http_status: int | None = Field(description="The program's HTTP status.")
     duration_ms: int = Field(description="How long the call took.")
     created_at: datetime = Field(description="When it was tried.")
+    waits_for: str | None = Field(
+        default=None, description="Error log: the setting this record still waits for (a POS value with no mapping "
+        "yet, e.g. `payment_types.Store credit`): not the program's refusal; saving it sends the record again. "
+        "Null once it is saved, and for a record the program refused.")
 
 
 class AttemptPage(BaseModel):

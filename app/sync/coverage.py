@@ -16,6 +16,7 @@ settings never counts revenue twice:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,11 +79,24 @@ async def judge(
     return coverage
 
 
+def judged_at(entity_type: str, payload: dict[str, Any], shift_closes: Mapping[str, datetime | None],
+              now: datetime) -> datetime:
+    """The moment whose settings decide a sale or a shift report (the settings preview uses it too): a
+    shift's close; a sale's shift's close (`shift_closes`: shift id → its close), or the sale's date
+    when it has no shift; an open shift, or a sale's shift not received yet, counts as closing now."""
+    if entity_type == "shift_report":
+        return _moment(payload.get("closed_at")) or now
+    shift_id = payload.get("shift_id")
+    if shift_id:
+        return shift_closes.get(shift_id) or now
+    return _moment(payload.get("date")) or now
+
+
 def _shift_reason(item: Claimed, settings: CommonSettings, went_one_by_one: set[str], now: datetime) -> str | None:
     if item.pos_id in went_one_by_one:
         return ("Not sent: sales of this shift already went to this program one by one; a summary "
                 "would count their revenue twice. The rest of the shift's sales follow one by one.")
-    moment = _moment(item.payload.get("closed_at")) or now
+    moment = judged_at("shift_report", item.payload, {}, now)
     period, first = settings.in_force(moment)
     if "shift_report" not in period.entity_types:
         return f"Shift reports are turned off in this connection's sync settings{_since(period, first)}."
@@ -94,15 +108,12 @@ def _shift_reason(item: Claimed, settings: CommonSettings, went_one_by_one: set[
 def _sale_reason(item: Claimed, settings: CommonSettings, shifts: dict[str, tuple[datetime | None, bool]],
                  went_one_by_one: set[str], now: datetime) -> str | None:
     shift_id = item.payload.get("shift_id")
-    closed_at, summary_in_program = shifts.get(shift_id, (None, False)) if shift_id else (None, False)
+    _closed_at, summary_in_program = shifts.get(shift_id, (None, False)) if shift_id else (None, False)
     if summary_in_program:
         return f"Covered by shift report {shift_id}, whose summary is in this program."
     if shift_id in went_one_by_one:
         return None  # its shift goes sale by sale
-    if shift_id:
-        moment = closed_at or now
-    else:
-        moment = _moment(item.payload.get("date")) or now
+    moment = judged_at("sale", item.payload, {pos_id: closed for pos_id, (closed, _in) in shifts.items()}, now)
     period, first = settings.in_force(moment)
     if "sale" not in period.entity_types:
         return f"Sales are turned off in this connection's sync settings{_since(period, first)}."

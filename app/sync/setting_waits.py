@@ -36,6 +36,21 @@ def parse_key(wait: str) -> tuple[str, str] | None:
     return setting, key
 
 
+def waited_setting(state: str | None, waiting_for: str | None) -> str | None:
+    """The setting a failed link waits for ("payment_types.Store credit"), else None: what the API shows
+    as `waits_for`, telling a record that waits for the shop's choice from one the program refused."""
+    if state != LinkState.FAILED or not waiting_for or not (parsed := parse_key(waiting_for)):
+        return None
+    return f"{parsed[0]}.{parsed[1]}"
+
+
+def first_waited(links: list[tuple[str, str | None]]) -> str | None:
+    """A record's `waits_for` from its connections' (state, waits_for): set when it is failed only
+    because of settings (every failed link waits for one), so the shop knows saving it is enough."""
+    failed = [waits for state, waits in links if state == LinkState.FAILED]
+    return failed[0] if failed and all(failed) else None
+
+
 def is_mapped(settings: dict[str, Any], setting: str, key: str) -> bool:
     mapping = settings.get(setting)
     return isinstance(mapping, dict) and bool(mapping.get(key))

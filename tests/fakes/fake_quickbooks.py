@@ -50,6 +50,7 @@ from starlette.routing import Route
 from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
 from tests.fakes.deliveries import Deliveries, intuit_cloud_events
 from tests.fakes.fake_xero import ResponseLost, _InProcessTransport
+from tests.fakes.quickbooks_companies import KINDS, US, CompanyKind
 
 ENTITIES = {"Customer", "Vendor", "Employee", "Item", "PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt",
             "Payment", "TaxCode", "TaxRate"}
@@ -57,12 +58,8 @@ PEOPLE = ("Customer", "Vendor", "Employee")
 TRANSACTIONS = ("PurchaseOrder", "SalesReceipt", "Invoice", "RefundReceipt", "Payment")
 SALES_FORMS = ("SalesReceipt", "Invoice", "RefundReceipt")
 VOIDABLE = ("SalesReceipt", "Invoice")
-# The US sandbox company's accounts and payment methods the default settings name, and more.
-SANDBOX_ACCOUNTS = {"1", "4", "33", "35", "36", "79", "80", "81"}
-SANDBOX_PAYMENT_METHODS = {str(i) for i in range(1, 8)}
-GLOBAL_TAX_CODES = {"2", "3", "4", "5"}
-# A UK company's sales rates (percent) behind those codes: Standard, Reduced, Zero-rated, Exempt.
-GLOBAL_TAX_RATES = {"2": Decimal(20), "3": Decimal(5), "4": Decimal(0), "5": Decimal(0)}
+# The US sandbox company's accounts the default settings name, and more.
+SANDBOX_ACCOUNT_LIST = list(US.accounts)
 CENT = Decimal("0.01")
 THROTTLE_XML = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -100,12 +97,13 @@ class Company:
     realm: str
     name: str
     us: bool
+    kind: CompanyKind = US  # its chart, payment methods and tax codes (tests/fakes/quickbooks_companies.py)
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {e: {} for e in ENTITIES})
     # Ids are numbered per sequence, not per company: transactions share one, names (customers,
     # vendors, employees) another, items their own, so a Customer and an Item may share an Id.
     next_id: dict[str, int] = field(default_factory=dict)
     closed_until: str | None = None  # the books' closing date (ISO), if set
-    accounts: set[str] = field(default_factory=lambda: set(SANDBOX_ACCOUNTS))  # the company's chart (Ids)
+    accounts: set[str] = field(default_factory=set)  # the Ids of the company's active accounts
     added_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (Id, Name, AccountType)
     # (epoch seconds, entity, Id) of every change, deletions included: what Change Data Capture reads.
     changes: list[tuple[float, str, str]] = field(default_factory=list)
@@ -118,6 +116,23 @@ class Company:
 
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
+
+    def uses_payment_method(self, method_id: str) -> bool:
+        return any(i == method_id and active for i, _, _, active in self.kind.payment_methods)
+
+    def sales_rate(self, code: str | None) -> Decimal | None:
+        """The percent a TaxCode adds on a sales line: the sum of its sales rates; None when the code
+        is unknown, inactive or has no sales rates (a purchase-only code)."""
+        found = self.objects["TaxCode"].get(str(code))
+        if found is None or found.get("Active") is False or "SalesTaxRateList" not in found:
+            return None
+        ids = [d["TaxRateRef"]["value"] for d in found["SalesTaxRateList"]["TaxRateDetail"]]
+        return sum((Decimal(str(self.objects["TaxRate"][i]["RateValue"])) for i in ids), Decimal(0))
+
+    def takes_tax_code(self, code: str, *, sales: bool) -> bool:
+        found = self.objects["TaxCode"].get(str(code))
+        wanted = "SalesTaxRateList" if sales else "PurchaseTaxRateList"
+        return found is not None and found.get("Active") is not False and wanted in found
 
 
 @dataclass
@@ -172,17 +187,25 @@ class FakeQuickBooks:
 
     # --- setting up -----------------------------------------------------------------------------
 
-    def add_realm(self, name: str = "Sandbox Company_US_1", *, us: bool = True, realm: str | None = None) -> str:
+    def add_realm(self, name: str = "Sandbox Company_US_1", *, us: bool = True, realm: str | None = None,
+                  country: str | None = None) -> str:
+        """A company of one kind (US, GB or AU, see quickbooks_companies.py); `us` alone picks US or GB."""
+        kind = KINDS[country or ("US" if us else "GB")]
         realm = realm or str(9130350000000000 + len(self.companies) + secrets.randbelow(10**6))
-        self.companies[realm] = Company(realm, name, us)
-        if not us:  # the company's sales tax codes, each with its one sales rate (read-only here)
-            for code, rate in GLOBAL_TAX_RATES.items():
-                rate_id = str(int(code) + 10)
-                self.companies[realm].objects["TaxRate"][rate_id] = {"Id": rate_id, "RateValue": float(rate),
-                                                                     "Active": True}
-                self.companies[realm].objects["TaxCode"][code] = {
-                    "Id": code, "Name": GLOBAL_TAX_CODE_NAMES[code], "Active": True,
-                    "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": rate_id}}]}}
+        company = self.companies[realm] = Company(realm, name, kind.us, kind, accounts={a[0] for a in kind.accounts})
+        # Its tax codes, each referring to its sales and purchase TaxRates by Id (read-only here).
+        for code, (code_name, sales, purchase, active) in kind.tax_codes.items():
+            obj: dict[str, Any] = {"Id": code, "Name": code_name, "Active": active,
+                                   "Taxable": bool(sales or purchase)}
+            for side, rate, list_name in (("sales", sales, "SalesTaxRateList"),
+                                          ("purchase", purchase, "PurchaseTaxRateList")):
+                if rate is None:
+                    continue
+                rate_id = f"{code}{0 if side == 'sales' else 1}"
+                company.objects["TaxRate"][rate_id] = {"Id": rate_id, "Name": f"{code_name} ({side})",
+                                                       "RateValue": float(rate), "Active": active}
+                obj[list_name] = {"TaxRateDetail": [{"TaxRateRef": {"value": rate_id}}]}
+            company.objects["TaxCode"][code] = obj
         self.pending_realm = self.pending_realm or realm
         return realm
 
@@ -467,7 +490,7 @@ class FakeQuickBooks:
             if line.get("DetailType") != "SalesItemLineDetail":
                 continue
             code = ((line.get("SalesItemLineDetail") or {}).get("TaxCodeRef") or {}).get("value")
-            rate = Decimal(0) if company.us or code is None else GLOBAL_TAX_RATES.get(str(code), Decimal(0))
+            rate = Decimal(0) if company.us or code is None else company.sales_rate(code) or Decimal(0)
             if inclusive:
                 line_tax = (amount * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
                 total += amount
@@ -542,7 +565,7 @@ class FakeQuickBooks:
             for ref in ("DepositToAccountRef", "PaymentMethodRef"):
                 if ref in body and ref == "DepositToAccountRef":
                     self._account(body[ref], company)
-                elif ref in body and body[ref]["value"] not in SANDBOX_PAYMENT_METHODS:
+                elif ref in body and not company.uses_payment_method(body[ref]["value"]):
                     raise _invalid_ref("PaymentMethod", body[ref]["value"])
         elif entity in TRANSACTIONS:
             self._validate_transaction(company, entity, body, exclude)
@@ -564,8 +587,8 @@ class FakeQuickBooks:
                 raise Refused("6000", "A business validation error has occurred",
                               f"Inventory items need {', '.join(missing) or 'TrackQtyOnHand'}.")
         if not company.us:
-            for ref in ("SalesTaxCodeRef", "PurchaseTaxCodeRef"):
-                if ref in body and body[ref]["value"] not in GLOBAL_TAX_CODES:
+            for ref, sales in (("SalesTaxCodeRef", True), ("PurchaseTaxCodeRef", False)):
+                if ref in body and not company.takes_tax_code(body[ref]["value"], sales=sales):
                     raise _invalid_ref("TaxCode", body[ref]["value"])
 
     def _validate_transaction(self, company: Company, entity: str, body: dict[str, Any], exclude: str | None) -> None:
@@ -587,7 +610,7 @@ class FakeQuickBooks:
         for ref in ("DepositToAccountRef", "APAccountRef"):
             if ref in body:
                 self._account(body[ref], company)
-        if "PaymentMethodRef" in body and body["PaymentMethodRef"]["value"] not in SANDBOX_PAYMENT_METHODS:
+        if "PaymentMethodRef" in body and not company.uses_payment_method(body["PaymentMethodRef"]["value"]):
             raise _invalid_ref("PaymentMethod", body["PaymentMethodRef"]["value"])
         if company.us and "GlobalTaxCalculation" in body:
             raise Refused("6000", "A business validation error has occurred",
@@ -603,11 +626,14 @@ class FakeQuickBooks:
                         raise Refused("6000", "A business validation error has occurred",
                                       "Amount is not equal to UnitPrice * Qty.", "Line.Amount")
                 code = (detail.get("TaxCodeRef") or {}).get("value")
-                if code is not None and (code not in ("TAX", "NON") if company.us else code not in GLOBAL_TAX_CODES):
+                # A sales line needs a code with sales rates, a purchase line one with purchase rates.
+                sales = line["DetailType"] == "SalesItemLineDetail"
+                if code is not None and (code not in ("TAX", "NON") if company.us
+                                         else not company.takes_tax_code(code, sales=sales)):
                     raise _invalid_ref("TaxCode", code)
 
-    def _account(self, ref: dict[str, Any], company: Company | None = None) -> None:
-        if str(ref.get("value")) not in (company.accounts if company else SANDBOX_ACCOUNTS):
+    def _account(self, ref: dict[str, Any], company: Company) -> None:
+        if str(ref.get("value")) not in company.accounts:
             raise _invalid_ref("Account", ref.get("value"))
 
     def _exists(self, company: Company, entity: str, ref: dict[str, Any], allow: set[str] = frozenset()) -> None:
@@ -677,7 +703,7 @@ class FakeQuickBooks:
     async def _companyinfo(self, request: Request) -> Response:
         async def work(request: Request, company: Company, call: Call) -> Response:
             return _json(200, {"CompanyInfo": {"Id": "1", "CompanyName": company.name,
-                                               "Country": "US" if company.us else "GB"}, "time": _now()})
+                                               "Country": company.kind.country}, "time": _now()})
 
         return await self._api(request, "companyinfo", work)
 
@@ -846,14 +872,7 @@ def _now() -> str:
 
 
 # The lists a settings form reads (`select * from Account where Active in (true, false)`…): the
-# sandbox's own objects the default settings name, and one inactive of each.
-SANDBOX_ACCOUNT_LIST = [
-    ("1", "Services", "Income"), ("4", "Undeposited Funds", "Other Current Asset"),
-    ("33", "Accounts Payable (A/P)", "Accounts Payable"), ("35", "Checking", "Bank"), ("36", "Savings", "Bank"),
-    ("79", "Sales of Product Income", "Income"), ("80", "Cost of Goods Sold", "Cost of Goods Sold"),
-    ("81", "Inventory Asset", "Other Current Asset"),
-]
-SANDBOX_PAYMENT_METHOD_NAMES = ["Cash", "Check", "Visa", "MasterCard", "Discover", "American Express", "Diners Club"]
+# company kind's own (quickbooks_companies.py), an inactive one of each among them.
 # Classes and locations (the API's Department), a sub-class and an inactive one among them.
 SANDBOX_TRACKING = {
     "Class": [{"Id": "100", "Name": "Retail", "FullyQualifiedName": "Retail", "Active": True},
@@ -863,30 +882,23 @@ SANDBOX_TRACKING = {
     "Department": [{"Id": "1", "Name": "High Street", "FullyQualifiedName": "High Street", "Active": True},
                    {"Id": "2", "Name": "Airport", "FullyQualifiedName": "Airport", "Active": True}],
 }
-GLOBAL_TAX_CODE_NAMES = {"2": "Standard", "3": "Reduced", "4": "Zero-rated", "5": "Exempt"}
 
 
 def _company_list(company: Company, statement: str) -> Response | None:
-    match = re.fullmatch(r"select \* from (Account|TaxCode|PaymentMethod|Class|Department) where Active in \(true, ?false\)"
-                         r"(?: maxresults \d+)?", statement.strip(), re.I)
+    match = re.fullmatch(r"select \* from (Account|TaxCode|TaxRate|PaymentMethod|Class|Department) "
+                         r"where Active in \(true, ?false\)(?: maxresults \d+)?", statement.strip(), re.IGNORECASE)
     if not match:
         return None
-    entity = match.group(1)
+    entity, kind = match.group(1), company.kind
     if entity == "Account":
-        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True}
-                 for i, n, t in SANDBOX_ACCOUNT_LIST + company.added_accounts]
-        found.append({"Id": "90", "Name": "Old Checking", "AccountType": "Bank", "Active": False})
+        found = [{"Id": i, "Name": n, "AccountType": t, "Active": True} for i, n, t in kind.accounts]
+        found += [{"Id": i, "Name": n, "AccountType": t, "Active": True} for i, n, t in company.added_accounts]
+        found += [{"Id": i, "Name": n, "AccountType": t, "Active": False} for i, n, t in kind.inactive_accounts]
     elif entity in ("Class", "Department"):
         found = [dict(o) for o in SANDBOX_TRACKING[entity]]
     elif entity == "PaymentMethod":
-        found = [{"Id": str(i), "Name": n, "Active": True,
-                  "Type": "CREDIT_CARD" if i >= 3 else "NON_CREDIT_CARD"}
-                 for i, n in enumerate(SANDBOX_PAYMENT_METHOD_NAMES, start=1)]
-        found.append({"Id": "8", "Name": "Old voucher", "Active": False, "Type": "NON_CREDIT_CARD"})
-    elif company.us:
-        found = []  # automated sales tax: the settings name no tax codes
-    else:
-        found = [{"Id": i, "Name": n, "Active": True, "Taxable": i != "5"} for i, n in GLOBAL_TAX_CODE_NAMES.items()]
-        found.append({"Id": "9", "Name": "Old rate", "Active": False, "Taxable": True})
-    return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)},
-                       "time": _now()})
+        found = [{"Id": i, "Name": n, "Type": t, "Active": active} for i, n, t, active in kind.payment_methods]
+    else:  # a US company with automated sales tax has none a setting names
+        found = [copy.deepcopy(o) for o in company.all(entity)]
+    return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
+                       else {}, "time": _now()})

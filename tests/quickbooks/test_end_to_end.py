@@ -57,9 +57,10 @@ async def stack(migrated, fake, monkeypatch):
         yield stack
 
 
-async def connect_quickbooks(stack, fake) -> str:
+async def connect_quickbooks(stack, fake, settings: dict | None = None) -> str:
     """The whole OAuth dance: authorize URL, Intuit's redirect with realmId, our callback."""
-    created = await stack.api.post("/v1/connections", {"connector": "quickbooks"})
+    created = await stack.api.post("/v1/connections", {"connector": "quickbooks", "settings": settings}
+                                   if settings else {"connector": "quickbooks"})
     assert created.status_code == 201, created.text
     start = urlsplit(created.json()["authorize_url"])
     assert start.path == "/v1/oauth/quickbooks/start"  # possync's own start route binds the browser first
@@ -75,7 +76,7 @@ async def connect_quickbooks(stack, fake) -> str:
     done = await stack.api.client.get(back.path, params=params)
     body = done.json()
     assert done.status_code == 200 and body["status"] == "active", done.text
-    assert body["tenant_id"] == fake.realm and body["tenant_name"] == "Sandbox Company_US_1"
+    assert body["tenant_id"] == fake.realm and body["tenant_name"] == fake.companies[fake.realm].name
     return body["id"]
 
 

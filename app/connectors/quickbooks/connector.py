@@ -78,6 +78,7 @@ class QuickBooksConnector:
         self._api = QuickBooksApi(settings.quickbooks_api_url, timeout_s=timeout_s, transport=transport)
         self._oauth = QuickBooksOAuth(settings, transport=transport)
         self._memo = memo or LocalMemo()
+        self._us_tax: dict[str, bool] = {}  # realm → automated (US) sales tax, as this process last learned it
 
     @classmethod
     def from_settings(cls, settings: Any, *, memo: CompanyMemo | None = None, **_: Any) -> "QuickBooksConnector":
@@ -146,7 +147,10 @@ class QuickBooksConnector:
         if entity is None:
             return None
         found = await self._api.query(ctx, entity, "Active in (true, false)")  # inactive ones too
-        return [e for o in found if (e := lists.entry(kind, o))]
+        rates: dict[str, Decimal] = {}
+        if kind == "tax_rates" and found:  # a code's percent is in the TaxRates it refers to
+            rates = lists.sales_rates(found, await self._api.query(ctx, "TaxRate", "Active in (true, false)"))
+        return [e for o in found if (e := lists.entry(kind, o, rate=rates.get(str(o.get("Id")))))]
 
     async def refresh_credentials(self, credentials: Credentials) -> Credentials:
         return await self._oauth.refresh(credentials)
@@ -188,6 +192,7 @@ class QuickBooksConnector:
             # Automated sales tax (PartnerTaxEnabled) is QuickBooks' US sales tax; elsewhere tax codes.
             us_tax = bool(tax.get("PartnerTaxEnabled"))
             await self._memo.put(key, us_tax, COMPANY_FACTS_TTL_S)
+        self._us_tax[ctx.credentials.tenant_id or ""] = us_tax  # for preview, which asks no one
         return us_tax
 
     async def _tax_rates(self, ctx: PushContext, settings: QuickBooksSettings) -> dict[str, Decimal] | None:
@@ -200,15 +205,12 @@ class QuickBooksConnector:
             return known
         try:
             codes = await self._api.query(ctx, "TaxCode", f"Id in ({', '.join(quoted(c) for c in wanted)})")
-            rate_ids = {code["Id"]: [str(d["TaxRateRef"]["value"]) for d in
-                                     ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])]
-                        for code in codes}
-            every = sorted({r for ids in rate_ids.values() for r in ids})
+            every = sorted({str(d["TaxRateRef"]["value"]) for code in codes
+                            for d in ((code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])})
             rates = await self._api.query(ctx, "TaxRate", f"Id in ({', '.join(quoted(r) for r in every)})") if every else []
         except SyncError:
             return None  # the sales go without a rounding line for prices before tax rather than not at all
-        percent = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in rates}
-        known = {str(code): sum((percent.get(r, Decimal(0)) for r in ids), Decimal(0)) for code, ids in rate_ids.items()}
+        known = lists.sales_rates(codes, rates)
         await self._memo.put(key, {code: str(rate) for code, rate in known.items()}, COMPANY_FACTS_TTL_S)
         return known
 

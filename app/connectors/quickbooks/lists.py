@@ -1,15 +1,21 @@
-"""The company's accounts, tax codes and payment methods, and which QuickBooks settings name them.
+"""The company's accounts, tax codes and payment methods, which QuickBooks settings name them, and how
+each is chosen from them when a company is connected.
 
 QuickBooks answers a query with active objects only unless asked for both (`Active in (true,
-false)`); settings refer to objects by Id. AccountType says what an account is for.
+false)`); settings refer to objects by Id. AccountType says what an account is for. Outside the
+US a TaxCode holds no percentage itself: it refers to TaxRates (its SalesTaxRateList, its
+PurchaseTaxRateList), whose RateValues add up to what the code charges; a code with no sales
+rates is for purchases only and may not stand on a sales line. A US company with automated sales
+tax sends TAX or NON on its lines (us_non_taxable_rates) and maps no tax codes.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from app.connectors.base import ProgramEntry, SettingRef
-from app.connectors.picks import Pick
+from app.connectors.picks import Pick, tax_pick, words_of
 
 ENTITY = {"accounts": "Account", "tax_rates": "TaxCode", "payment_methods": "PaymentMethod"}
 # The tracking list is two of QuickBooks' lists: classes, and locations (the API's Department).
@@ -27,8 +33,9 @@ SETTING_REFS: tuple[SettingRef, ...] = (
                "an active Bank or Other Current Asset account (such as Undeposited Funds)"),
     SettingRef("mixed_payments_account", "accounts", "deposit",
                "an active Bank or Other Current Asset account (such as Undeposited Funds)"),
-    SettingRef("payment_types.*.payment_method", "payment_methods", "payment", "an active payment method"),
-    SettingRef("tax_codes.*", "tax_rates", "tax", "an active tax code"),
+    SettingRef("payment_types.*.payment_method", "payment_methods", "payment", "an active payment method",
+               optional=True),
+    SettingRef("tax_codes.*", "tax_rates", "tax", "an active tax code with a sales rate"),
 )
 # Settings that map values the POS brings over time (settings field → what the POS value is).
 POS_MAPPINGS = {"payment_types": "payment_type", "tax_codes": "tax_rate", "custom_line_items": "custom_line_kind"}
@@ -44,7 +51,17 @@ _USES = {
 }
 
 
-def entry(kind: str, obj: dict[str, Any]) -> ProgramEntry | None:
+def sales_rates(codes: list[dict[str, Any]], rates: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """TaxCode Id → the percent it charges on a sales line (the sum of its sales TaxRates), for the
+    codes that have sales rates."""
+    percent = {str(r["Id"]): Decimal(str(r.get("RateValue") or 0)) for r in rates}
+    return {str(code["Id"]): sum((percent.get(str(d["TaxRateRef"]["value"]), Decimal(0)) for d in details), Decimal(0))
+            for code in codes
+            if (details := (code.get("SalesTaxRateList") or {}).get("TaxRateDetail") or [])}
+
+
+def entry(kind: str, obj: dict[str, Any], *, rate: Decimal | None = None) -> ProgramEntry | None:
+    """One list entry; for a tax code, `rate` is its sales percent (None: a purchase-only code)."""
     if not obj.get("Id"):
         return None
     if kind == "tracking":
@@ -59,14 +76,15 @@ def entry(kind: str, obj: dict[str, Any]) -> ProgramEntry | None:
     elif kind == "payment_methods":
         type_, uses = str(obj.get("Type") or "NON_CREDIT_CARD"), ("payment",)
     else:
-        type_, uses = ("Taxable" if obj.get("Taxable") else "Non-taxable"), ("tax",)
+        type_ = "Taxable" if obj.get("Taxable") else "Non-taxable"
+        uses = ("tax",) if rate is not None or "PurchaseTaxRateList" not in obj else ("purchase_tax",)
     return ProgramEntry(id=str(obj["Id"]), name=str(obj.get("Name") or obj["Id"]), type=type_,
-                        active=obj.get("Active", True) is not False, uses=uses)
+                        active=obj.get("Active", True) is not False, uses=uses,
+                        rate=str(rate) if rate is not None else None)
 
 
-# Plain account settings chosen by AccountType (and name words), never by Id. Mappings (payment types,
-# tax codes) are not chosen: QuickBooks' tax codes carry no rate in the list possync reads, and a
-# payment type needs a deposit account and a payment method together; they wait for the shop.
+# Account settings are chosen by AccountType (and name words), tax codes by the percent the POS rate's
+# name states, never by Id.
 _SCALAR_PICKS = {
     "sales_inventory_account": Pick(types=("Income",), words=("sales", "product")),
     "sales_non_inventory_account": Pick(types=("Income",), words=("sales", "product")),
@@ -78,6 +96,30 @@ _SCALAR_PICKS = {
 }
 
 
+# Payment types that are money owed (a gift card, store credit, an account sale) belong in a liability,
+# which QuickBooks does not take as a deposit account: the shop chooses how to book them.
+_OWED_WORDS = {"gift", "voucher", "credit", "account", "layby", "lay", "deposit", "loyalty", "points"}
+_CARD_WORDS = {"card", "credit", "debit", "visa", "mastercard", "amex", "eftpos"}
+
+
 def default_pick(field: str, key: str | None) -> Pick | None:
-    """How to choose a QuickBooks setting from the company's lists (plain account settings only)."""
-    return _SCALAR_PICKS.get(field) if key is None else None
+    """How to choose a QuickBooks setting (or, with `key`, one POS value's mapping) from the company's lists.
+
+    A payment type is deposited to a bank account named like it ("Cash" → "Cash on hand"), else to
+    Undeposited Funds, where QuickBooks expects received money until the shop records the bank
+    deposit; its payment method is the one named like it, any card method for a card.
+    """
+    if key is None:
+        return _SCALAR_PICKS.get(field)
+    said = set(words_of(key))
+    if field == "payment_types.deposit_account":
+        if said & _OWED_WORDS and not said & {"card"} or said & {"gift"}:
+            return None
+        return Pick(types=("Bank", "Other Current Asset"), words=(*sorted(said), "undeposited"), need_words=True)
+    if field == "payment_types.payment_method":
+        if said & _CARD_WORDS:
+            return Pick(types=("CREDIT_CARD", "NON_CREDIT_CARD"), words=tuple(sorted(said)))
+        return Pick(words=tuple(sorted(said)), need_words=True)
+    if field == "tax_codes":
+        return tax_pick(key, (), ())
+    return None
