@@ -25,7 +25,7 @@ from app.settings import Settings
 from app.stores.service import create_store
 from app.workers.bell import InProcessBell
 from app.sync.deps import SyncDeps, build_deps
-from app.workers.jobs import run_sync, run_webhooks
+from app.workers.jobs import run_resync_slice, run_sync, run_webhooks
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgresql") else None
@@ -96,7 +96,7 @@ async def deps(settings: Settings) -> AsyncIterator[SyncDeps]:
     deps = build_deps(settings)
     await wipe(deps)
     deps.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), settings.jobs_per_connection,
-                              process=lambda c: run_webhooks(deps, c))
+                              process=lambda c: run_webhooks(deps, c), resync=lambda r: run_resync_slice(deps, r))
     yield deps
     await deps.bell.close()
     await deps.aclose()

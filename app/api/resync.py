@@ -56,5 +56,5 @@ async def resync_period(connection: ConnectionDep, connector: ConnectorDep, body
     run = await request_resync(session, connection=connection, start=body.start, end=body.end, entity_types=types)
     await session.commit()
     if bell is not None:
-        await bell.ring_webhooks(connection.id)  # the program-changes job does resyncs too
+        await bell.ring_resync(connection.id, run.id)  # a job of its own, in slices (app.sync.resync)
     return ResyncQueued(run_id=run.id)

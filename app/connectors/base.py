@@ -91,6 +91,9 @@ class PushResult:
     error: SyncError | None = None  # set on failure
     skipped: str | None = None  # set when the program should not get this record (the reason)
     remote_version: str | None = None  # the object's version after this push, if the program has one
+    # app.connectors.digest of the program's answer over the mapped fields: kept on the link, so a
+    # later read-back (RemoteObject.digest) tells a real change there from a moved version or clock.
+    remote_digest: str | None = None
     request_id: str | None = None  # the program's id of the call that succeeded (support asks for it)
     note: str | None = None  # on success: what the shop should know (a rounding line added…), kept in the attempt
 
@@ -177,6 +180,7 @@ class RemoteObject:
     merged_into: str | None = None  # status "merged": the object that absorbed it (Xero's MergedToContactID)
     amount_paid: Decimal | None = None  # documents: what the program records as paid against it
     total: Decimal | None = None  # documents: the program's total
+    digest: str | None = None  # over the mapped fields, computed as for PushResult.remote_digest
 
 
 class Reader(Protocol):

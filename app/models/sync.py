@@ -70,6 +70,9 @@ class Link(Base):
     external_id: Mapped[str | None] = mapped_column(String(100), default=None)
     # The program's version of the object (QuickBooks' SyncToken), opaque to the engine.
     remote_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Digest of the mapped fields the program held after our last push (app.connectors.digest):
+    # a later read-back differing from it is a real change there, whatever the version says.
+    remote_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     advice: Mapped[str | None] = mapped_column(Text, default=None)

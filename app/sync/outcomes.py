@@ -22,6 +22,7 @@ class Outcome:
     # Outcomes with one retry group come due again together (see backoff.next_attempt).
     retry_group: int = 0
     remote_version: str | None = None  # the object's version the program reported, if any
+    remote_digest: str | None = None  # the program's answer over the mapped fields (see PushResult)
     request_id: str | None = None  # the program's id of a successful call (errors carry their own)
     # "<entity type>:<POS id>" of the dependency this record waits for, if any.
     waiting_for: str | None = None
@@ -39,7 +40,8 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
             return replace(outcome, external_id=result.external_id, remote_version=result.remote_version)
         return outcome
     return Outcome(claimed, result.action or AttemptOutcome.UPDATED, external_id=result.external_id,
-                   duration_ms=duration_ms, remote_version=result.remote_version, request_id=result.request_id,
+                   duration_ms=duration_ms, remote_version=result.remote_version,
+                   remote_digest=result.remote_digest, request_id=result.request_id,
                    note=result.note)
 
 

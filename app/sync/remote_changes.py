@@ -4,7 +4,8 @@ catch-up passes and resyncs.
 A connector reads objects back (`Reader.fetch_remote`); `judge` compares each with what possync
 last pushed and `apply` writes the link. Everything that makes the books differ from the POS turns
 the link red with advice (voided, deleted or archived there; changed there when the connection's
-`when_changed_in_program` says `ask`); a merge relinks the record to the surviving object; a
+`when_changed_in_program` says `ask`; "changed" is judged by the content of the mapped fields, see
+`changed_there`); a merge relinks the record to the surviving object; a
 payment added in the program is shown, not an error.
 """
 
@@ -159,6 +160,12 @@ async def _relink(session: AsyncSession, item: Seen, program: str, now: datetime
 
 
 def changed_there(link: Link, remote: RemoteObject) -> bool:
+    """Whether the program's object differs from what possync last left there. Judged by content
+    when both sides have a digest of the mapped fields: versions and clocks also move for what
+    leaves the books alone (a payment taken there, possync's own update echoed back). Links pushed
+    before digests were kept fall back to the version, then the time of change."""
+    if remote.digest is not None and link.remote_digest is not None:
+        return remote.digest != link.remote_digest
     if remote.remote_version is not None and link.remote_version is not None:
         return remote.remote_version != link.remote_version
     if remote.updated_at is not None and link.last_synced_at is not None:

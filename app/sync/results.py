@@ -46,6 +46,7 @@ def _link_values(outcome: Outcome, now: datetime, program_answering: bool = Fals
         "action": None,
         "external_id": outcome.external_id or c.external_id,
         "remote_version": outcome.remote_version or c.remote_version,
+        "remote_digest": outcome.remote_digest,
         "error_code": None,
         "error": None,
         "advice": None,
@@ -262,6 +263,10 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
                 "last_synced_at": func.coalesce(
                     bindparam("b_last_synced_at", type_=UtcDateTime), links.c.last_synced_at
                 ),
+                # A success replaces the digest (None where the program's answer gave none, so an
+                # old digest never judges new content); a failure keeps what the last success said.
+                "remote_digest": case((synced, bindparam("b_remote_digest", type_=String)),
+                                      else_=links.c.remote_digest),
                 # A push that went through settles what the program had changed (see remote_changes).
                 "program_change": case((synced, None), else_=links.c.program_change),
                 "program_changed_at": case((synced, None), else_=links.c.program_changed_at),
@@ -281,6 +286,7 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
                 "b_action": r["action"],
                 "b_last_synced_at": now if r["synced"] else None,
                 "b_synced": r["synced"],
+                "b_remote_digest": r["remote_digest"],
                 **{f"b_{n}": r[n] for n in columns},
             }
             for r in rows

@@ -58,7 +58,8 @@ async def close_dead_runs(deps: SyncDeps) -> int:
     last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
     async with deps.sessions() as session:
         ids = list((await session.scalars(
-            select(Run.id).where(Run.status == RunStatus.RUNNING, last_sign < stale)
+            # A resync whose slice stopped is taken over from its kept place instead (app.sync.resync).
+            select(Run.id).where(Run.status == RunStatus.RUNNING, last_sign < stale, Run.trigger != RunTrigger.RESYNC)
         )).all())
     closed = await interrupt_runs(deps, ids, reason="its job stopped (a worker died or lost its connections)")
     if closed:
@@ -71,7 +72,7 @@ async def unstarted_runs(deps: SyncDeps) -> list[tuple[uuid.UUID, uuid.UUID]]:
     since = utcnow() - timedelta(seconds=deps.settings.sweep_interval_s)
     async with deps.sessions() as session:
         rows = await session.execute(
-            # A resync run is done by the program-changes job, which the sweeper rings for it apart.
+            # A resync run has a job of its own, which the sweeper rings for it apart.
             select(Run.id, Run.connection_id).where(Run.status == RunStatus.QUEUED, Run.created_at < since,
                                                     Run.trigger != RunTrigger.RESYNC)
         )
@@ -92,7 +93,9 @@ async def close_unstarted_runs(deps: SyncDeps) -> list[uuid.UUID]:
     async with transaction(deps.sessions) as session:
         # Only runs still queued: one that started meanwhile is its job's to finish.
         rows = (await session.execute(
-            update(Run).where(Run.status == RunStatus.QUEUED, Run.created_at < since)
+            # A resync handed back between slices is queued again, not unstarted: rung apart.
+            update(Run).where(Run.status == RunStatus.QUEUED, Run.created_at < since,
+                              Run.trigger != RunTrigger.RESYNC)
             .values(status=RunStatus.INTERRUPTED, started_at=now, finished_at=now,
                     error="its job never started (its worker died first, or Redis was away)")
             .returning(Run.connection_id)

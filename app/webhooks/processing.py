@@ -24,7 +24,7 @@ from app.sync import remote_changes
 from app.connections.settings import typed_settings
 from app.sync.deps import SyncDeps
 from app.sync.catch_up import catch_up, connections_due
-from app.sync.resync import run_queued_resyncs
+from app.sync.resync import resyncs_to_ring
 from app.webhooks.events import QUICKBOOKS, XERO
 
 log = structlog.get_logger(__name__)
@@ -57,27 +57,25 @@ async def process_webhook_events(deps: SyncDeps, connection_id: uuid.UUID) -> in
         total += done
         if done < BATCH:
             break
-    # The same job re-checks periods the shop asked for (they read from the same program).
-    await run_queued_resyncs(deps, connection_id)
     return total
 
 
 async def ring_for_waiting_events(deps: SyncDeps) -> int:
     """Ring processing for every connection with unprocessed events (a ring lost to a Redis
-    outage or a dead worker), a queued resync, or a catch-up due; the number of connections rung.
-    Called by the sweeper's jobs."""
+    outage or a dead worker) or a catch-up due, and the job of every resync waiting for its next
+    slice (or whose slice's worker died); the number of rings. Called by the sweeper's jobs."""
     async with deps.sessions() as session:
         waiting = list((await session.scalars(
             select(distinct(WebhookEvent.connection_id))
             .where(WebhookEvent.connection_id.is_not(None), WebhookEvent.processed_at.is_(None)))).all())
-        waiting += [c for c in (await session.scalars(
-            select(Run.connection_id).where(Run.trigger == RunTrigger.RESYNC, Run.status == RunStatus.QUEUED)
-            .distinct())).all() if c not in waiting]
     waiting += [c for c in await connections_due(deps) if c not in waiting]
+    resyncs = await resyncs_to_ring(deps)
     if deps.bell is not None:
         for connection_id in waiting:
             await deps.bell.ring_webhooks(connection_id)
-    return len(waiting)
+        for connection_id, run_id in resyncs:
+            await deps.bell.ring_resync(connection_id, run_id)
+    return len(waiting) + len(resyncs)
 
 
 async def _one_batch(deps: SyncDeps, connection_id: uuid.UUID) -> int:

@@ -9,13 +9,23 @@ from prometheus_client import start_http_server
 from app.logging import configure_logging
 from app.settings import get_settings
 from app.sync.deps import SyncDeps, build_deps
-from app.workers.bell import RING_JOB, SYNC_JOB, WEBHOOK_JOB, ArqBell
-from app.workers.jobs import process_webhooks_job, ring_later_job, sync_connection_job
+from app.sync.resync import SLICE_S
+from app.workers.bell import RESYNC_JOB, RING_JOB, SYNC_JOB, WEBHOOK_JOB, ArqBell
+from app.workers.jobs import (
+    process_webhooks_job,
+    resync_job,
+    ring_later_job,
+    sync_connection_job,
+)
 from app.workers.periodic import cron_times, prune_job, schedule_job, sweep_job
 
 # Only bounds a job that hangs: no ring waits on a job id, so a killed job's in-progress marker
 # (kept by arq for this long plus 10 s) blocks nothing.
 JOB_TIMEOUT_S = 3600
+
+# A resync slice hands its run on after SLICE_S; the rest bounds the page it was on (PAGE links,
+# read back in chunks through the rate limits) and its last writes.
+RESYNC_JOB_TIMEOUT_S = int(SLICE_S) + 180
 
 _process_deps: SyncDeps | None = None  # kept across worker restarts (a Redis outage) of one process
 _metrics_served = False
@@ -54,6 +64,8 @@ def worker_settings() -> dict:
             func(sync_connection_job, name=SYNC_JOB, keep_result=0, timeout=JOB_TIMEOUT_S, max_tries=3),
             func(ring_later_job, name=RING_JOB, keep_result=0, timeout=60, max_tries=3),
             func(process_webhooks_job, name=WEBHOOK_JOB, keep_result=0, timeout=300, max_tries=3),
+            # A killed slice is not retried by arq: the sweeper rings its run once its heartbeat stops.
+            func(resync_job, name=RESYNC_JOB, keep_result=0, timeout=RESYNC_JOB_TIMEOUT_S, max_tries=1),
         ],
         "cron_jobs": [
             cron(sweep_job, name="sweep", **cron_times(settings.sweep_interval_s), run_at_startup=True,

@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 SYNC_JOB = "sync_connection"
 RING_JOB = "ring_later"
 WEBHOOK_JOB = "process_webhooks"
+RESYNC_JOB = "resync_period"
 LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker died)
 # After a ring fails, rings skip Redis this long instead of each waiting for its own failure: an API
 # write must not wait on a Redis that is away, and the sweeper rings for whatever was skipped.
@@ -53,6 +54,9 @@ class Bell(Protocol):
 
     async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
         """Process the connection's stored webhook events (app.webhooks.processing)."""
+
+    async def ring_resync(self, connection_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Do the next slice of a resync run (app.sync.resync), in a job of its own."""
 
 
 class ArqBell:
@@ -118,6 +122,15 @@ class ArqBell:
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
             self._failed(connection_id, exc)
 
+    async def ring_resync(self, connection_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        try:
+            # A fresh id per ring: the run itself says which job holds it (its heartbeat), so a
+            # duplicate ring costs one look at the run, and a dead worker's id never blocks it.
+            await self._redis.enqueue_job(RESYNC_JOB, str(run_id), _job_id=f"resync:{run_id}:{uuid.uuid4().hex}")
+            await wake_workers(self._redis)
+        except Exception as exc:  # noqa: BLE001 - the run stays queued; the sweeper rings for it
+            log.warning("ring_failed", connection_id=str(connection_id), error=f"{type(exc).__name__}: {exc}")
+
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         if self._paused(connection_id):
             return
@@ -137,15 +150,17 @@ class ArqBell:
 
 
 SyncFunction = Callable[[str, str | None, str], Awaitable[object]]
-ProcessFunction = Callable[[str], Awaitable[object]]
+ProcessFunction = Callable[[str], Awaitable[object]]  # takes a connection id (or a resync's run id)
 
 
 class InProcessBell:
     """Embedded mode: the same job function, run as asyncio tasks in the API process."""
 
-    def __init__(self, sync: SyncFunction, slots: int, process: ProcessFunction | None = None) -> None:
+    def __init__(self, sync: SyncFunction, slots: int, process: ProcessFunction | None = None,
+                 resync: ProcessFunction | None = None) -> None:
         self._sync = sync
         self._process = process
+        self._resync = resync
         self._slots = slots
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
@@ -166,18 +181,27 @@ class InProcessBell:
     async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
         if self._process is None:
             return  # nothing processes here; the events stay stored for whoever does
-        job_id = f"webhooks:{connection_id}"
-        if job_id in self._running:
-            self._again.add(job_id)  # the running pass may have read the events before these
-            return
-        self._running[job_id] = asyncio.create_task(self._process_loop(job_id, str(connection_id)), name=job_id)
+        # The running pass may have read the events before these: it goes round once more.
+        self._run_again(f"webhooks:{connection_id}", self._process, str(connection_id))
 
-    async def _process_loop(self, job_id: str, connection_id: str) -> None:
+    async def ring_resync(self, connection_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        if self._resync is None:
+            return  # nothing resyncs here; the run stays queued for whoever does
+        # A slice handing the run back rings from inside its own task: that task goes round again.
+        self._run_again(f"resync:{run_id}", self._resync, str(run_id))
+
+    def _run_again(self, job_id: str, function: ProcessFunction, argument: str) -> None:
+        if job_id in self._running:
+            self._again.add(job_id)
+            return
+        self._running[job_id] = asyncio.create_task(self._process_loop(job_id, function, argument), name=job_id)
+
+    async def _process_loop(self, job_id: str, function: ProcessFunction, argument: str) -> None:
         try:
             while True:
                 self._again.discard(job_id)
                 try:
-                    await self._process(connection_id)
+                    await function(argument)
                 except Exception:  # noqa: BLE001 - logged; the events stay unprocessed; the sweeper rings again
                     log.exception("in_process_job_failed", job_id=job_id)
                 if job_id not in self._again:

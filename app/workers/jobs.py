@@ -10,6 +10,7 @@ import structlog
 from app.db import database_answers, is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
+from app.sync.resync import run_resync
 from app.sync.runner import sync_connection
 from app.webhooks.processing import process_webhook_events
 from app.workers.bell import later_key, webhooks_queued_key
@@ -92,3 +93,12 @@ async def process_webhooks_job(ctx: dict, connection_id: str) -> int:
     """arq entry point: process the connection's stored webhook events (one run per batch)."""
     await ctx["redis"].delete(webhooks_queued_key(connection_id))  # rings from now on queue another pass
     return await run_webhooks(ctx["deps"], connection_id)
+
+
+async def run_resync_slice(deps: SyncDeps, run_id: str) -> str:
+    return await run_resync(deps, uuid.UUID(run_id))
+
+
+async def resync_job(ctx: dict, run_id: str) -> str:
+    """arq entry point: one slice of a resync run; the slice rings for the next one itself."""
+    return await run_resync_slice(ctx["deps"], run_id)

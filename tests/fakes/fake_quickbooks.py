@@ -393,7 +393,19 @@ class FakeQuickBooks:
                 stored = self._write(company, entity, op["operation"], copy.deepcopy(op[entity]))
         except Refused as refused:
             return {"bId": bid, "Fault": {"Error": [refused.error], "type": "ValidationFault"}}
+        self._echo(company, entity, op["operation"], stored)
         return {"bId": bid, entity: copy.deepcopy(stored)}
+
+    def _echo(self, company: Company, entity: str, operation: str, stored: dict[str, Any]) -> None:
+        """Intuit's webhooks report changes made through the API too, the invoices a payment was
+        applied to included (QuickBooks saves those again)."""
+        word = {"create": "created", "update": "updated", "void": "voided", "delete": "deleted"}[operation]
+        events = intuit_cloud_events(company.realm, entity, str(stored["Id"]), word)
+        if entity == "Payment":
+            for line in stored.get("Line") or []:
+                for linked in line.get("LinkedTxn") or []:
+                    events += intuit_cloud_events(company.realm, "Invoice", str(linked["TxnId"]), "updated")
+        self.deliveries.echo(events)
 
     def _write(self, company: Company, entity: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         if operation == "update":
@@ -545,6 +557,9 @@ class FakeQuickBooks:
                 if applied:
                     others.append({"TxnId": payment["Id"], "TxnType": "Payment"})
                 invoice["LinkedTxn"] = others
+                # QuickBooks saves the invoice again: its SyncToken and time of change move on.
+                invoice["SyncToken"] = str(int(invoice["SyncToken"]) + 1)
+                company.changed("Invoice", invoice)
 
     def _validate(self, company: Company, entity: str, body: dict[str, Any], *, exclude: str | None) -> None:
         if entity in PEOPLE:

@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.chaos import MALFORMED_BODY, Chaos, Fault
-from tests.fakes.deliveries import Deliveries, xero_delivery
+from tests.fakes.deliveries import Deliveries, xero_batch, xero_delivery, xero_event
 from tests.fakes.xero_books import (
     COUNTRY_CHARTS, COUNTRY_TAX_RATES, DEMO_ACCOUNT_CODES, DEMO_TAX_RATES, KINDS, Books, touched,
 )
@@ -125,7 +125,8 @@ class FakeXero:
         self.key_reuses = 0  # requests refused for reusing a key with another body
         self._injections: list[_Injection] = []
         # Where the bookkeeper's changes are delivered, signed with the webhook key (point_at).
-        self.deliveries = Deliveries("x-xero-signature")
+        # possync's own changes are queued there too, as Xero reports every change (see Deliveries).
+        self.deliveries = Deliveries("x-xero-signature", batch=xero_batch)
         self._app = Starlette(
             routes=[
                 Route(f"{API}/{{collection}}", self._save, methods=["POST", "PUT"]),
@@ -332,6 +333,8 @@ class FakeXero:
             return 400, {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": "No elements"}, 0
         summarize = request.query_params.get("summarizeErrors", "true").lower() != "false"
         answer, refused = books.save(collection, elements, all_or_nothing=summarize)
+        if not (refused and summarize):
+            self._echo(books.tenant_id, collection, elements, answer)
         if refused and summarize:
             return 400, {
                 "ErrorNumber": 10,
@@ -340,6 +343,26 @@ class FakeXero:
                 "Elements": [a for a in answer if a.get("ValidationErrors")],
             }, len(elements)
         return 200, {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "possync", collection: answer}, len(elements)
+
+    def _echo(self, tenant_id: str, collection: str, sent: list[dict], answer: list[dict]) -> None:
+        """Xero's webhooks report changes made through the API too: contacts, invoices and credit
+        notes saved, and the documents a payment was applied to (Xero has none for items or orders)."""
+        events = []
+        for element, saved in zip(sent, answer, strict=False):
+            if saved.get("ValidationErrors"):
+                continue
+            if collection == "Payments":
+                for category, field in (("INVOICE", "Invoice"), ("CREDITNOTE", "CreditNote")):
+                    document = (saved.get(field) or element.get(field) or {}).get(f"{field}ID")
+                    if document:
+                        events.append(xero_event(tenant_id, category, document, "UPDATE"))
+                continue
+            category = {"Contacts": "CONTACT", "Invoices": "INVOICE", "CreditNotes": "CREDITNOTE"}.get(collection)
+            id_field = KINDS[collection][0]
+            if category and saved.get(id_field):
+                events.append(xero_event(tenant_id, category, saved[id_field],
+                                         "UPDATE" if element.get(id_field) else "CREATE"))
+        self.deliveries.echo(events)
 
     async def _delete_item(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]

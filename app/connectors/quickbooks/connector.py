@@ -349,6 +349,8 @@ class QuickBooksConnector:
             action="created" if op.item.external_id is None else "updated",
             external_id=str(obj["Id"]),
             remote_version=str(obj.get("SyncToken")) if obj.get("SyncToken") is not None else None,
+            # QuickBooks' answer is the object as it holds it after this push (see read_back.digest_of).
+            remote_digest=read_back.digest_of(op.doc.entity, obj),
             request_id=tid,
             note=op.doc.note,
         )

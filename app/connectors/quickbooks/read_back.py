@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.connectors.base import PushContext, PushItem, RemoteObject
+from app.connectors.digest import Fields, content_digest
 from app.connectors.quickbooks.adapter import QuickBooksApi, quoted
 from app.connectors.quickbooks.retract import CANDIDATES, carries_mark
 
@@ -45,10 +46,46 @@ async def fetch_remote(api: QuickBooksApi, ctx: PushContext, entity_type: str,
     return found
 
 
+# The fields app.connectors.quickbooks.mapping writes, per entity: a difference in these is a change
+# to the books. Left out on purpose: SyncToken and MetaData (they move on every save, possync's own
+# included), Balance and linked payments (a payment taken in QuickBooks), Active (judged on its
+# own), quantities on hand, and the names QuickBooks copies into references.
+_REF: Fields = {"value": None}
+_ADDRESS: Fields = {"Line1": None, "Line2": None, "City": None, "CountrySubDivisionCode": None, "PostalCode": None,
+                    "Country": None}
+_NAME: Fields = {"DisplayName": None, "GivenName": None, "FamilyName": None, "CompanyName": None, "AcctNum": None,
+                 "PrimaryEmailAddr": {"Address": None}, "PrimaryPhone": {"FreeFormNumber": None},
+                 "Mobile": {"FreeFormNumber": None}, "BillAddr": _ADDRESS, "ShipAddr": _ADDRESS, "Notes": None,
+                 "PrimaryTaxIdentifier": None, "TaxIdentifier": None}
+_LINE: Fields = {"DetailType": None, "Amount": None, "Description": None,
+                 "SalesItemLineDetail": {"ItemRef": _REF, "Qty": None, "UnitPrice": None, "TaxCodeRef": _REF},
+                 "ItemBasedExpenseLineDetail": {"ItemRef": _REF, "Qty": None, "UnitPrice": None, "TaxCodeRef": _REF},
+                 "DiscountLineDetail": {"PercentBased": None, "DiscountAccountRef": _REF}}
+_SALE: Fields = {"CustomerRef": _REF, "DocNumber": None, "TxnDate": None, "DueDate": None, "PrivateNote": None,
+                 "CustomerMemo": None, "GlobalTaxCalculation": None, "CurrencyRef": _REF, "Line": _LINE,
+                 "DepositToAccountRef": _REF, "PaymentMethodRef": _REF}
+MAPPED_FIELDS: dict[str, Fields] = {
+    "Customer": _NAME, "Vendor": _NAME,
+    "Item": {"Name": None, "Sku": None, "Type": None, "Description": None, "UnitPrice": None, "PurchaseCost": None,
+             "Taxable": None, "IncomeAccountRef": _REF, "ExpenseAccountRef": _REF, "AssetAccountRef": _REF,
+             "InvStartDate": None},
+    "SalesReceipt": _SALE, "Invoice": _SALE, "RefundReceipt": _SALE,
+    "PurchaseOrder": {"VendorRef": _REF, "DocNumber": None, "TxnDate": None, "PrivateNote": None, "CurrencyRef": _REF,
+                      "APAccountRef": _REF, "Line": _LINE},
+}
+
+
+def digest_of(entity: str, obj: dict[str, Any]) -> str | None:
+    """The object's digest over what possync maps (the same for a push's answer and a read-back)."""
+    fields = MAPPED_FIELDS.get(entity)
+    return content_digest(obj, fields) if fields is not None else None
+
+
 def remote_object(entity: str, obj: dict[str, Any]) -> RemoteObject:
     version = str(obj["SyncToken"]) if obj.get("SyncToken") is not None else None
     updated_at = _time((obj.get("MetaData") or {}).get("LastUpdatedTime"))
-    base = {"external_id": str(obj["Id"]), "remote_version": version, "updated_at": updated_at}
+    base = {"external_id": str(obj["Id"]), "remote_version": version, "updated_at": updated_at,
+            "digest": digest_of(entity, obj)}
     if entity in NAMES:
         return RemoteObject(status="archived" if obj.get("Active") is False else "active", **base)
     voided = str(obj.get("PrivateNote") or "").startswith("Voided")

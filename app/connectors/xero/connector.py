@@ -9,7 +9,7 @@ never loses the external id of a document that was created.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -115,6 +115,12 @@ class XeroConnector:
         if entity_type == "product":
             await self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
+        for item, doc, element in accepted:
+            # Xero's answer is the object as it holds it after this push: its digest is what a later
+            # read-back is compared with (payments added just now are outside the mapped fields).
+            if state.results[item.key].ok:
+                state.results[item.key] = replace(state.results[item.key],
+                                                  remote_digest=read_back.digest_of(doc.collection, element))
         return [state.results[item.key] for item in items]
 
     async def retract(self, ctx: PushContext, entity_type: str, items: list[PushItem]) -> list[PushResult]:

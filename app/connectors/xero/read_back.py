@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.connectors.base import PushContext, PushItem, RemoteObject
+from app.connectors.digest import Fields, content_digest
 from app.connectors.errors import PermanentError
 from app.connectors.xero.adapter import NUMBERS_PER_LOOKUP, XeroApi
 
@@ -78,20 +79,50 @@ async def _read(api: XeroApi, ctx: PushContext, collection: str, ids: list[str])
     return found
 
 
+# The fields app.connectors.xero.mapping writes, per collection: a difference in these is a change
+# to the books. Left out on purpose: Status (voided, archived and paid are judged on their own),
+# AmountPaid/AmountDue/Payments (a payment taken in Xero), IsCustomer/IsSupplier (Xero sets them as
+# documents arrive), quantities on hand, UpdatedDateUTC, and the contact's name on a document.
+_LINE: Fields = {"Description": None, "Quantity": None, "UnitAmount": None, "ItemCode": None, "AccountCode": None,
+                 "TaxType": None, "TaxAmount": None, "DiscountRate": None, "Tracking": None}
+_DOCUMENT: Fields = {"Type": None, "Contact": {"ContactID": None}, "Date": None, "DueDate": None, "Reference": None,
+                     "LineAmountTypes": None, "CurrencyCode": None, "LineItems": _LINE}
+MAPPED_FIELDS: dict[str, Fields] = {
+    "Contacts": {"Name": None, "ContactNumber": None, "FirstName": None, "LastName": None, "EmailAddress": None,
+                 "TaxNumber": None, "Phones": {"PhoneType": None, "PhoneNumber": None},
+                 "Addresses": {"AddressType": None, "AddressLine1": None, "AddressLine2": None, "City": None,
+                               "Region": None, "PostalCode": None, "Country": None}},
+    "Items": {"Code": None, "Name": None, "Description": None, "IsSold": None, "IsPurchased": None,
+              "IsTrackedAsInventory": None, "InventoryAssetAccountCode": None,
+              "SalesDetails": {"UnitPrice": None, "AccountCode": None, "TaxType": None},
+              "PurchaseDetails": {"UnitPrice": None, "AccountCode": None, "COGSAccountCode": None, "TaxType": None}},
+    "Invoices": {**_DOCUMENT, "InvoiceNumber": None},
+    "CreditNotes": {**_DOCUMENT, "CreditNoteNumber": None},
+    "PurchaseOrders": {"Contact": {"ContactID": None}, "PurchaseOrderNumber": None, "Reference": None, "Date": None,
+                       "DeliveryDate": None, "LineAmountTypes": None, "CurrencyCode": None, "LineItems": _LINE},
+}
+
+
+def digest_of(collection: str, element: dict[str, Any]) -> str:
+    """The element's digest over what possync maps (the same for a push's answer and a read-back)."""
+    return content_digest(element, MAPPED_FIELDS[collection])
+
+
 def remote_object(collection: str, element: dict[str, Any]) -> RemoteObject:
     external_id = str(element[ID_FIELDS[collection]])
     updated_at = xero_time(element.get("UpdatedDateUTC"))
+    digest = digest_of(collection, element)
     if collection == "Contacts":
         merged_into = element.get("MergedToContactID")
         if merged_into and merged_into != external_id:
             return RemoteObject(external_id, "merged", updated_at=updated_at, merged_into=str(merged_into))
         status = "archived" if element.get("ContactStatus") == "ARCHIVED" else "active"
-        return RemoteObject(external_id, status, updated_at=updated_at)
+        return RemoteObject(external_id, status, updated_at=updated_at, digest=digest)
     if collection == "Items":
-        return RemoteObject(external_id, "active", updated_at=updated_at)
+        return RemoteObject(external_id, "active", updated_at=updated_at, digest=digest)
     status = GONE_DOCUMENT.get(str(element.get("Status") or ""), "active")
     return RemoteObject(external_id, status, updated_at=updated_at, amount_paid=_money(element.get("AmountPaid")),
-                        total=_money(element.get("Total")))
+                        total=_money(element.get("Total")), digest=digest)
 
 
 async def changed_since(api: XeroApi, ctx: PushContext, since: datetime) -> list[tuple[str, str]]:
