@@ -56,7 +56,9 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
 
     def on_statement(_conn, _cursor, statement, parameters, _context, _many) -> None:
         if _CAPTURING.get():
-            current[-1].append(("sql", statement, tuple(parameters or ())))
+            # A read on an autocommit connection sends its statements outside any transaction.
+            autocommit = _conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            current[-1].append(("raw" if autocommit else "sql", statement, tuple(parameters or ())))
 
     def on_commit(_conn) -> None:
         if _CAPTURING.get():
