@@ -11,6 +11,7 @@ from app.entities import ENTITY_TYPES
 
 BAD_ENVELOPES = [
     ("not json", b'{"items": [', "json_invalid"),
+    ("not UTF-8", b'{"items": [{"id": "C-1", "first_name": "\xff"}]}', "json_invalid"),
     ("a list", b"[]", None),
     ("no items", b"{}", None),
     ("items not a list", b'{"items": {"id": "C-1"}}', None),
