@@ -42,7 +42,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the API (and, with no REDIS_URL, the sync jobs in the same process)."""
     import uvicorn
 
-    from app.main import create_app
     from app.migrate import upgrade
 
     settings = _settings()
@@ -52,7 +51,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=host)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(serving_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+def serving_app(settings: Settings):
+    """The app `serve` runs, its OpenAPI built and the start-up heap frozen (app.core.heap)."""
+    from app.core.heap import freeze_startup_heap
+    from app.main import create_app
+
+    app = create_app(settings)
+    app.openapi()  # built now, so its objects are frozen with the rest rather than on the first 405
+    freeze_startup_heap()
+    return app
 
 
 @cli.command()

@@ -21,16 +21,18 @@ COLLECTIONS = {"customers": "customer", "suppliers": "supplier", "products": "pr
 
 KEY_SQL = """SELECT s.id FROM stores s JOIN api_keys k ON k.store_id = s.id
              WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > now())"""
-STATUS_SQL = """SELECT r.pos_id, l.state, l.next_attempt_at, l.retries FROM records r
-  LEFT JOIN (SELECT links.record_id, links.state, links.next_attempt_at, links.retries FROM links
+STATUS_SQL = """SELECT r.pos_id, l.state, l.next_attempt_at, l.retries, l.waiting_for FROM records r
+  LEFT JOIN (SELECT links.record_id, links.state, links.next_attempt_at, links.retries, links.waiting_for FROM links
              JOIN connections c ON c.id = links.connection_id
              WHERE c.status IN ('active', 'paused', 'reconnect_required')) l ON l.record_id = r.id
   WHERE r.store_id = $1 AND r.entity_type = $2 AND r.pos_id = ANY($3::varchar[])"""
 RECORD_SQL = "SELECT id FROM records WHERE store_id = $1 AND entity_type = $2 AND pos_id = $3"
 PANEL_SQL = """SELECT c.id, c.connector, l.state, l.action, l.error, l.advice, l.last_synced_at, l.external_id,
-  l.next_attempt_at, l.retries, c.status, c.status_reason FROM links l JOIN connections c ON c.id = l.connection_id
+  l.next_attempt_at, l.retries, c.status, c.status_reason, l.program_change, l.program_changed_at, l.waiting_for
+  FROM links l JOIN connections c ON c.id = l.connection_id
   WHERE l.record_id = $1 AND c.status IN ('active', 'paused', 'reconnect_required') ORDER BY c.created_at"""
 WAITING_FOR = {"reconnect_required": "Reconnect required.", "paused": "Sync paused by the program's limits."}
+SETTING_PREFIX = "setting:"  # app.sync.setting_waits: a link that waits for one of the shop's settings
 
 
 def _iso(dt) -> str | None:
@@ -41,13 +43,23 @@ def _iso(dt) -> str | None:
 
 def _item(pos_id: str, links: list | None) -> dict:
     if links is None:
-        return {"id": pos_id, "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None}
+        return {"id": pos_id, "symbol": "none", "state": "unknown", "next_attempt_at": None, "retries": None,
+                "waits_for": None}
     return {"id": pos_id, **summary(links)}
 
 
+def waited(state: str | None, waiting_for: str | None) -> str | None:
+    """The setting a failed link waits for, as "setting.key" (app.sync.setting_waits.waited_setting)."""
+    if state != "failed" or not waiting_for or not waiting_for.startswith(SETTING_PREFIX):
+        return None
+    setting, _, key = waiting_for[len(SETTING_PREFIX):].partition(":")
+    return f"{setting}.{key}"
+
+
 def summary(links: list) -> dict:
-    """symbol, state, next_attempt_at, retries from (state, next_attempt_at, retries) per link."""
-    states = [s for s, _n, _r in links]
+    """symbol, state, next_attempt_at, retries, waits_for from (state, next_attempt_at, retries,
+    waits_for) per link."""
+    states = [s for s, _n, _r, _w in links]
     wanted = [s for s in states if s != "skipped"]
     symbol = "none" if not wanted else ("green" if all(s == "synced" for s in wanted) else "red")
     next_at = retries = None
@@ -55,30 +67,36 @@ def summary(links: list) -> dict:
         state = "failed"
     elif "pending" in states:
         state = "pending"
-        pending = [(n, r) for s, n, r in links if s == "pending"]
+        pending = [(n, r) for s, n, r, _w in links if s == "pending"]
         next_at = min((n for n, _r in pending if n is not None), default=None)
         retries = max(r or 0 for _n, r in pending)
     else:
         state = "synced" if "synced" in states else "skipped"
-    return {"symbol": symbol, "state": state, "next_attempt_at": _iso(next_at), "retries": retries}
+    failed = [w for s, _n, _r, w in links if s == "failed"]
+    waits_for = failed[0] if failed and all(failed) else None
+    return {"symbol": symbol, "state": state, "next_attempt_at": _iso(next_at), "retries": retries,
+            "waits_for": waits_for}
 
 
 def panel_line(row) -> dict:
     (connection_id, connector, state, action, error, advice, last_sync, external_id, next_at, retries,
-     status, status_reason) = row
+     status, status_reason, program_change, program_changed_at, waiting_for) = row
     if state == "pending" and status != "active":
         error = WAITING_FOR.get(status, error)
         advice = status_reason or advice
     pending = state == "pending"
     return {"connection_id": str(connection_id), "connector": connector, "state": state, "status": action,
             "error": error, "advice": advice, "last_sync": _iso(last_sync), "external_id": external_id,
-            "next_attempt_at": _iso(next_at) if pending else None, "retries": retries if pending else None}
+            "next_attempt_at": _iso(next_at) if pending else None, "retries": retries if pending else None,
+            "program_change": program_change, "program_changed_at": _iso(program_changed_at),
+            "waits_for": waited(state, waiting_for)}
 
 
 def panel_body(lines: list[dict]) -> dict:
     """The panel from its lines: the summary's symbol and state, then the lines."""
-    overall = summary([(x["state"], x["next_attempt_at"], x["retries"]) for x in lines])
-    return {"symbol": overall["symbol"], "state": overall["state"], "connections": lines}
+    overall = summary([(x["state"], x["next_attempt_at"], x["retries"], x["waits_for"]) for x in lines])
+    return {"symbol": overall["symbol"], "state": overall["state"], "waits_for": overall["waits_for"],
+            "connections": lines}
 
 
 def status_body(wanted: list[str], links: dict[str, list]) -> bytes:
@@ -140,10 +158,10 @@ class Lean:
                 return await send_json(send, 401, b'{"detail":"unauthorized"}')
             rows = await conn.fetch(STATUS_SQL, store_id, COLLECTIONS[parts[1]], wanted)
         links: dict[str, list] = {}
-        for pos_id, state, next_at, retries in rows:
+        for pos_id, state, next_at, retries, waiting_for in rows:
             bucket = links.setdefault(pos_id, [])
             if state is not None:
-                bucket.append((state, next_at, retries))
+                bucket.append((state, next_at, retries, waited(state, waiting_for)))
         await send_json(send, 200, status_body(wanted, links))
 
     async def _panel(self, send, key: str, entity_type: str, pos_id: str) -> None:

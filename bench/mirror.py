@@ -24,7 +24,8 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
-from bench.lean import COLLECTIONS, dsn_from, dumps, lifespan, panel_body, panel_line, send_json, status_body
+from bench.lean import (COLLECTIONS, dsn_from, dumps, lifespan, panel_body, panel_line, send_json, status_body,
+                        waited)
 
 Stream = list[list[tuple]]
 _CAPTURING: contextvars.ContextVar[bool] = contextvars.ContextVar("capturing", default=False)  # per checkout: ("sql", text, params) or ("commit",)
@@ -55,7 +56,9 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
 
     def on_statement(_conn, _cursor, statement, parameters, _context, _many) -> None:
         if _CAPTURING.get():
-            current[-1].append(("sql", statement, tuple(parameters or ())))
+            # A read on an autocommit connection sends its statements outside any transaction.
+            autocommit = _conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            current[-1].append(("raw" if autocommit else "sql", statement, tuple(parameters or ())))
 
     def on_commit(_conn) -> None:
         if _CAPTURING.get():
@@ -123,17 +126,19 @@ class Mirror:
         rows = await self._replay(stream)
         if parts[-1] == "sync-status":
             links: dict[str, list] = defaultdict(list)
-            for pos_id, state, next_at, retries in ((r["pos_id"], r["state"], r["next_attempt_at"], r["retries"])
-                                                     for r in rows):
+            for r in rows:
+                pos_id, state = r["pos_id"], r["state"]
                 if state is not None:
-                    links[pos_id].append((state, next_at, retries))
+                    links[pos_id].append((state, r["next_attempt_at"], r["retries"],
+                                          waited(state, r.get("waiting_for"))))
                 else:
                     links.setdefault(pos_id, [])
             wanted = [i for i in dict.fromkeys(x.strip() for x in _ids(query).split(",")) if i]
             return await send_json(send, 200, status_body(wanted, links))
         lines = [panel_line((r["connection_id"], r["connector"], r["state"], r["action"], r["error"], r["advice"],
                              r["last_synced_at"], r["external_id"], r["next_attempt_at"], r["retries"],
-                             r["status"], r["status_reason"])) for r in rows]
+                             r["status"], r["status_reason"], r.get("program_change"), r.get("program_changed_at"),
+                             r.get("waiting_for"))) for r in rows]
         await send_json(send, 200, dumps(panel_body(lines)))
 
     async def _replay(self, stream: Stream) -> list:

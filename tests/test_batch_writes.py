@@ -11,7 +11,9 @@ from sqlalchemy import event, select
 from app.entities import ENTITY_TYPES
 from app.entities.canonical import canonical_json, hash_of, stored_payload
 from app.models import Link, Record
-from app.records.batch import check_items
+import json
+
+from app.records.batch import check_body, check_items
 
 
 def test_check_items_refuses_by_position_and_keeps_the_rest():
@@ -38,6 +40,29 @@ def test_check_items_with_nothing_valid():
     et = ENTITY_TYPES["customer"]
     payloads, refusals = check_items(et.schema, [dict(et.example, id="X", unexpected_field=1)])
     assert payloads == {} and list(refusals) == [0]
+
+
+def test_check_body_reads_a_clean_batch_from_its_bytes_as_check_items_does():
+    et = ENTITY_TYPES["sale"]
+    items = [dict(et.example, id=f"S-{i}", note="café ☕") for i in range(3)]
+    items[1]["lines"] = [dict(items[1]["lines"][0], quantity=2.5, unit_price=24.1)]
+    body = json.dumps({"items": items, "ignored": True}, ensure_ascii=False).encode()
+    expected, refusals = check_items(et.schema, items)
+    assert not refusals
+    assert check_body(et.schema, body, 1000) == expected
+    assert list(check_body(et.schema, body, 1000)) == ["S-0", "S-1", "S-2"]
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"{", b"[]", b"{}", b'{"items": []}', b'{"items": [7]}',
+    b'{"items": [{"first_name": "no id"}]}',
+    b'{"items": [{"id": "A", "first_name": "a"}, {"id": "A", "first_name": "b"}]}',
+    b'{"items": [{"id": "A", "first_name": "a", "unexpected_field": 1}]}',
+    b'{"items": [{"id": "A", "first_name": "a"}, {"id": "B", "first_name": "b"}, {"id": "C", "first_name": "c"}]}',
+], ids=["empty", "not json", "list", "no items", "no item", "not an object", "no id", "duplicate", "invalid",
+        "too many"])
+def test_check_body_leaves_anything_else_to_check_items(body):
+    assert check_body(ENTITY_TYPES["customer"].schema, body, 2) is None
 
 
 @contextlib.contextmanager

@@ -114,3 +114,41 @@ async def test_a_connection_caught_mid_termination_is_replaced_too(api, deps, mo
     assert read.status_code == 200, read.text
     assert len(refused) == 1
     assert refused[0].is_closed()  # invalidated: it never goes back to the pool
+
+
+async def test_reads_run_outside_a_transaction_and_the_pool_gets_its_default_back(api, monkeypatch):
+    """GETs on PostgreSQL: autocommit on the gate's connection, so no BEGIN/ROLLBACK round trips;
+    the next user of the pooled connection (a write) has its transactions as before."""
+    from app.records import service
+
+    assert (await api.put("/v1/customers/C-1", {"first_name": "One"})).status_code == 201
+    seen: list[tuple[bool, str]] = []
+    statuses, panel = service.statuses, service.panel
+
+    async def driver_state(session) -> tuple[bool, str]:
+        conn = await session.connection()
+        raw = await conn.get_raw_connection()
+        return raw.driver_connection.is_in_transaction(), conn.sync_connection.get_execution_options().get("isolation_level", "")
+
+    async def noted_statuses(*, session, **kwargs):
+        result = await statuses(session=session, **kwargs)
+        seen.append(await driver_state(session))
+        return result
+
+    async def noted_panel(*, session, **kwargs):
+        result = await panel(session=session, **kwargs)
+        seen.append(await driver_state(session))
+        return result
+
+    monkeypatch.setattr(service, "statuses", noted_statuses)
+    monkeypatch.setattr(service, "panel", noted_panel)
+    assert (await api.get("/v1/customers/sync-status", params={"ids": "C-1"})).status_code == 200
+    assert (await api.get("/v1/customers/C-1/sync")).status_code == 200
+    if api.deps.engine.dialect.name != "postgresql":
+        return  # embedded SQLite keeps its transactions
+    assert seen == [(False, "AUTOCOMMIT"), (False, "AUTOCOMMIT")]
+    seen.clear()
+    # A write reads its record back through service.panel inside the request: in a transaction.
+    assert (await api.put("/v1/customers/C-1", {"first_name": "Two"})).status_code == 200
+    assert seen and all(in_tx and isolation != "AUTOCOMMIT" for in_tx, isolation in seen)
+    assert (await api.get("/v1/customers/C-1")).json()["payload"]["first_name"] == "Two"

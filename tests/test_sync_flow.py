@@ -211,3 +211,60 @@ async def test_one_attempt_per_push_and_run_counts_add_up(api):
     assert attempts == synced == objects == 120
     assert sum(r.created for r in runs) == 120 and all(r.status == "finished" for r in runs)
     assert all(str(r.connection_id) == connection_id for r in runs)
+
+
+def _claims(engine):
+    """The general claims (due pending links, SKIP LOCKED) sent while the context is open."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many):
+        if "FOR UPDATE SKIP LOCKED" in statement and "links.next_attempt_at <=" in statement:
+            seen.append(statement)
+
+    return seen, note
+
+
+async def test_sync_now_of_one_record_makes_no_empty_second_claim(api):
+    from sqlalchemy import event
+
+    await api.connect_sandbox()
+    await api.put("/v1/customers/C-1001", ENTITY_TYPES["customer"].example)
+    await api.settle()
+    seen, note = _claims(api.deps.engine)
+    event.listen(api.deps.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        run_id = (await api.post("/v1/customers/C-1001/sync")).json()["run_id"]
+        await api.settle()
+    finally:
+        event.remove(api.deps.engine.sync_engine, "before_cursor_execute", note)
+    run = (await api.get(f"/v1/runs/{run_id}")).json()
+    assert run["status"] == "finished" and run["updated"] == 1
+    assert seen == []
+
+
+async def test_sync_now_leaves_no_other_due_link_unclaimed(api):
+    """A link that is due with no ring of its own (its ring lost) is still pushed after a SYNC NOW
+    run that stopped after its own record: the run's end rings for whatever is due."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    from app.models import LinkState, Record
+    from app.models.base import utcnow
+
+    await api.connect_sandbox()
+    for pos_id in ("C-1", "C-2"):
+        await api.put(f"/v1/customers/{pos_id}", dict(ENTITY_TYPES["customer"].example, id=pos_id))
+    await api.settle()
+    async with api.deps.sessions() as session, session.begin():
+        record_id = await session.scalar(select(Record.id).where(Record.pos_id == "C-2"))
+        await session.execute(update(Link).where(Link.record_id == record_id)
+                               .values(state=LinkState.PENDING, next_attempt_at=utcnow()))
+    assert (await panel(api, "customers", "C-2"))["state"] == "pending"
+    await api.post("/v1/customers/C-1/sync")
+    for _ in range(100):  # the ring for C-2 comes from a timer, after the SYNC NOW job ended
+        await api.settle()
+        if (await panel(api, "customers", "C-2"))["state"] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert (await panel(api, "customers", "C-2"))["symbol"] == "green"

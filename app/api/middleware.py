@@ -80,7 +80,7 @@ class ApiGate:
                 # A read (what the POS polls): one connection for the whole request, the key
                 # look-up here and then the route's session (app.api.request_db). A request with a
                 # body gives it back first: no pool connection waits on a slow upload.
-                scope["state"][request_db.STATE_KEY] = conn
+                scope["state"][request_db.STATE_KEY] = await request_db.for_reading(conn)
                 await self.app(scope, receive, send)
                 return
         if refusal is not None:

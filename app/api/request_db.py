@@ -57,6 +57,22 @@ async def _fetch_key_row(conn: AsyncConnection, key_hash: str):
     return await raw.driver_connection.fetchrow(KEY_LOOKUP, key_hash, utcnow())
 
 
+async def for_reading(conn: AsyncConnection) -> AsyncConnection:
+    """The gate's connection made ready for a GET: on PostgreSQL in autocommit, so the route's
+    statements go without BEGIN and ROLLBACK (two of a `sync-status` call's four round trips).
+
+    Safe because no GET route under the gate writes through its session: each one only reads (the
+    program-list and token writes of the settings screens go through sessions of their own,
+    `app.connections.program_lists`), and at READ COMMITTED, PostgreSQL's default and this
+    project's, a transaction gives a read no snapshot across statements that autocommit would take
+    away. asyncpg has no autocommit switch on the server: SQLAlchemy's driver simply stops
+    sending BEGIN, and the pool puts the connection back to its default level on return without
+    a round trip. SQLite (embedded mode) keeps its transactions."""
+    if conn.dialect.name == "postgresql":
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
 @asynccontextmanager
 async def session_for(state, sessions) -> AsyncIterator[AsyncSession]:
     """A session on the request's connection when the gate opened one (`state`: the request's

@@ -81,7 +81,7 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
     credentials = await usable_credentials(deps, connector, connection)
     scope: BatchScope | None = None
     batches = _batches(deps, connection_id, connector.batch_size, reserved_for=leases.run_id)
-    async for claimed in batches:
+    async for claimed, reserved in batches:
         if scope is None:
             leases.run_id = run_id = leases.run_id or await _new_run(deps, connection_id, trigger)
             structlog.contextvars.bind_contextvars(run_id=str(run_id))
@@ -99,19 +99,32 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
         else:
             async with deps.sessions() as session:
                 scope.settings = await settings_now(session, connection_id, type(scope.settings))
-        counts += await _process_refreshing_once(scope, claimed, connection)
+        done = await _process_refreshing_once(scope, claimed, connection)
+        counts += done
         leases.settled()
+        if reserved and trigger == RunTrigger.SYNC_NOW and _all_settled(claimed, done):
+            # The press's own work is done, and nothing of it went back to pending: another claim
+            # would come back empty (a round trip of the cashier's wait). Other due links have rings
+            # of their own, and `_ring_when_next_due` rings for any that are due when this run ends.
+            break
 
 
 async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reserved_for: uuid.UUID | None):
-    """Claimed batches until none is due: first what SYNC NOW set aside for its run, if any."""
+    """(claimed batch, whether SYNC NOW reserved it) until none is due: first what SYNC NOW set
+    aside for its run, if any."""
     if reserved_for is not None:
         reserved = await adopt(deps.sessions, connection_id=connection_id, run_id=reserved_for)
         if reserved:
-            yield reserved
+            yield reserved, True
     while claimed := await claim(deps.sessions, connection_id=connection_id, limit=size,
                                  lease_s=deps.settings.claim_lease_s):
-        yield claimed
+        yield claimed, False
+
+
+def _all_settled(claimed: list, done: Counter) -> bool:
+    """Every link of the batch has an outcome that is not a retry: none is pending again. A batch
+    handed back whole (a token refused, refreshed once) has no outcomes at all."""
+    return done["retried"] == 0 and sum(done.values()) >= len(claimed)
 
 
 async def _process_refreshing_once(scope: BatchScope, claimed, connection: Connection) -> Counter:
