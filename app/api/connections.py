@@ -245,6 +245,15 @@ async def list_payment_methods(connection: ConnectionDep, connector: ConnectorDe
     return await _list(connection, connector, session, access, "payment_methods", refresh)
 
 
+@router.get("/connections/{connection_id}/items", summary="The program's items for lines (QuickBooks)")
+async def list_items(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
+                     refresh: RefreshQuery = False) -> ProgramListPublic:
+    """QuickBooks' items, active or not: a custom line, a rounding and a shift summary line carry one
+    (a Service or Non-inventory item, whose income account takes the amount). Items possync created
+    for products are listed too. Xero has no such list (404)."""
+    return await _list(connection, connector, session, access, "items", refresh)
+
+
 @router.get("/connections/{connection_id}/tracking",
             summary="The program's tracking: Xero tracking categories and options, QuickBooks classes and locations")
 async def list_tracking(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
