@@ -232,3 +232,17 @@ async def test_an_australian_quickbooks_company_gets_its_own_items_for_lines():
     assert {k: names[v] for k, v in chosen["custom_line_items"].items() if k in ("tip", "gift_card_sold")} == {
         "tip": "Tips payable", "gift_card_sold": "Gift card liability"}
     assert names[chosen["rounding_item"]] == "Sales" and needs == []
+
+
+async def test_a_us_company_sends_the_zero_rates_seen_in_records_non_taxable():
+    """US companies send TAX or NON per line: a POS rate named for 0 % that the default list lacks
+    ("Tax free") would be sent taxable; seen in records, it joins us_non_taxable_rates."""
+    from app.connectors.quickbooks import QuickBooksConnector
+
+    seen = {"tax_codes": {"Sales tax 8.875%", "Tax free", "Exempt", "GST Free"}}
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("US"), seen)
+    assert chosen["us_non_taxable_rates"] == [*quickbooks_defaults()["us_non_taxable_rates"], "GST Free", "Tax free"]
+    assert needs == []
+    # A company with tax codes maps rates to codes instead: nothing is added.
+    chosen, _ = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("AU"), seen)
+    assert chosen["us_non_taxable_rates"] == quickbooks_defaults()["us_non_taxable_rates"]

@@ -65,6 +65,7 @@ class QuickBooksConnector:
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
     pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
     default_pick = staticmethod(lists.default_pick)
+    settings_from_seen = staticmethod(lists.settings_from_seen)
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0) -> None:

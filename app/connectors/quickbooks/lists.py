@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.connectors.base import ProgramEntry, SettingRef
-from app.connectors.picks import Pick, tax_pick, words_of
+from app.connectors.picks import Pick, pos_rate, tax_pick, words_of
 
 ENTITY = {"accounts": "Account", "tax_rates": "TaxCode", "payment_methods": "PaymentMethod", "items": "Item"}
 # Item types a line of a custom kind, a rounding or a shift summary may carry (no stock to count).
@@ -144,3 +144,16 @@ def default_pick(field: str, key: str | None) -> Pick | None:
             return Pick(types=LINE_ITEM_TYPES, words=tuple(sorted(said - {"sold", "card"})), need_words=True)
         return Pick(types=("Service", "NonInventory"), words=(*sorted(said), "services", "sales"))
     return None
+
+
+def settings_from_seen(settings: dict[str, Any], lists: dict[str, list[dict[str, Any]]],
+                       seen: dict[str, set[str]]) -> dict[str, Any]:
+    """A company whose tax codes name no sales rate (US, automated sales tax) sends lines TAX or NON: the
+    POS rates seen in records whose name says 0 % ("Tax free", "GST Free") join us_non_taxable_rates,
+    so they are not sent taxable for QuickBooks to tax."""
+    codes = lists.get("tax_rates")
+    if codes is None or settings.get("tax_codes") or any(e.get("rate") is not None for e in codes):
+        return settings
+    listed = list(settings.get("us_non_taxable_rates") or [])
+    untaxed = sorted(name for name in seen.get("tax_codes", set()) if name not in listed and pos_rate(name) == 0)
+    return {**settings, "us_non_taxable_rates": listed + untaxed} if untaxed else settings
