@@ -236,6 +236,21 @@ async def test_quickbooks_lists_the_items_lines_may_carry_and_xero_has_none(api,
     assert missing.status_code == 404 and "no items list" in missing.json()["detail"]
 
 
+async def test_a_company_with_more_items_than_one_query_page_is_listed_whole(api, qbo_fake, qbo):
+    """Every product synced is an Item too: a shop's items pass QuickBooks' 1,000 per query, and a
+    rounding item created after them is still found (listed, and accepted when saved)."""
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    company = qbo_fake.companies[realm]
+    for n in range(1200):
+        qbo_fake._store(company, "Item", {"Name": f"Product {n}", "Type": "NonInventory"})
+    rounding = qbo_fake._store(company, "Item", {"Name": "Rounding", "Type": "Service"})["Id"]
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    listed = (await api.get(f"/v1/connections/{connection_id}/items?refresh=true")).json()["items"]
+    assert len(listed) == 4 + 1200 + 1 and listed[-1]["id"] == rounding
+    saved = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"rounding_item": rounding})
+    assert saved.status_code == 200 and saved.json()["rounding_item"] == rounding, saved.text
+
+
 @pytest.mark.parametrize(
     ("change", "path", "kind"),
     [

@@ -894,7 +894,8 @@ SANDBOX_TRACKING = {
 
 def _company_list(company: Company, statement: str) -> Response | None:
     match = re.fullmatch(r"select \* from (Account|TaxCode|TaxRate|PaymentMethod|Class|Department|Item) "
-                         r"where Active in \(true, ?false\)(?: maxresults \d+)?", statement.strip(), re.IGNORECASE)
+                         r"where Active in \(true, ?false\)(?: startposition (\d+))?(?: maxresults (\d+))?",
+                         statement.strip(), re.IGNORECASE)
     if not match:
         return None
     entity, kind = match.group(1), company.kind
@@ -908,5 +909,8 @@ def _company_list(company: Company, statement: str) -> Response | None:
         found = [{"Id": i, "Name": n, "Type": t, "Active": active} for i, n, t, active in kind.payment_methods]
     else:  # a US company with automated sales tax has none a setting names
         found = [copy.deepcopy(o) for o in company.all(entity)]
-    return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
+    # One page, as QuickBooks answers: from STARTPOSITION (1-based), at most MAXRESULTS (1,000 at most).
+    start = int(match.group(2) or 1)
+    found = found[start - 1:start - 1 + min(int(match.group(3) or 100), 1000)]
+    return _json(200, {"QueryResponse": {entity: found, "startPosition": start, "maxResults": len(found)} if found
                        else {}, "time": _now()})
