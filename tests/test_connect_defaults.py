@@ -138,20 +138,22 @@ async def test_a_fresh_shop_syncs_green_after_connecting_with_no_manual_change(s
         assert settings["sales_tax_types"]["VAT 20%"] == "OUTPUT2" and settings["payment_accounts"]["Card"] == "091"
 
 
-async def company_lists(country: str) -> dict[str, list[dict]]:
+async def company_lists(country: str, added_items: tuple[tuple[str, str], ...] = ()) -> dict[str, list[dict]]:
     """A fake QuickBooks company's lists, read the way a connection reads them (the connector's
-    program_list over HTTP to the fake)."""
+    program_list over HTTP to the fake); `added_items` (Name, Type) are items the shop created."""
     from app.connectors.quickbooks import QuickBooksConnector
     from tests.fakes.fake_quickbooks import FakeQuickBooks
     from tests.quickbooks.conftest import app_settings, context_for
 
     fake = FakeQuickBooks()
     realm = fake.add_realm(f"Shop ({country})", country=country)
+    for name, type_ in added_items:
+        fake._store(fake.companies[realm], "Item", {"Name": name, "Type": type_, "IncomeAccountRef": {"value": "31"}})
     connector = QuickBooksConnector(app_settings(), transport=fake.transport(), timeout_s=2.0)
     try:
         ctx = context_for(fake, realm)
         return {kind: [asdict(e) for e in await connector.program_list(ctx, kind)]
-                for kind in ("accounts", "tax_rates", "payment_methods")}
+                for kind in ("accounts", "tax_rates", "payment_methods", "items")}
     finally:
         await connector.aclose()
 
@@ -206,3 +208,41 @@ async def test_the_us_sandbox_company_keeps_its_defaults():
     chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), lists,
                            {"payment_types": {"Cash", "Card"}, "tax_codes": {"Sales tax 8.875%"}})
     assert chosen == quickbooks_defaults() and needs == []
+
+
+async def test_an_australian_quickbooks_company_gets_its_own_items_for_lines():
+    """Custom lines, rounding and shift summaries carry an Item; the demo's Item 1 is not one of this
+    company's, so each is chosen from its own items (never an inactive one); a tip, owed to staff, only
+    goes to an item named for it, else the shop chooses."""
+    from app.connectors.quickbooks import QuickBooksConnector
+
+    seen = {"custom_line_items": {"delivery", "tip", "gift_card_sold"}}
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("AU"), seen)
+    # Services (13) for what the shop charges for; Sales (12) for rounding and the shift's sales.
+    assert chosen["custom_line_items"] == {"service_charge": "13", "surcharge": "13", "delivery": "13", "other": "13"}
+    assert (chosen["rounding_item"], chosen["shift_summary_item"]) == ("12", "12")
+    assert sorted(n["setting"] for n in needs) == ["custom_line_items.gift_card_sold", "custom_line_items.tip"]
+    assert all("Service or Non-inventory item" in n["reason"] for n in needs)
+
+    # A company with items of its own for them: those are chosen, an Inventory item never is.
+    lists = await company_lists("AU", (("Tips payable", "Service"), ("Gift card liability", "Service"),
+                                       ("Rounding", "Inventory")))
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), lists, seen)
+    names = {e["id"]: e["name"] for e in lists["items"]}
+    assert {k: names[v] for k, v in chosen["custom_line_items"].items() if k in ("tip", "gift_card_sold")} == {
+        "tip": "Tips payable", "gift_card_sold": "Gift card liability"}
+    assert names[chosen["rounding_item"]] == "Sales" and needs == []
+
+
+async def test_a_us_company_sends_the_zero_rates_seen_in_records_non_taxable():
+    """US companies send TAX or NON per line: a POS rate named for 0 % that the default list lacks
+    ("Tax free") would be sent taxable; seen in records, it joins us_non_taxable_rates."""
+    from app.connectors.quickbooks import QuickBooksConnector
+
+    seen = {"tax_codes": {"Sales tax 8.875%", "Tax free", "Exempt", "GST Free"}}
+    chosen, needs = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("US"), seen)
+    assert chosen["us_non_taxable_rates"] == [*quickbooks_defaults()["us_non_taxable_rates"], "GST Free", "Tax free"]
+    assert needs == []
+    # A company with tax codes maps rates to codes instead: nothing is added.
+    chosen, _ = choose(QuickBooksConnector, quickbooks_defaults(), await company_lists("AU"), seen)
+    assert chosen["us_non_taxable_rates"] == quickbooks_defaults()["us_non_taxable_rates"]

@@ -214,6 +214,43 @@ async def test_quickbooks_lists_accounts_payment_methods_and_tax_codes(api, qbo_
     assert taxes["2"]["fills"] == ["tax_codes.*"] and taxes["9"]["status"] == "archived"
 
 
+async def test_quickbooks_lists_the_items_lines_may_carry_and_xero_has_none(api, qbo_fake, qbo, fake, xero):
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    qbo_fake._store(qbo_fake.companies[realm], "Item", {"Name": "Coffee beans", "Type": "Inventory"})
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    response = await api.get(f"/v1/connections/{connection_id}/items")
+    assert response.status_code == 200, response.text
+    items = {i["name"]: i for i in response.json()["items"]}
+    line_settings = ["custom_line_items.*", "rounding_item", "shift_summary_item"]
+    assert (items["Services"]["id"], items["Services"]["type"], items["Services"]["fills"]) == (
+        "1", "Service", line_settings)
+    assert items["Sales"]["type"] == "NonInventory" and items["Sales"]["fills"] == line_settings
+    assert items["Old gift wrap"]["status"] == "archived" and items["Old gift wrap"]["fills"] == []
+    assert items["Coffee beans"]["fills"] == []  # stock is counted, not a line's item
+    wrong = await api.request("PATCH", f"/v1/connections/{connection_id}/settings",
+                              json={"rounding_item": items["Coffee beans"]["id"]})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["type"] == "wrong_kind", wrong.text
+
+    tenant = fake.add_tenant("Demo Company (UK)", demo_chart=True)
+    missing = await api.get(f"/v1/connections/{await connect(api, fake, tenant)}/items")
+    assert missing.status_code == 404 and "no items list" in missing.json()["detail"]
+
+
+async def test_a_company_with_more_items_than_one_query_page_is_listed_whole(api, qbo_fake, qbo):
+    """Every product synced is an Item too: a shop's items pass QuickBooks' 1,000 per query, and a
+    rounding item created after them is still found (listed, and accepted when saved)."""
+    realm = qbo_fake.add_realm("Sandbox Company_UK", us=False)
+    company = qbo_fake.companies[realm]
+    for n in range(1200):
+        qbo_fake._store(company, "Item", {"Name": f"Product {n}", "Type": "NonInventory"})
+    rounding = qbo_fake._store(company, "Item", {"Name": "Rounding", "Type": "Service"})["Id"]
+    connection_id = await connect(api, qbo_fake, realm, "quickbooks")
+    listed = (await api.get(f"/v1/connections/{connection_id}/items?refresh=true")).json()["items"]
+    assert len(listed) == 4 + 1200 + 1 and listed[-1]["id"] == rounding
+    saved = await api.request("PATCH", f"/v1/connections/{connection_id}/settings", json={"rounding_item": rounding})
+    assert saved.status_code == 200 and saved.json()["rounding_item"] == rounding, saved.text
+
+
 @pytest.mark.parametrize(
     ("change", "path", "kind"),
     [
@@ -228,6 +265,9 @@ async def test_quickbooks_lists_accounts_payment_methods_and_tax_codes(api, qbo_
          "body.payment_types.Cash.payment_method", "unknown_reference"),
         ({"tax_codes": {"VAT 20%": "9"}}, "body.tax_codes.VAT 20%", "inactive"),
         ({"inventory_asset_account": "35"}, "body.inventory_asset_account", "wrong_kind"),
+        ({"rounding_item": "4"}, "body.rounding_item", "inactive"),
+        ({"custom_line_items": {"delivery": "999"}}, "body.custom_line_items.delivery", "unknown_reference"),
+        ({"shift_summary_item": "999"}, "body.shift_summary_item", "unknown_reference"),
     ],
 )
 async def test_each_quickbooks_setting_naming_what_the_company_does_not_allow_is_refused(

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from app.entities.schemas import CUSTOMER_EXAMPLE, PRODUCT_EXAMPLE
+from app.connectors.quickbooks.settings import QuickBooksSettings
 from app.models import Attempt
 from tests.books.programs import QuickBooks, Xero
 from tests.conftest import new_store_key
@@ -121,3 +122,64 @@ async def test_a_record_waiting_for_a_setting_is_told_apart_from_a_refused_one_e
     panel = (await api.get("/v1/products/P-WAIT/sync")).json()
     assert (panel["symbol"], panel["waits_for"]) == ("green", None)
     assert await attempts_of(api, "P-LONG") == before  # the refused one is not sent again by the save
+
+
+async def test_patch_saves_one_mapping_entry_and_sends_only_the_record_waiting_on_it(api):
+    """PATCH is a JSON merge patch: the new tax code alone is enough, the other codes stay, and only the
+    record that waited on it is sent again (the refused one and the synced ones are left alone)."""
+    program = QuickBooks(api)
+    connection_id = await program.connect()
+    await api.put("/v1/products/P-WAIT", {**PRODUCT_EXAMPLE, "id": "P-WAIT", "sku": "W-1", "tax_rate": "Luxury 25%"})
+    await api.put("/v1/products/P-LONG", {**PRODUCT_EXAMPLE, "id": "P-LONG", "sku": "L-1", "name": "x" * 101})
+    await api.put("/v1/products/P-OK", {**PRODUCT_EXAMPLE, "id": "P-OK", "sku": "O-1", "name": "Other product"})
+    await api.settle()
+    assert (await api.get("/v1/products/P-OK/sync")).json()["symbol"] == "green"
+    before = {pos_id: await attempts_of(api, pos_id) for pos_id in ("P-WAIT", "P-LONG", "P-OK")}
+    one_code = {"tax_codes": {"Luxury 25%": "2"}}
+
+    preview = await api.post(f"/v1/connections/{connection_id}/settings/preview", one_code)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["changed"] == ["tax_codes"]
+    assert preview.json()["by_entity_type"]["product"]["resent"] == 1
+
+    saved = await program.settings(one_code)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["tax_codes"] == {**GLOBAL_TAX, "Luxury 25%": "2"}
+    await api.settle()
+    after = {pos_id: await attempts_of(api, pos_id) for pos_id in before}
+    assert {p for p in before if after[p] != before[p]} == {"P-WAIT"}
+    panel = (await api.get("/v1/products/P-WAIT/sync")).json()
+    assert (panel["symbol"], panel["waits_for"]) == ("green", None)
+    assert (await api.get(f"/v1/connections/{connection_id}/unmapped")).json()["items"] == []
+
+
+async def test_patch_merges_nested_mappings_null_removes_and_put_replaces(api):
+    program = QuickBooks(api)
+    connection_id = await program.connect()
+    url = f"/v1/connections/{connection_id}/settings"
+    start = (await api.get(url)).json()
+
+    # One field of one payment type's mapping: the deposit account and the other types stay.
+    changed = await api.request("PATCH", url, json={"payment_types": {"Card": {"payment_method": "1"}}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["payment_types"] == {**start["payment_types"],
+                                               "Card": {"deposit_account": "4", "payment_method": "1"}}
+
+    # null removes a mapping entry, and a whole setting (back to its default).
+    changed = await api.request("PATCH", url, json={"tax_codes": {"No VAT": None}, "doc_number_prefix": "POS-"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["tax_codes"] == {k: v for k, v in GLOBAL_TAX.items() if k != "No VAT"}
+    default_prefix = (await api.request("PATCH", url, json={"doc_number_prefix": None})).json()["doc_number_prefix"]
+    assert default_prefix != "POS-"
+    assert default_prefix == QuickBooksSettings().doc_number_prefix
+
+    # A nested value of the wrong shape is still refused, naming its path; nothing is saved.
+    wrong = await api.request("PATCH", url, json={"payment_types": {"Card": {"deposit_acount": "4"}}})
+    assert wrong.status_code == 422 and "deposit_acount" in wrong.json()["errors"][0]["path"], wrong.text
+    assert (await api.get(url)).json()["payment_types"]["Card"] == {"deposit_account": "4", "payment_method": "1"}
+
+    # PUT stays a full replacement: what it does not name goes back to its default.
+    replaced = await api.request("PUT", url, json={"tax_codes": {"VAT 20%": "2"}})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["tax_codes"] == {"VAT 20%": "2"}
+    assert replaced.json()["payment_types"] == QuickBooksSettings().model_dump(mode="json")["payment_types"]

@@ -25,6 +25,7 @@ from app.api.params import CursorQuery, LimitQuery, time_query
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import oauth, program_lists, service
 from app.connections.credentials import load_credentials
+from app.connections.merge_patch import merge_patch
 from app.connections.schemas import (
     ConnectionCreate,
     ConnectionList,
@@ -168,7 +169,7 @@ async def get_settings(connection: ConnectionDep, connector: ConnectorDep) -> di
 
 async def _change_settings(connection: Connection, connector, session, access, bell, raw: dict, *, merge: bool) -> dict:
     program_lists.refuse_if_reconnect(connection)
-    wanted = {**(connection.settings or {}), **raw} if merge else raw
+    wanted = merge_patch(connection.settings or {}, raw) if merge else raw
     checked = service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
     await session.commit()  # nothing held open while the program may be asked for its lists
     await program_lists.check_settings(access, connection, connector, checked)
@@ -185,9 +186,14 @@ async def put_settings(connection: ConnectionDep, connector: ConnectorDep, body:
     return await _change_settings(connection, connector, session, access, bell, body, merge=False)
 
 
-@router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (top-level keys)")
+@router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (JSON merge patch)")
 async def patch_settings(connection: ConnectionDep, connector: ConnectorDep, body: dict, session: SessionDep,
                          access: ProgramAccessDep, bell: BellDep) -> dict:
+    """A JSON merge patch (RFC 7396) of the current settings: objects merge key by key at every depth, so
+    `{"tax_codes": {"GST 10%": "5"}}` adds or changes that one mapping entry and keeps the others; `null`
+    removes a key (a mapping entry, or a whole setting, which goes back to its default); lists and plain
+    values replace what was there. Adding mapping entries sends again only the records waiting on them.
+    `PUT` replaces the settings as a whole."""
     return await _change_settings(connection, connector, session, access, bell, body, merge=True)
 
 
@@ -237,6 +243,15 @@ async def list_tax_rates(connection: ConnectionDep, connector: ConnectorDep, ses
 async def list_payment_methods(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                                refresh: RefreshQuery = False) -> ProgramListPublic:
     return await _list(connection, connector, session, access, "payment_methods", refresh)
+
+
+@router.get("/connections/{connection_id}/items", summary="The program's items for lines (QuickBooks)")
+async def list_items(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
+                     refresh: RefreshQuery = False) -> ProgramListPublic:
+    """QuickBooks' items, active or not: a custom line, a rounding and a shift summary line carry one
+    (a Service or Non-inventory item, whose income account takes the amount). Items possync created
+    for products are listed too. Xero has no such list (404)."""
+    return await _list(connection, connector, session, access, "items", refresh)
 
 
 @router.get("/connections/{connection_id}/tracking",

@@ -112,7 +112,9 @@ def choose(connector: Connector, settings: dict[str, Any], lists: dict[str, list
                 needs.append({"setting": f"{field}.{key}",
                               "reason": f"Nothing of this organisation fits '{key}': choose {ref.meaning}."})
         out[field] = mapping
-    return out, needs
+    # What a connector derives from the POS values alone (QuickBooks US: rates sent non-taxable).
+    derive = getattr(connector, "settings_from_seen", None)
+    return (derive(out, lists, seen) if derive else out), needs
 
 
 def _fitting(entries: list[dict[str, Any]], ref: SettingRef, picker, field: str, key: str | None,

@@ -199,12 +199,12 @@ class Reader(Protocol):
         lost webhooks), in the program's words for kinds ("Invoice", "CONTACT"…)."""
 
 
-ListKind = Literal["accounts", "tax_rates", "payment_methods", "tracking"]
+ListKind = Literal["accounts", "tax_rates", "payment_methods", "tracking", "items"]
 
 
 @dataclass(frozen=True)
 class ProgramEntry:
-    """One account, tax rate or payment method of the organisation, as a settings form needs it."""
+    """One account, tax rate, payment method or item of the organisation, as a settings form needs it."""
 
     id: str  # what a setting holds: Xero's account code or TaxType, QuickBooks' Id
     name: str

@@ -117,6 +117,11 @@ class Company:
     def all(self, entity: str) -> list[dict[str, Any]]:
         return list(self.objects[entity].values())
 
+    def created(self, entity: str) -> list[dict[str, Any]]:
+        """What was created through the API: all but the items the company started with."""
+        starting = {row[0] for row in self.kind.items} if entity == "Item" else set()
+        return [o for o in self.all(entity) if o["Id"] not in starting]
+
     def uses_payment_method(self, method_id: str) -> bool:
         return any(i == method_id and active for i, _, _, active in self.kind.payment_methods)
 
@@ -206,6 +211,9 @@ class FakeQuickBooks:
                                                        "RateValue": float(rate), "Active": active}
                 obj[list_name] = {"TaxRateDetail": [{"TaxRateRef": {"value": rate_id}}]}
             company.objects["TaxCode"][code] = obj
+        for item_id, item_name, item_type, income, active in kind.items:
+            company.objects["Item"][item_id] = {"Id": item_id, "Name": item_name, "Type": item_type, "Active": active,
+                                                "IncomeAccountRef": {"value": income}, "SyncToken": "0"}
         self.pending_realm = self.pending_realm or realm
         return realm
 
@@ -634,7 +642,7 @@ class FakeQuickBooks:
             detail = line.get(line.get("DetailType", ""), {})
             if line.get("DetailType") in ("SalesItemLineDetail", "ItemBasedExpenseLineDetail"):
                 if "ItemRef" in detail:
-                    self._exists(company, "Item", detail["ItemRef"], allow={"1"})
+                    self._exists(company, "Item", detail["ItemRef"])
                 if "Qty" in detail and "UnitPrice" in detail:
                     expected = (Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"]))).quantize(Decimal("0.01"))
                     if abs(expected - Decimal(str(line.get("Amount", 0)))) > Decimal("0.01"):
@@ -900,8 +908,9 @@ SANDBOX_TRACKING = {
 
 
 def _company_list(company: Company, statement: str) -> Response | None:
-    match = re.fullmatch(r"select \* from (Account|TaxCode|TaxRate|PaymentMethod|Class|Department) "
-                         r"where Active in \(true, ?false\)(?: maxresults \d+)?", statement.strip(), re.IGNORECASE)
+    match = re.fullmatch(r"select \* from (Account|TaxCode|TaxRate|PaymentMethod|Class|Department|Item) "
+                         r"where Active in \(true, ?false\)(?: startposition (\d+))?(?: maxresults (\d+))?",
+                         statement.strip(), re.IGNORECASE)
     if not match:
         return None
     entity, kind = match.group(1), company.kind
@@ -915,5 +924,8 @@ def _company_list(company: Company, statement: str) -> Response | None:
         found = [{"Id": i, "Name": n, "Type": t, "Active": active} for i, n, t, active in kind.payment_methods]
     else:  # a US company with automated sales tax has none a setting names
         found = [copy.deepcopy(o) for o in company.all(entity)]
-    return _json(200, {"QueryResponse": {entity: found, "startPosition": 1, "maxResults": len(found)} if found
+    # One page, as QuickBooks answers: from STARTPOSITION (1-based), at most MAXRESULTS (1,000 at most).
+    start = int(match.group(2) or 1)
+    found = found[start - 1:start - 1 + min(int(match.group(3) or 100), 1000)]
+    return _json(200, {"QueryResponse": {entity: found, "startPosition": start, "maxResults": len(found)} if found
                        else {}, "time": _now()})

@@ -12,6 +12,9 @@ own lists" are chosen against something that looks like the real thing:
 
 A tax code is (Name, sales rate in percent or None, purchase rate or None, active). Its rates
 become TaxRate objects, as QuickBooks keeps them: a code refers to them by Id.
+
+Each kind also starts with the few Items a new company has ("Services", "Sales", "Hours"; the
+sandbox's "Services" is Item 1), so a line's ItemRef must name one of them or one possync created.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from decimal import Decimal
 
 Account = tuple[str, str, str]  # (Id, Name, AccountType)
 TaxCodeRow = tuple[str, Decimal | None, Decimal | None, bool]
+ItemRow = tuple[str, str, str, str, bool]  # (Id, Name, Type, income account Id, active)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class CompanyKind:
     inactive_accounts: tuple[Account, ...]
     payment_methods: tuple[tuple[str, str, str, bool], ...]  # (Id, Name, Type, active)
     tax_codes: dict[str, TaxCodeRow]
+    items: tuple[ItemRow, ...] = ()
 
 
 _SANDBOX_ACCOUNTS: tuple[Account, ...] = (
@@ -45,7 +50,13 @@ _SANDBOX_METHODS = tuple(
                              start=1)
 ) + (("8", "Old voucher", "NON_CREDIT_CARD", False),)
 
-US = CompanyKind("US", True, _SANDBOX_ACCOUNTS, (("90", "Old Checking", "Bank"),), _SANDBOX_METHODS, {})
+_SANDBOX_ITEMS: tuple[ItemRow, ...] = (
+    ("1", "Services", "Service", "1", True), ("2", "Hours", "Service", "1", True),
+    ("3", "Sales", "NonInventory", "79", True), ("4", "Old gift wrap", "Service", "1", False),
+)
+
+US = CompanyKind("US", True, _SANDBOX_ACCOUNTS, (("90", "Old Checking", "Bank"),), _SANDBOX_METHODS, {},
+                 _SANDBOX_ITEMS)
 
 GB = CompanyKind("GB", False, _SANDBOX_ACCOUNTS, (("90", "Old Checking", "Bank"),), _SANDBOX_METHODS, {
     "2": ("Standard", Decimal(20), Decimal(20), True),
@@ -53,7 +64,7 @@ GB = CompanyKind("GB", False, _SANDBOX_ACCOUNTS, (("90", "Old Checking", "Bank")
     "4": ("Zero-rated", Decimal(0), Decimal(0), True),
     "5": ("Exempt", Decimal(0), Decimal(0), True),
     "9": ("Old rate", Decimal("17.5"), Decimal("17.5"), False),
-})
+}, _SANDBOX_ITEMS)
 
 AU = CompanyKind(
     "AU", False,
@@ -79,6 +90,8 @@ AU = CompanyKind(
         "36": ("GST on non-capital", None, Decimal(10), True),
         "39": ("Old GST", Decimal(10), Decimal(10), False),
     },
+    items=(("11", "Hours", "Service", "7", True), ("12", "Sales", "NonInventory", "7", True),
+           ("13", "Services", "Service", "7", True), ("14", "Old delivery", "Service", "7", False)),
 )
 
 KINDS = {kind.country: kind for kind in (US, GB, AU)}

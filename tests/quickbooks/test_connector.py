@@ -47,7 +47,7 @@ async def refs(connector, ctx):
 
 
 def objects(fake, realm, entity):
-    return fake.companies[realm].all(entity)
+    return fake.companies[realm].created(entity)
 
 
 # --- every entity type ----------------------------------------------------------------------------

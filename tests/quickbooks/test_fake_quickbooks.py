@@ -106,3 +106,22 @@ async def test_refresh_tokens_rotate_and_a_spent_one_is_refused(fake, client):
     assert fresh.status_code == 200 and fresh.json()["refresh_token"] != tokens["refresh_token"]
     spent = await client.post(url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert spent.json() == {"error": "invalid_grant"} and fake.refresh_count == 1
+
+
+async def test_a_line_item_must_be_one_of_the_companys_own_active_items(client, fake):
+    """As QuickBooks does: an ItemRef the company does not have is an Invalid Reference (2500), an
+    inactive one is Object Not Found (610). The sandbox's Item 1 is not in every company."""
+    au = fake.add_realm("Shop (AU)", country="AU")
+
+    def receipt(item_id):
+        return create("SalesReceipt", Line=[{"DetailType": "SalesItemLineDetail", "Amount": 5.0,
+                                             "SalesItemLineDetail": {"ItemRef": {"value": item_id}, "Qty": 1,
+                                                                     "UnitPrice": 5.0}}])
+
+    answer = await batch(client, au, receipt("1"), receipt("13"), receipt("14"))
+    codes = [fault_code(answer, i) if "Fault" in e else None for i, e in enumerate(answer.json()["BatchItemResponse"])]
+    assert codes == ["2500", None, "610"]
+    error = answer.json()["BatchItemResponse"][0]["Fault"]["Error"][0]
+    assert error["Message"] == "Invalid Reference Id" and "Item element id 1 not found" in error["Detail"]
+    us = fake.add_realm(us=True)
+    assert "Fault" not in (await batch(client, us, receipt("1"))).json()["BatchItemResponse"][0]

@@ -121,7 +121,7 @@ async def test_a_fresh_shop_syncs_green_on_quickbooks_with_no_manual_change(stac
     assert customer["DisplayName"] == "Mia Chen" and customer["Notes"] == "POS customer C-1"
     [vendor] = company.all("Vendor")
     assert vendor["DisplayName"] == "Bean Traders"
-    items = {i["Sku"]: i for i in company.all("Item")}
+    items = {i["Sku"]: i for i in company.created("Item")}
     beans, milk = items["BEANS-1"], items["MILK-1"]
     assert beans["Type"] == "Inventory" and beans["QtyOnHand"] == 20
     assert (ref(beans, "IncomeAccountRef"), ref(beans, "ExpenseAccountRef"), ref(beans, "AssetAccountRef")) == (

@@ -21,7 +21,7 @@ async def undo(connector, ctx, entity_type, payload, result, *, key):
 async def test_customers_suppliers_and_products_are_made_inactive_not_deleted(fake, realm, ctx, connector):
     await refs(connector, ctx)
     for entity_type, entity in (("customer", "Customer"), ("supplier", "Vendor"), ("product", "Item")):
-        (obj,) = [o for o in objects(fake, realm, entity) if o["Id"] != "1"]
+        (obj,) = fake.companies[realm].created(entity)
         item = push_item(entity_type, {}, key=7, pos_id="X", external_id=obj["Id"])
         [out] = await connector.retract(ctx, entity_type, [item])
         assert out.ok and out.action == "archived", out.error

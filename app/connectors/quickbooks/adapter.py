@@ -23,6 +23,7 @@ from app.connectors.quickbooks import errors
 
 MINOR_VERSION = "75"
 MAX_BATCH = 30  # operations per batch call
+QUERY_PAGE = 1000  # the most objects QuickBooks answers to one query
 BATCH_REQUEST_ID_MAX = 36
 REQUEST_ID_MAX = 50
 
@@ -77,6 +78,19 @@ class QuickBooksApi:
         response = await self._request(ctx, "GET", f"/v3/company/{_realm(ctx)}/query", params={"query": statement})
         found = (_body(response).get("QueryResponse") or {}).get(entity)
         return found if isinstance(found, list) else []
+
+    async def query_all(self, ctx: PushContext, entity: str, where: str) -> list[dict[str, Any]]:
+        """Every matching object, a page of 1,000 at a time (STARTPOSITION counts from 1): a company's
+        items include every product synced to it, which may be far more than one page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            statement = f"select * from {entity} where {where} startposition {len(found) + 1} maxresults {QUERY_PAGE}"
+            response = await self._request(ctx, "GET", f"/v3/company/{_realm(ctx)}/query", params={"query": statement})
+            page = (_body(response).get("QueryResponse") or {}).get(entity)
+            page = page if isinstance(page, list) else []
+            found += page
+            if len(page) < QUERY_PAGE:
+                return found
 
     async def cdc(self, ctx: PushContext, entities: list[str], since: datetime) -> list[dict[str, Any]]:
         """Change Data Capture: the CDCResponse blocks of what changed after `since` (≤ 30 days back)."""

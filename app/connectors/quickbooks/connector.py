@@ -70,6 +70,7 @@ class QuickBooksConnector:
     setting_refs: ClassVar[tuple[SettingRef, ...]] = lists.SETTING_REFS
     pos_mappings: ClassVar[dict[str, str]] = lists.POS_MAPPINGS
     default_pick = staticmethod(lists.default_pick)
+    settings_from_seen = staticmethod(lists.settings_from_seen)
 
     def __init__(self, settings: Any, *, transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0, memo: CompanyMemo | None = None) -> None:
@@ -141,12 +142,12 @@ class QuickBooksConnector:
     async def program_list(self, ctx: PushContext, kind: str) -> list[ProgramEntry] | None:
         if kind == "tracking":
             found = [{**o, "_entity": entity} for entity in lists.TRACKING
-                     for o in await self._api.query(ctx, entity, "Active in (true, false)")]
+                     for o in await self._api.query_all(ctx, entity, "Active in (true, false)")]
             return [e for o in found if (e := lists.entry(kind, o))]
         entity = lists.ENTITY.get(kind)
         if entity is None:
             return None
-        found = await self._api.query(ctx, entity, "Active in (true, false)")  # inactive ones too
+        found = await self._api.query_all(ctx, entity, "Active in (true, false)")  # inactive ones too
         rates: dict[str, Decimal] = {}
         if kind == "tax_rates" and found:  # a code's percent is in the TaxRates it refers to
             rates = lists.sales_rates(found, await self._api.query(ctx, "TaxRate", "Active in (true, false)"))
