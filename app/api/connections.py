@@ -25,7 +25,7 @@ from app.api.params import CursorQuery, LimitQuery, time_query
 from app.api.problems import PROBLEM_RESPONSES, Problem
 from app.connections import oauth, program_lists, service
 from app.connections.credentials import load_credentials
-from app.connections.merge_patch import merge_patch
+from app.connections.merge_patch import merge_settings
 from app.connections.schemas import (
     ConnectionCreate,
     ConnectionList,
@@ -169,7 +169,7 @@ async def get_settings(connection: ConnectionDep, connector: ConnectorDep) -> di
 
 async def _change_settings(connection: Connection, connector, session, access, bell, raw: dict, *, merge: bool) -> dict:
     program_lists.refuse_if_reconnect(connection)
-    wanted = merge_patch(connection.settings or {}, raw) if merge else raw
+    wanted = merge_settings(connector.settings_model, connection.settings or {}, raw) if merge else raw
     checked = service.validated_settings(connector, wanted)  # 422 with field paths before anything changes
     await session.commit()  # nothing held open while the program may be asked for its lists
     await program_lists.check_settings(access, connection, connector, checked)
@@ -186,14 +186,15 @@ async def put_settings(connection: ConnectionDep, connector: ConnectorDep, body:
     return await _change_settings(connection, connector, session, access, bell, body, merge=False)
 
 
-@router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (JSON merge patch)")
+@router.patch("/connections/{connection_id}/settings", summary="Change some sync settings (mappings merged)")
 async def patch_settings(connection: ConnectionDep, connector: ConnectorDep, body: dict, session: SessionDep,
                          access: ProgramAccessDep, bell: BellDep) -> dict:
-    """A JSON merge patch (RFC 7396) of the current settings: objects merge key by key at every depth, so
-    `{"tax_codes": {"GST 10%": "5"}}` adds or changes that one mapping entry and keeps the others; `null`
-    removes a key (a mapping entry, or a whole setting, which goes back to its default); lists and plain
-    values replace what was there. Adding mapping entries sends again only the records waiting on them.
-    `PUT` replaces the settings as a whole."""
+    """Change the settings named. A mapping (tax codes, payment types, custom lines: keyed by POS values)
+    is merged as a JSON merge patch (RFC 7396) at every depth, so `{"tax_codes": {"GST 10%": "5"}}` adds or
+    changes that one entry and keeps the others; every other setting (the schedule, lists, plain values)
+    is replaced whole. `null` removes a key: a mapping entry, or a whole setting, which goes back to its
+    default. Adding mapping entries sends again only the records waiting on them. `PUT` replaces the
+    settings as a whole."""
     return await _change_settings(connection, connector, session, access, bell, body, merge=True)
 
 

@@ -44,7 +44,7 @@ PROPOSAL_EXAMPLES = {
 @router.post("/connections/{connection_id}/settings/preview", summary="Dry run of a settings change")
 async def settings_preview(connection: ConnectionDep, connector: ConnectorDep, session: SessionDep, access: ProgramAccessDep,
                            body: Annotated[dict, Body(openapi_examples=PROPOSAL_EXAMPLES)]) -> SettingsPreview:
-    """What saving these settings (a JSON merge patch of the current ones, as PATCH) would change: records
+    """What saving these settings (read as PATCH reads them: mappings merged, other settings replaced) would change: records
     sent again, no longer sent or starting to sync, per entity type; for a sales-mode change, the records
     it affects by id. Nothing is saved and the program is not asked."""
     await session.commit()  # the preview works in its own transaction

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.connections import program_lists, service
-from app.connections.merge_patch import merge_patch
+from app.connections.merge_patch import merge_settings
 from app.connections.manage_schemas import EntityChanges, ModeChange, SettingsPreview
 from app.connectors.base import Connector
 from app.connectors.rules import DATED_TYPES, CommonSettings
@@ -31,8 +31,8 @@ MAX_IDS = 500  # record ids named per entity type; the counts are always complet
 
 async def preview_settings(deps: ProgramAccess, connection: Connection, connector: Connector,
                            raw: dict[str, Any]) -> SettingsPreview:
-    """What saving `raw` (a JSON merge patch of the current settings, as PATCH) would change."""
-    wanted = merge_patch(connection.settings or {}, raw)
+    """What saving `raw` (read as PATCH reads it: mappings merged, other settings replaced) would change."""
+    wanted = merge_settings(connector.settings_model, connection.settings or {}, raw)
     checked = service.validated_settings(connector, wanted)  # a 422 exactly as the save would answer
     refused = [error for _kind, error in program_lists.refusals(
         connector, checked, await _kept_lists(deps, connection))]
