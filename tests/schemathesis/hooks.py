@@ -61,7 +61,7 @@ def map_case(context, case):
         case.body = _default_schedules(case.body)
     if _positive(case) and case.path.endswith("/resync") and isinstance(case.body, dict):
         case.body = {**case.body, "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}
-    if _positive(case) and case.path.endswith("/settings") and isinstance(case.body, dict):
+    if _positive(case) and case.path.endswith(("/settings", "/settings/preview")) and isinstance(case.body, dict):
         case.body = {k: v for k, v in case.body.items() if k != "effective_from"}
     if _positive(case) and case.path.startswith("/v1/sales") and isinstance(case.body, dict):
         if case.method.upper() == "PUT":
