@@ -164,6 +164,34 @@ async def test_a_job_the_database_cut_short_goes_round_again_once_it_answers(mig
     assert objects == 3  # pushed twice, stored once (the same idempotency keys)
 
 
+async def test_an_embedded_job_the_database_cut_short_goes_round_again_once_it_answers(api, monkeypatch):
+    # Embedded mode (jobs as tasks in the API process) waits the outage out the same way: the
+    # records go green without a retry's delay or a sweep (none runs in these tests).
+    from app.sync import push
+
+    record_outcomes = push.record_outcomes
+    cut = []
+
+    async def cut_once(*args, **kwargs):
+        if not cut:
+            cut.append(1)
+            raise ConnectionResetError("the database went away")
+        return await record_outcomes(*args, **kwargs)
+
+    await api.connect_sandbox()
+    monkeypatch.setattr("app.sync.push.record_outcomes", cut_once)
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
+    await api.settle()
+    statuses = await api.get("/v1/customers/sync-status", params={"ids": "C-0,C-1,C-2"})
+    async with api.deps.sessions() as session:
+        objects = await session.scalar(select(func.count()).select_from(SandboxObject))
+        retried = await session.scalar(select(func.count()).select_from(Link).where(Link.retries > 0))
+    assert cut == [1]
+    assert [item["symbol"] for item in statuses.json()["items"]] == ["green"] * 3
+    assert retried == 0  # went round at once, not through a back-off
+    assert objects == 3
+
+
 async def test_waiting_for_the_database_ends_when_it_answers_or_after_the_bound(migrated):
     from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 
@@ -17,6 +19,7 @@ from app.workers.bell import later_key, webhooks_queued_key
 from app.workers.slots import again_key, held_slot, queued_key
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 # A job that lost the database waits this long for it to answer, and goes round at most this many
 # times in all; then it fails and the sweeper takes over.
 DATABASE_WAIT_S = 60.0
@@ -36,20 +39,24 @@ async def run_sync(deps: SyncDeps, connection_id: str, run_id: str | None, trigg
 
 async def sync_connection_job(ctx: dict, connection_id: str, run_id: str | None,
                               trigger: str = RunTrigger.SCHEDULE, slot: int | None = None) -> dict[str, int]:
-    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot.
+    """arq entry point: a SYNC NOW run, or one pass per ring while this job holds its slot."""
+    return await through_database_outages(
+        ctx["deps"].engine, lambda: _sync_in_slot(ctx, connection_id, run_id, trigger, slot))
 
-    A pass the database cut short (a restart, a dropped connection) has handed its batch back; the
-    job then waits for the database to answer and goes round again at once, instead of waiting
-    for a retry's delay or the next sweep.
-    """
+
+async def through_database_outages(engine, job: Callable[[], Awaitable[T]]) -> T:
+    """Runs `job`, and again at once when the database cut it short (a restart, a dropped
+    connection): a cut pass has handed its batch back, so the job waits for the database to answer
+    and goes round again, instead of waiting for a retry's delay or the next sweep. The same in
+    arq workers and in embedded mode."""
     for round_ in range(1, DATABASE_ROUNDS + 1):
         try:
-            return await _sync_in_slot(ctx, connection_id, run_id, trigger, slot)
+            return await job()
         except Exception as exc:
             if not is_database_outage(exc) or round_ == DATABASE_ROUNDS:
                 raise
             log.warning("job_waits_for_database", error=type(exc).__name__, round=round_)
-            if not await database_answers(ctx["deps"].engine, within_s=DATABASE_WAIT_S):
+            if not await database_answers(engine, within_s=DATABASE_WAIT_S):
                 raise  # the sweeper rings for the work once the database is back
     raise AssertionError("unreachable")
 
