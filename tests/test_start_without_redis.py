@@ -123,3 +123,20 @@ class RecordingBell:
 
     async def ring(self, connection_id, *, trigger, run_id=None) -> None:
         self.rings.append((connection_id, trigger))
+
+
+async def test_a_workers_redis_call_fails_within_its_time_out_when_redis_does_not_answer(migrated, monkeypatch):
+    # Limits, locks and the company memo go through this client: a call that never returned held
+    # its job (and the batch it had claimed) for ever.
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    monkeypatch.setattr("app.core.redis_client.REDIS_TIMEOUT_S", 0.5)
+    async with SilentRedis() as redis:
+        deps = build_deps(make_settings(migrated, REDIS_URL=redis.url))
+        try:
+            async with asyncio.timeout(10):  # a guard: without the time-out the call never returns
+                with pytest.raises(RedisTimeout):
+                    await deps.redis.get("possync:anything")
+        finally:
+            await deps.aclose()
+    assert redis.connections >= 1  # it reached this Redis, which never answered (a refused port fails at once)

@@ -15,6 +15,7 @@ from app.db import make_engine, make_session_factory
 from app.connectors.sandbox.program import SandboxProgram
 from app.settings import Settings
 from app.workers.bell import Bell
+from app.core.redis_client import shared_redis
 from app.sync.limiter import SharedLimits
 from app.sync.locks import Locks
 
@@ -43,7 +44,7 @@ class SyncDeps:
 def build_deps(settings: Settings) -> SyncDeps:
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = shared_redis(settings.redis_url) if settings.redis_url else None
     return SyncDeps(
         settings=settings,
         engine=engine,

@@ -19,6 +19,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
 from app.connectors.limits import NoLimits, RateLimits
+from app.core.redis_client import timeouts
 
 
 __all__ = ["CallLimiter", "NoLimits", "RateLimits", "SharedLimits"]
@@ -82,7 +83,8 @@ class SharedLimits:
     def __init__(self, redis: Redis | None, redis_url: str | None) -> None:
         self._redis = redis
         storage: Storage = (
-            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="possync:limits")
+            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="possync:limits",
+                         **timeouts())
             if redis_url
             else MemoryStorage()
         )
