@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(health.router)
     docs.install(app, title="possync")
     app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings),
-                       webhook_max_body_bytes=settings.webhook_max_body_bytes)
+                       webhook_max_body_bytes=settings.webhook_max_body_bytes, fast_reads=settings.fast_reads)
     _document_settings(app, settings)
     return app
 

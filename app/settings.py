@@ -56,6 +56,9 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     retry_horizon_s: int = Field(default=60, ge=0, alias="POSSYNC_RETRY_HORIZON_S")
     jobs_per_connection: int = Field(default=2, ge=1, le=16, alias="POSSYNC_JOBS_PER_CONNECTION")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, alias="POSSYNC_MAX_BODY_BYTES")
+    # sync-status and the Sync panel answered by the gate itself on PostgreSQL (app.api.fast_reads);
+    # off, the FastAPI routes answer them with the same bytes, slower.
+    fast_reads: bool = Field(default=True, alias="POSSYNC_FAST_READS")
     # A program's webhook delivery lists changed ids only (kilobytes); anyone may send one, so the
     # body read before the signature is checked stays small.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="POSSYNC_WEBHOOK_MAX_BODY_BYTES")
