@@ -277,7 +277,8 @@ figures to compare.
 
 - **lean** (`bench/lean.py`): uvicorn + asyncpg, only the SELECTs the answer needs.
 - **mirror** (`bench/mirror.py`): uvicorn + asyncpg sending possync's exact statement stream for the
-  same request (same checkouts, transactions, SQL and parameters, captured from SQLAlchemy's events).
+  same request (same checkouts, transactions, SQL and parameters, captured from SQLAlchemy's events and
+  the gate's statements on the driver connection: its key look-up and fast-lane reads).
 - Every answer is checked byte for byte against possync's before the clock starts.
 - The big store's customers arrive through the batch API while its sandbox connection is paused;
   their {meta['linked']:,} links are then marked synced in SQL (pushing them through the sandbox takes

@@ -76,6 +76,21 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
             current[-1].append(("raw", request_db.KEY_LOOKUP, (hash_key(key), utcnow())))
         return await look_up(conn, key)
 
+    # So do the gate's fast-lane reads (app.api.fast_reads).
+    from app.records import service
+
+    on_driver = {"statuses_on_driver": (service.statuses_on_driver, service.STATUS_SQL, ("store_id", "entity_type", "pos_ids")),
+                 "panel_on_driver": (service.panel_on_driver, service.PANEL_SQL, ("store_id", "entity_type", "pos_id"))}
+
+    def noted_on_driver(read, sql, names):
+        async def noted(driver, **kwargs):
+            if _CAPTURING.get():
+                current[-1].append(("raw", sql, tuple(kwargs[name] for name in names)))
+            return await read(driver, **kwargs)
+        return noted
+
+    for name, (read, sql, names) in on_driver.items():
+        setattr(service, name, noted_on_driver(read, sql, names))
     request_db.caller_on = noted_look_up
     event.listen(Pool, "checkout", on_checkout)
     event.listen(Engine, "before_cursor_execute", on_statement)
@@ -100,6 +115,8 @@ async def capture(env: dict[str, str], headers: dict[str, str], requests: list[t
                     bodies[key] = response.content
     finally:
         request_db.caller_on = look_up
+        for name, (read, _sql, _names) in on_driver.items():
+            setattr(service, name, read)
         event.remove(Pool, "checkout", on_checkout)
         event.remove(Engine, "before_cursor_execute", on_statement)
         event.remove(Engine, "commit", on_commit)
@@ -138,7 +155,8 @@ class Mirror:
         lines = [panel_line((r["connection_id"], r["connector"], r["state"], r["action"], r["error"], r["advice"],
                              r["last_synced_at"], r["external_id"], r["next_attempt_at"], r["retries"],
                              r["status"], r["status_reason"], r.get("program_change"), r.get("program_changed_at"),
-                             r.get("waiting_for"))) for r in rows]
+                             r.get("waiting_for"))) for r in rows
+                 if r["connection_id"] is not None]  # the fast lane's panel: a row of NULLs is no line
         await send_json(send, 200, dumps(panel_body(lines)))
 
     async def _replay(self, stream: Stream) -> list:

@@ -139,7 +139,7 @@ LEFT JOIN (SELECT links.record_id, links.state, links.next_attempt_at, links.ret
            JOIN connections c ON c.id = links.connection_id WHERE c.status IN {_LIVE}) l ON l.record_id = r.id
 WHERE r.store_id = $1 AND r.entity_type = $2 AND r.pos_id = ANY($3::varchar[])"""
 # One round trip for the record and its lines: no row, no record; a row of NULLs, no live link.
-PANEL_SQL = f"""SELECT c.id, c.connector, l.state, l.action, l.error, l.advice, l.last_synced_at, l.external_id,
+PANEL_SQL = f"""SELECT c.id AS connection_id, c.connector, l.state, l.action, l.error, l.advice, l.last_synced_at, l.external_id,
        l.next_attempt_at, l.retries, c.status, c.status_reason, l.program_change, l.program_changed_at, l.waiting_for
 FROM records r
 LEFT JOIN (links l JOIN connections c ON c.id = l.connection_id AND c.status IN {_LIVE}) ON l.record_id = r.id

@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 
 import structlog
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from app.connectors.errors import ConnectionBroken, PermanentError
 from app.db import transaction
@@ -66,7 +66,7 @@ async def ring_for_waiting_events(deps: SyncDeps) -> int:
     slice (or whose slice's worker died); the number of rings. Called by the sweeper's jobs."""
     async with deps.sessions() as session:
         waiting = list((await session.scalars(
-            select(distinct(WebhookEvent.connection_id))
+            select(WebhookEvent.connection_id).distinct()
             .where(WebhookEvent.connection_id.is_not(None), WebhookEvent.processed_at.is_(None)))).all())
     waiting += [c for c in await connections_due(deps) if c not in waiting]
     resyncs = await resyncs_to_ring(deps)
