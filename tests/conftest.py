@@ -23,9 +23,8 @@ from app.migrate import downgrade, upgrade
 from app.models import Base
 from app.settings import Settings
 from app.stores.service import create_store
-from app.workers.bell import InProcessBell
 from app.sync.deps import SyncDeps, build_deps
-from app.workers.jobs import run_resync_slice, run_sync, run_webhooks
+from app.workers.runtime import in_process_bell
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgresql") else None
@@ -95,8 +94,7 @@ async def wipe(deps: SyncDeps) -> None:
 async def deps(settings: Settings) -> AsyncIterator[SyncDeps]:
     deps = build_deps(settings)
     await wipe(deps)
-    deps.bell = InProcessBell(lambda c, r, t: run_sync(deps, c, r, t), settings.jobs_per_connection,
-                              process=lambda c: run_webhooks(deps, c), resync=lambda r: run_resync_slice(deps, r))
+    deps.bell = in_process_bell(deps)  # embedded mode's, installed here so tests can wait for its jobs
     yield deps
     await deps.bell.close()
     await deps.aclose()

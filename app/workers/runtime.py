@@ -24,12 +24,7 @@ class JobRuntime:
 
     async def start(self, deps: SyncDeps) -> None:
         if deps.settings.embedded_jobs:
-            # A pass the database cut short goes round again once it answers, as in an arq worker.
-            self.bell = InProcessBell(lambda c, r, t: through_database_outages(deps.engine, lambda: run_sync(deps, c, r, t)),
-                                      deps.settings.jobs_per_connection,
-                                      process=lambda c: run_webhooks(deps, c),
-                                      resync=lambda r: run_resync_slice(deps, r))
-            deps.bell = self.bell
+            self.bell = deps.bell = in_process_bell(deps)
             self.loops = embedded_loops(deps)
             return
         self.arq_redis = arq_pool(deps.settings.redis_url)
@@ -45,6 +40,15 @@ class JobRuntime:
             await self.bell.close()
         if self.arq_redis is not None:
             await self.arq_redis.aclose()
+
+
+def in_process_bell(deps: SyncDeps) -> InProcessBell:
+    """Embedded mode's bell: the same job functions as the arq worker's, as tasks in this process.
+    A pass the database cut short goes round again once it answers, as in an arq worker."""
+    return InProcessBell(lambda c, r, t: through_database_outages(deps.engine, lambda: run_sync(deps, c, r, t)),
+                         deps.settings.jobs_per_connection,
+                         process=lambda c: run_webhooks(deps, c),
+                         resync=lambda r: run_resync_slice(deps, r))
 
 
 def arq_pool(redis_url: str):
