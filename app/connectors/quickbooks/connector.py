@@ -1,7 +1,7 @@
 """The QuickBooks Online connector: mapping.py translates, adapter.py carries, this module sequences.
 
-One push = (when the tax kind is not known yet) one Preferences read, (for retried creates) one
-look-up per entity, the objects in batch calls of ≤ 30 operations, and at most one more round for
+One push = (when the tax kind is not known yet) one Preferences read, (for retried creates, but
+those in a batch Intuit still remembers) one look-up per entity, the objects in batch calls of ≤ 30 operations, and at most one more round for
 objects that need it: stale SyncTokens re-read and sent again once, duplicate names sent again
 with the POS id when the settings ask for that. Whole-call failures raise only while nothing has
 reached QuickBooks in this push; after that they are reported per item.

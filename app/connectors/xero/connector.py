@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's e
 ITEM_CODES_TTL_S = 300.0
 NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
 # Xero takes a second purchase order with a number it already holds, so a retried create of one is
-# looked up first. Invoices and credit notes need no look-up up front: a retry is sent as it is
+# looked up first, unless it goes out in the very call Xero still remembers (see _remembered). Invoices and credit notes need no look-up up front: a retry is sent as it is
 # (the same request under the same key is answered from Xero's idempotency memory), and only when
 # Xero refuses it because the number is taken is that number looked up, once for the whole batch.
 LOOK_UP_FIRST = {"PurchaseOrders"}
