@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from app.connectors.errors import TransientError
+from app.connectors.errors import PermanentError, TransientError
 from app.models import AttemptOutcome
 from app.sync.claim import Claimed
 from app.sync.outcomes import Outcome
@@ -43,17 +43,30 @@ def test_another_call_after_a_look_up_that_found_nothing_starts_again():
 
 def test_another_call_without_a_look_up_vouches_for_nothing():
     # The lost call under K may hold the object: the next try looks it up.
-    assert _lost(_claimed(retries=1, lost_call_key="K", first_unanswered_at=EARLIER), "K2") == (None, None)
-    assert _lost(_claimed(retries=1), "K2") == (None, None)
+    # Nor is the unanswered create forgotten: the next create of the record is looked up.
+    assert _lost(_claimed(retries=1, lost_call_key="K", first_unanswered_at=EARLIER), "K2") == (None, EARLIER)
+    assert _lost(_claimed(retries=1), "K2") == (None, SENT)
 
 
 def test_a_try_after_a_lease_ran_out_vouches_for_nothing_unless_it_looked_up():
-    assert _lost(_claimed(lease_ran_out=True), "K") == (None, None)
+    assert _lost(_claimed(lease_ran_out=True), "K") == (None, SENT)
     assert _lost(_claimed(lease_ran_out=True), "K", looked_up=True) == ("K", SENT)
 
 
 def test_an_unknown_call_or_any_answer_forgets_the_key():
     claimed = _claimed(retries=1, lost_call_key="K", first_unanswered_at=EARLIER)
-    assert _lost(claimed, None) == (None, None)
+    assert _lost(claimed, None) == (None, EARLIER)
     created = _link_values(Outcome(claimed, AttemptOutcome.CREATED, external_id="9"), NOW)
     assert (created["lost_call_key"], created["first_unanswered_at"]) == (None, None)
+
+
+def test_a_re_pended_record_remembers_its_unanswered_create_until_a_push_goes_through():
+    # New content after a lost create: retries start again from 0 and the old call's key is gone,
+    # but the lost create may have made an object; a try that did not look first vouches for nothing.
+    repended = _claimed(first_unanswered_at=EARLIER)
+    assert _lost(repended, "K2") == (None, EARLIER)
+    assert _lost(repended, "K2", looked_up=True) == ("K2", SENT)
+    refused = _link_values(Outcome(repended, AttemptOutcome.FAILED, error=PermanentError("bad email")), NOW)
+    assert (refused["lost_call_key"], refused["first_unanswered_at"]) == (None, EARLIER)
+    created = _link_values(Outcome(repended, AttemptOutcome.CREATED, external_id="9"), NOW)
+    assert created["first_unanswered_at"] is None

@@ -21,7 +21,9 @@ The contract, beyond the signatures below:
   `idempotency_key`s. A connector derives each call's key (Xero's Idempotency-Key, QuickBooks'
   requestid) from its items' keys only, never from time or randomness, so the retry is the same
   call to the program. A key changes only when the record's content changes.
-- **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer; a program
+- **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer, and
+  `first_unanswered_at` set means a create of the record did, whatever its content became since (a
+  new content starts the retries again, but that create may still have made an object); a program
   that forgets idempotency keys may hold an object from them, so such a create looks it up first,
   unless the program still remembers the lost call: `PushItem.lost_call_key` is the key of the only
   call an earlier try of this content may have created it in, `first_unanswered_at` when that call was

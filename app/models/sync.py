@@ -100,7 +100,11 @@ class Link(Base):
 
 # What a link forgets whenever its retries start again from 0 (an answer, a change, a re-queue): a
 # lost call no longer says anything about the next try.
-FORGET_LOST_CALL = {"lost_call_key": None, "first_unanswered_at": None}
+# What a re-pend (new content, new settings, a wake-up) forgets: the lost call's key, which named
+# the old content's call. When a create first went unanswered is kept until a push goes through:
+# that create may have made an object whatever the record became since, so the next create of it
+# is looked up first (app.connectors.base, "Lost answers").
+FORGET_LOST_CALL = {"lost_call_key": None}
 
 
 class AttemptOutcome:

@@ -55,7 +55,7 @@ FROM unnest(CAST(:connection_ids AS uuid[]), CAST(:record_ids AS bigint[]))
 ORDER BY u.position
 ON CONFLICT (connection_id, record_id) DO UPDATE
 SET state = '{LinkState.PENDING}', next_attempt_at = excluded.next_attempt_at, retries = 0, error_code = NULL,
-    error = NULL, advice = NULL, lost_call_key = NULL, first_unanswered_at = NULL,
+    error = NULL, advice = NULL, lost_call_key = NULL,
     updated_at = excluded.updated_at
 """)
 

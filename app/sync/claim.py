@@ -90,8 +90,10 @@ async def claim(
         track(token)
         held = await _held(session, connection_id, token)
     # A holder that died may have sent the create in another call than the one on the link, and
-    # nobody learned which: the lost call's key no longer vouches for anything.
-    return [replace(c, lease_ran_out=True, lost_call_key=None, first_unanswered_at=None)
+    # nobody learned which: the lost call's key no longer vouches for anything, and the create is
+    # looked up (an unanswered try since the dead holder's lease began, at the latest).
+    return [replace(c, lease_ran_out=True, lost_call_key=None,
+                    first_unanswered_at=c.first_unanswered_at or seen[c.link_id] - timedelta(seconds=lease_s))
             if seen.get(c.link_id) is not None else c for c in held]
 
 

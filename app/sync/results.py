@@ -57,11 +57,13 @@ def _link_values(outcome: Outcome, now: datetime, program_answering: bool = Fals
         "synced": False,
         "waiting_for": outcome.waiting_for,
         "lost_call_key": None,
-        "first_unanswered_at": None,
+        # Kept through refusals and skips (an object of an earlier lost create may exist); a push
+        # that went through (below) ends it.
+        "first_unanswered_at": outcome.claimed.first_unanswered_at,
     }
     kind, error = outcome.kind, outcome.error
     if kind in SUCCESSES:
-        values.update(state=LinkState.SYNCED, action=kind, synced=True)
+        values.update(state=LinkState.SYNCED, action=kind, synced=True, first_unanswered_at=None)
     elif kind == AttemptOutcome.SKIPPED:
         values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")
     elif kind == AttemptOutcome.FAILED:
@@ -88,9 +90,10 @@ def _lost_call(outcome: Outcome, now: datetime) -> dict:
         return {}
     if c.lost_call_key == key and c.first_unanswered_at is not None:
         return {"lost_call_key": key, "first_unanswered_at": c.first_unanswered_at}
-    if (c.retries == 0 and not c.lease_ran_out) or outcome.looked_up:
+    first_try = c.retries == 0 and not c.lease_ran_out and c.first_unanswered_at is None
+    if first_try or outcome.looked_up:
         return {"lost_call_key": key, "first_unanswered_at": outcome.sent_at or now}
-    return {}
+    return {"lost_call_key": None, "first_unanswered_at": c.first_unanswered_at or outcome.sent_at or now}
 
 
 async def record_outcomes(

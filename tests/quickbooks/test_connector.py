@@ -240,6 +240,22 @@ async def test_a_batch_past_intuits_memory_is_looked_up_and_its_objects_adopted(
     assert {r.external_id for r in again} == {o["Id"] for o in objects(fake, realm, "Customer")}
 
 
+async def test_a_record_changed_after_its_create_was_lost_is_looked_up_and_adopted(fake, realm, ctx, connector):
+    # The POS sent new content after the lost create: the engine's re-pend set retries to 0 and
+    # forgot the old call's key, but not that a create went unanswered. QuickBooks holds the object
+    # of the old content: the new create finds it by its name and updates it, rather than make a
+    # second one. (A new name cannot be found that way: QuickBooks filters names, not Notes.)
+    items = await _lost(fake, connector, ctx, _customers(1))
+    fake.forget_requestids()
+    changed = push_item("customer", {"id": "C-0", "first_name": "N0", "email": "n0@example.com"}, key=0)
+    changed = replace(changed, first_unanswered_at=items[0].first_unanswered_at)
+    again = await connector.push(ctx, "customer", [changed])
+    assert again[0].ok, again[0].error
+    assert _queries(fake) == 1
+    assert len(objects(fake, realm, "Customer")) == 1
+    assert again[0].external_id == objects(fake, realm, "Customer")[0]["Id"]
+
+
 async def test_a_create_lost_again_after_its_look_up_reports_the_batch_and_that_it_was_looked_up(
         fake, realm, ctx, connector):
     first, second = _customers(2)

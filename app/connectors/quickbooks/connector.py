@@ -233,7 +233,8 @@ class QuickBooksConnector:
         wanted: dict[tuple[str, str], dict[str, _Op]] = {}
         renaming = state.settings.duplicate_names == "add_pos_id"
         for op in ops:
-            if op.item.retries and op.external_id is None and op.item.key not in remembered:
+            if (op.item.retries or op.item.first_unanswered_at) and op.external_id is None \
+                    and op.item.key not in remembered:
                 by_value = wanted.setdefault((op.doc.entity, op.doc.lookup_field), {})
                 by_value[op.doc.lookup_value] = op
                 if renaming and op.doc.entity in mapping.NAMED:  # the lost try may have been the renamed one

@@ -285,7 +285,8 @@ class XeroConnector:
         the very call Xero still remembers (`remembered`: ids of their items), which it answers as
         the first time."""
         retried = [(item, doc) for item, doc in documents
-                   if item.retries and item.external_id is None and doc.collection in LOOK_UP_FIRST
+                   if (item.retries or item.first_unanswered_at) and item.external_id is None
+                   and doc.collection in LOOK_UP_FIRST
                    and id(item) not in remembered]
         if not retried:
             return documents, []
