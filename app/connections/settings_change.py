@@ -21,6 +21,7 @@ from app.connectors.rules import DATED_TYPES, ModePeriod
 from app.core.problem import Problem
 from app.entities import ENTITY_TYPES
 from app.models import Connection, Link, LinkState
+from app.models.sync import FORGET_LOST_CALL
 from app.models.base import utcnow
 from app.connections.schedule import plan_next_run
 from app.sync.ingest import backfill_links
@@ -55,7 +56,7 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
             update(Link)
             .where(Link.connection_id == connection.id, Link.entity_type.in_(synced),
                    Link.state.in_([LinkState.FAILED, LinkState.SKIPPED]))
-            .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+            .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now, **FORGET_LOST_CALL)
         )
         await backfill_links(session, connection, synced)
     if dropped:
@@ -107,5 +108,6 @@ async def retry_failed(session: AsyncSession, connection: Connection, entity_typ
     stmt = update(Link).where(Link.connection_id == connection.id, Link.state == LinkState.FAILED)
     if entity_type:
         stmt = stmt.where(Link.entity_type == entity_type)
-    result = await session.execute(stmt.values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now))
+    result = await session.execute(stmt.values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now,
+                                                **FORGET_LOST_CALL))
     return result.rowcount or 0

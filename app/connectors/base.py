@@ -21,8 +21,17 @@ The contract, beyond the signatures below:
   `idempotency_key`s. A connector derives each call's key (Xero's Idempotency-Key, QuickBooks'
   requestid) from its items' keys only, never from time or randomness, so the retry is the same
   call to the program. A key changes only when the record's content changes.
-- **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer; a program
-  that forgets idempotency keys may hold an object from them, so such a create looks it up first.
+- **Lost answers.** `PushItem.retries` > 0 means earlier tries ended without an answer, and
+  `first_unanswered_at` set means a create of the record did, whatever its content became since (a
+  new content starts the retries again, but that create may still have made an object); a program
+  that forgets idempotency keys may hold an object from them, so such a create looks it up first,
+  unless the program still remembers the lost call: `PushItem.lost_call_key` is the key of the only
+  call an earlier try of this content may have created it in, `first_unanswered_at` when that call was
+  first sent. A create whose call is formed again whole with that very key (every item of the call
+  carrying it), within the program's idempotency memory of that time, is sent without a look-up: the
+  program answers it as the first time. A connector reports, for each item whose call went
+  unanswered, that call's key (`PushResult.call_key`, or `SyncError.call_key` on a whole-call
+  failure), and `PushResult.looked_up` when this push looked the item up and found nothing of it.
 - **The program's lists.** A connector may offer `program_list(ctx, kind)` (see `Lister`): the
   accounts, tax rates or payment methods the organisation has, so settings are checked against
   them when saved, and `setting_refs` naming which settings refer to which list and what kind of
@@ -81,6 +90,9 @@ class PushItem:
     # push creates it again, and the connector makes the new object differ from the old one where the
     # program would otherwise refuse it or replay the old create (a voided invoice keeps its number).
     replaces: str | None = None
+    # See "Lost answers" in the module doc: set only when no other earlier try may hold an object.
+    lost_call_key: str | None = None
+    first_unanswered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,10 @@ class PushResult:
     remote_digest: str | None = None
     request_id: str | None = None  # the program's id of the call that succeeded (support asks for it)
     note: str | None = None  # on success: what the shop should know (a rounding line added…), kept in the attempt
+    # On a failure without the program's answer: the key of the create call this item went in.
+    call_key: str | None = None
+    # This push looked the item up and the program held nothing of it: no earlier try reached it.
+    looked_up: bool = False
 
     @property
     def ok(self) -> bool:

@@ -13,6 +13,9 @@ class SyncError(Exception):
     """Base of every classified failure. `code` is stable and machine-readable."""
 
     code = "sync_error"
+    # The key of the create call that failed without an answer, where the connector knows it (see
+    # "Lost answers" in app.connectors.base); set by the connector after the error is raised.
+    call_key: str | None = None
 
     def __init__(
         self,

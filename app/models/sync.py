@@ -81,6 +81,12 @@ class Link(Base):
     last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     retries: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
+    # The key of the call (Xero's Idempotency-Key, QuickBooks' requestid) this content's create was
+    # last sent in without an answer, and when the first unanswered try under that key was made:
+    # while the program still remembers the key, a retry that is the very same call needs no look-up.
+    # Set only when no earlier lost try under another key can hold an object (app.sync.results).
+    lost_call_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    first_unanswered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # "<entity type>:<POS id>" of the record this link waits for (a sale's product); woken when it
     # arrives or syncs (app.sync.wake).
     waiting_for: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -90,6 +96,15 @@ class Link(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     claim_token: Mapped[str | None] = mapped_column(String(36), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# What a link forgets whenever its retries start again from 0 (an answer, a change, a re-queue): a
+# lost call no longer says anything about the next try.
+# What a re-pend (new content, new settings, a wake-up) forgets: the lost call's key, which named
+# the old content's call. When a create first went unanswered is kept until a push goes through:
+# that create may have made an object whatever the record became since, so the next create of it
+# is looked up first (app.connectors.base, "Lost answers").
+FORGET_LOST_CALL = {"lost_call_key": None}
 
 
 class AttemptOutcome:

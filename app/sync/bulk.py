@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Link, LinkState, Record
+from app.models.sync import FORGET_LOST_CALL
 
 _POS_IDS = bindparam("pos_ids", type_=ARRAY(String))
 
@@ -54,7 +55,8 @@ FROM unnest(CAST(:connection_ids AS uuid[]), CAST(:record_ids AS bigint[]))
 ORDER BY u.position
 ON CONFLICT (connection_id, record_id) DO UPDATE
 SET state = '{LinkState.PENDING}', next_attempt_at = excluded.next_attempt_at, retries = 0, error_code = NULL,
-    error = NULL, advice = NULL, updated_at = excluded.updated_at
+    error = NULL, advice = NULL, lost_call_key = NULL,
+    updated_at = excluded.updated_at
 """)
 
 
@@ -93,7 +95,7 @@ WAKE = (
            Link.waiting_for == any_(bindparam("keys", type_=ARRAY(String))),
            Link.state.in_([LinkState.PENDING, LinkState.FAILED]))
     .values(state=LinkState.PENDING, next_attempt_at=bindparam("now"), retries=0, waiting_for=None,
-            updated_at=bindparam("now"))
+            updated_at=bindparam("now"), **FORGET_LOST_CALL)
     .returning(Link.connection_id)
     .execution_options(synchronize_session=False)
 )

@@ -45,6 +45,9 @@ class Claimed:
     # object already (the connector is told as for a try without an answer; the retry count, which
     # sets the back-off, stays as it was).
     lease_ran_out: bool = False
+    # The call an unanswered create of this content went in, and since when (see Link.lost_call_key).
+    lost_call_key: str | None = None
+    first_unanswered_at: datetime | None = None
 
 
 async def claim(
@@ -86,7 +89,12 @@ async def claim(
         )
         track(token)
         held = await _held(session, connection_id, token)
-    return [replace(c, lease_ran_out=True) if seen.get(c.link_id) is not None else c for c in held]
+    # A holder that died may have sent the create in another call than the one on the link, and
+    # nobody learned which: the lost call's key no longer vouches for anything, and the create is
+    # looked up (an unanswered try since the dead holder's lease began, at the latest).
+    return [replace(c, lease_ran_out=True, lost_call_key=None,
+                    first_unanswered_at=c.first_unanswered_at or seen[c.link_id] - timedelta(seconds=lease_s))
+            if seen.get(c.link_id) is not None else c for c in held]
 
 
 async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,
@@ -117,10 +125,10 @@ async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> 
         select(
             Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
             Link.external_id, Link.retries, Link.claim_token, Link.remote_version, Link.program_change,
-            Link.program_changed_at,
+            Link.program_changed_at, Link.lost_call_key, Link.first_unanswered_at,
         )
         .join(Record, Record.id == Link.record_id)
         .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)
         .order_by(DEPENDENCY_ORDER, Link.id)
     )
-    return [Claimed(*row) for row in rows.all()]
+    return [Claimed(*row[:12], lost_call_key=row[12], first_unanswered_at=row[13]) for row in rows.all()]

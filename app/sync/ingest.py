@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connectors.base import Connector
 from app.entities.canonical import canonical_json, hash_of
 from app.models import Connection, Link, LinkState, Record
+from app.models.sync import FORGET_LOST_CALL
 from app.models.base import UtcDateTime, utcnow
 from app.connections.settings import collecting_connections, rings_on_change, syncing
 from app.sync import bulk
@@ -155,7 +156,7 @@ async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connecti
     await session.execute(
         update(Link)
         .where(Link.connection_id.in_(connection_ids), Link.state == LinkState.SKIPPED, Link.record_id.in_(sales))
-        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now, **FORGET_LOST_CALL)
     )
 
 
@@ -186,6 +187,7 @@ async def mark_pending(
                 "state": LinkState.PENDING,
                 "next_attempt_at": now,
                 "retries": 0,
+                **FORGET_LOST_CALL,
                 "error_code": None,
                 "error": None,
                 "advice": None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from app.connectors.base import PushResult
 from app.connectors.errors import PermanentError, SettingMissing, SyncError, TransientError
@@ -27,13 +28,19 @@ class Outcome:
     # "<entity type>:<POS id>" of the dependency this record waits for, if any.
     waiting_for: str | None = None
     note: str | None = None  # a successful push's remark, kept as the attempt's advice
+    # A failure without an answer: the key of the create call the record went in, whether this push
+    # looked it up and found nothing, and when the call was sent (see Link.lost_call_key).
+    call_key: str | None = None
+    looked_up: bool = False
+    sent_at: datetime | None = None
 
 
 def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outcome:
     if result.skipped is not None:
         return Outcome(claimed, AttemptOutcome.SKIPPED, skipped_reason=result.skipped, duration_ms=duration_ms)
     if result.error is not None:
-        outcome = from_error(claimed, result.error, duration_ms)
+        outcome = replace(from_error(claimed, result.error, duration_ms),
+                          call_key=result.call_key, looked_up=result.looked_up)
         # The program may have created the object before refusing a later step (an invoice whose
         # payments failed): keep its id, so the next push updates it instead of creating another.
         if result.external_id:
@@ -47,10 +54,10 @@ def from_result(claimed: Claimed, result: PushResult, duration_ms: int) -> Outco
 
 def from_error(claimed: Claimed, error: Exception, duration_ms: int = 0) -> Outcome:
     if isinstance(error, TransientError):
-        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms)
+        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms, call_key=error.call_key)
     if isinstance(error, SyncError) and not isinstance(error, PermanentError):
         # ConnectionBroken reaches here only for the items of a call that was cut short: retry later.
-        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms)
+        return Outcome(claimed, AttemptOutcome.RETRY, error=error, duration_ms=duration_ms, call_key=error.call_key)
     if isinstance(error, SettingMissing):
         # Not the program's refusal: it waits for the setting, and saving it wakes exactly this record.
         return Outcome(claimed, AttemptOutcome.FAILED, error=error, duration_ms=duration_ms,

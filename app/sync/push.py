@@ -18,6 +18,7 @@ from app.connectors.errors import ConnectionBroken, PermanentError, SyncError
 from app.db import is_database_outage
 from app.entities import unique_references
 from app.models import AttemptOutcome, Record
+from app.models.base import utcnow
 from app.sync.claim import Claimed, claim
 from app.sync.coverage import judge
 from app.sync.dependencies import blocker_for, resolve
@@ -198,6 +199,14 @@ async def _retract(scope: BatchScope, entity_type: str, items: list[Claimed]) ->
 
 async def _call_connector(scope: BatchScope, entity_type: str, chunk: list[PushItem], by_key,
                           method=None) -> list[Outcome]:
+    sent_at = utcnow()
+    outcomes = await _outcomes_of_call(scope, entity_type, chunk, by_key, method)
+    # Before the call left: the program's memory of its key is counted from no earlier than this.
+    return [replace(o, sent_at=sent_at) if o.call_key else o for o in outcomes]
+
+
+async def _outcomes_of_call(scope: BatchScope, entity_type: str, chunk: list[PushItem], by_key,
+                            method=None) -> list[Outcome]:
     started = time.perf_counter()
     try:
         results = await (method or scope.connector.push)(scope.context(), entity_type, chunk)
@@ -286,6 +295,8 @@ def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem
         retries=item.retries + item.lease_ran_out,
         remote_version=item.remote_version,
         replaces=item.replaces,
+        lost_call_key=item.lost_call_key,
+        first_unanswered_at=item.first_unanswered_at,
     )
 
 

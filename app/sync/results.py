@@ -16,6 +16,7 @@ from app.connectors.errors import PermanentError, TransientError
 from app.db import transaction
 from app.entities import ENTITY_TYPES
 from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
+from app.models.sync import FORGET_LOST_CALL
 from app.sync.settings_guard import repend_if_settings_changed
 from app.models.base import UtcDateTime, utcnow
 from app.sync.backoff import next_attempt, program_answers
@@ -55,10 +56,14 @@ def _link_values(outcome: Outcome, now: datetime, program_answering: bool = Fals
         "retries": 0,
         "synced": False,
         "waiting_for": outcome.waiting_for,
+        "lost_call_key": None,
+        # Kept through refusals and skips (an object of an earlier lost create may exist); a push
+        # that went through (below) ends it.
+        "first_unanswered_at": outcome.claimed.first_unanswered_at,
     }
     kind, error = outcome.kind, outcome.error
     if kind in SUCCESSES:
-        values.update(state=LinkState.SYNCED, action=kind, synced=True)
+        values.update(state=LinkState.SYNCED, action=kind, synced=True, first_unanswered_at=None)
     elif kind == AttemptOutcome.SKIPPED:
         values.update(state=LinkState.SKIPPED, advice=outcome.skipped_reason, error_code="skipped")
     elif kind == AttemptOutcome.FAILED:
@@ -69,7 +74,26 @@ def _link_values(outcome: Outcome, now: datetime, program_answering: bool = Fals
                       next_attempt_at=next_attempt(now, c.retries, retry_after, group=outcome.retry_group or id(error),
                                                    program_answering=program_answering),
                       retries=c.retries + 1)
+        values.update(_lost_call(outcome, now))
     return values
+
+
+def _lost_call(outcome: Outcome, now: datetime) -> dict:
+    """What the link keeps of a call that went unanswered (see Link.lost_call_key).
+
+    The key vouches for the record only while it names the one call an object of this content can
+    have come from: the first unanswered try, the same call sent again (its first time is kept), or
+    a call sent after this push's look-up found nothing. Otherwise an earlier lost call under another
+    key may have created the object, and the next try looks it up."""
+    c, key = outcome.claimed, outcome.call_key
+    if key is None:
+        return {}
+    if c.lost_call_key == key and c.first_unanswered_at is not None:
+        return {"lost_call_key": key, "first_unanswered_at": c.first_unanswered_at}
+    first_try = c.retries == 0 and not c.lease_ran_out and c.first_unanswered_at is None
+    if first_try or outcome.looked_up:
+        return {"lost_call_key": key, "first_unanswered_at": outcome.sent_at or now}
+    return {"lost_call_key": None, "first_unanswered_at": c.first_unanswered_at or outcome.sent_at or now}
 
 
 async def record_outcomes(
@@ -104,7 +128,8 @@ async def _write(sessions, outcomes: list[Outcome], connection_id: uuid.UUID, ru
         settled = await _waits_already_over(session, outcomes, connection_id, now)
         await _update_links(session, outcomes, now, connection_id)
         if settled:
-            await session.execute(update(Link).where(Link.id.in_(settled)).values(next_attempt_at=now, retries=0))
+            await session.execute(update(Link).where(Link.id.in_(settled)).values(
+                next_attempt_at=now, retries=0, **FORGET_LOST_CALL))
         await _repend_changed(session, [o.claimed.link_id for o in outcomes], now)
         await repend_if_settings_changed(session, connection_id=connection_id, pushed_with=pushed_with,
                                          link_ids=[o.claimed.link_id for o in outcomes], now=now)
@@ -135,7 +160,7 @@ async def _rejudge_sales_of_skipped_shifts(session: AsyncSession, outcomes: list
         update(Link)
         .where(Link.connection_id == connection_id, Link.state == LinkState.SKIPPED, Link.record_id.in_(sales),
                Link.claim_token.is_(None))
-        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now, **FORGET_LOST_CALL)
         .execution_options(synchronize_session=False)
     )
 
@@ -248,7 +273,7 @@ async def _update_links(session: AsyncSession, outcomes: list[Outcome], now: dat
     answering = program_answers.answering(connection_id)
     rows = [_link_values(o, now, answering) for o in outcomes]
     columns = ["state", "external_id", "remote_version", "error_code", "error", "advice", "attempted_hash",
-               "next_attempt_at", "retries", "waiting_for"]
+               "next_attempt_at", "retries", "waiting_for", "lost_call_key", "first_unanswered_at"]
     synced = bindparam("b_synced", type_=Boolean)
     # Only the holder of the lease writes: a job whose lease ran out and was re-claimed must not
     # overwrite the newer job's result.
@@ -304,5 +329,6 @@ async def _repend_changed(session: AsyncSession, link_ids: list[int], now: datet
     ids = list((await session.scalars(changed)).all())
     if ids:
         await session.execute(
-            update(Link).where(Link.id.in_(ids)).values(state=LinkState.PENDING, next_attempt_at=now, retries=0)
+            update(Link).where(Link.id.in_(ids)).values(state=LinkState.PENDING, next_attempt_at=now, retries=0,
+                                                        **FORGET_LOST_CALL)
         )

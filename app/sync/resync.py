@@ -34,6 +34,7 @@ from app.connectors.errors import SyncError, TransientError
 from app.db import transaction
 from app.entities import ENTITY_TYPES
 from app.models import Connection, Link, LinkState, Record, Run, RunStatus, RunTrigger
+from app.models.sync import FORGET_LOST_CALL
 from app.models.base import utcnow
 from app.sync import remote_changes
 from app.sync.deps import SyncDeps
@@ -224,7 +225,7 @@ async def _check(deps: SyncDeps, reading, link_ids: list[int]) -> tuple[int, int
             await session.execute(
                 update(Link).where(Link.id == link_id)
                 .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, waiting_for=None,
-                        program_change=mark, updated_at=now))
+                        program_change=mark, updated_at=now, **FORGET_LOST_CALL))
     return len(rows) - len(marks), len(marks)
 
 

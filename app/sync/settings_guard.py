@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Connection, Link, LinkState
+from app.models.sync import FORGET_LOST_CALL
 
 
 async def repend_if_settings_changed(session: AsyncSession, *, connection_id: uuid.UUID, pushed_with: BaseModel | None,
@@ -37,7 +38,7 @@ async def repend_if_settings_changed(session: AsyncSession, *, connection_id: uu
     result = await session.execute(
         update(Link)
         .where(Link.id.in_(link_ids), Link.state != LinkState.PENDING, Link.claim_token.is_(None))
-        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now)
+        .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, updated_at=now, **FORGET_LOST_CALL)
     )
     return result.rowcount or 0
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Link, LinkState
+from app.models.sync import FORGET_LOST_CALL
 from app.models.base import utcnow
 from app.sync import bulk
 
@@ -41,7 +42,8 @@ async def wake_waiting(session: AsyncSession, connection_ids: list[uuid.UUID], k
         woken |= set((await session.scalars(select(Link.connection_id).where(*where).distinct())).all())
         await session.execute(
             update(Link).where(*where)
-            .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, waiting_for=None, updated_at=now)
+            .values(state=LinkState.PENDING, next_attempt_at=now, retries=0, waiting_for=None, updated_at=now,
+                    **FORGET_LOST_CALL)
             .execution_options(synchronize_session=False)
         )
     return woken

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -187,6 +189,82 @@ async def test_after_quickbooks_forgot_the_requestid_a_retried_create_adopts_its
     [result] = await connector.push(ctx, "sale", [push_item("sale", sale.payload, key=5, references=ids, retries=1)])
     assert result.ok and result.external_id == objects(fake, realm, "SalesReceipt")[0]["Id"]
     assert len(objects(fake, realm, "SalesReceipt")) == 1
+
+
+def _customers(n: int, *, start: int = 0):
+    return [push_item("customer", {"id": f"C-{i}", "first_name": f"N{i}"}, key=i) for i in range(start, start + n)]
+
+
+async def _lost(fake, connector, ctx, items, *, ago: timedelta = timedelta(seconds=5)):
+    """Push with the answer lost (QuickBooks holds the objects); each comes back as the engine hands
+    it over for the retry: the lost batch's requestid and when its first try was made."""
+    fake.kill_next(1)
+    with pytest.raises(TransientError) as lost:
+        await connector.push(ctx, "customer", items)
+    assert lost.value.call_key
+    when = datetime.now(timezone.utc) - ago
+    return [replace(i, retries=1, lost_call_key=lost.value.call_key, first_unanswered_at=when) for i in items]
+
+
+def _queries(fake) -> int:
+    return sum(1 for c in fake.calls if c.kind == "query")
+
+
+async def test_a_batch_intuit_still_remembers_is_sent_again_without_a_look_up(fake, realm, ctx, connector):
+    items = await _lost(fake, connector, ctx, _customers(3))
+    again = await connector.push(ctx, "customer", items)
+    assert all(r.ok and r.action == "created" for r in again), [r.error for r in again]
+    assert _queries(fake) == 0
+    assert [c.replayed for c in fake.calls if c.kind == "batch"] == [False, True]
+    assert len(objects(fake, realm, "Customer")) == 3
+    assert {r.external_id for r in again} == {o["Id"] for o in objects(fake, realm, "Customer")}
+
+
+async def test_a_batch_that_changed_is_looked_up_and_its_objects_adopted(fake, realm, ctx, connector):
+    items = await _lost(fake, connector, ctx, _customers(3))
+    # A fourth customer joins the retry: another body under another requestid, which Intuit never saw.
+    again = await connector.push(ctx, "customer", items + _customers(1, start=3))
+    assert all(r.ok and r.action in ("created", "updated") for r in again), [r.error for r in again]
+    assert _queries(fake) == 1
+    assert len(objects(fake, realm, "Customer")) == 4
+    assert {r.external_id for r in again} == {o["Id"] for o in objects(fake, realm, "Customer")}
+
+
+async def test_a_batch_past_intuits_memory_is_looked_up_and_its_objects_adopted(fake, realm, ctx, connector):
+    items = await _lost(fake, connector, ctx, _customers(3), ago=timedelta(minutes=6))
+    fake.forget_requestids()
+    again = await connector.push(ctx, "customer", items)
+    assert all(r.ok for r in again), [r.error for r in again]
+    assert _queries(fake) == 1
+    assert len(objects(fake, realm, "Customer")) == 3
+    assert {r.external_id for r in again} == {o["Id"] for o in objects(fake, realm, "Customer")}
+
+
+async def test_a_record_changed_after_its_create_was_lost_is_looked_up_and_adopted(fake, realm, ctx, connector):
+    # The POS sent new content after the lost create: the engine's re-pend set retries to 0 and
+    # forgot the old call's key, but not that a create went unanswered. QuickBooks holds the object
+    # of the old content: the new create finds it by its name and updates it, rather than make a
+    # second one. (A new name cannot be found that way: QuickBooks filters names, not Notes.)
+    items = await _lost(fake, connector, ctx, _customers(1))
+    fake.forget_requestids()
+    changed = push_item("customer", {"id": "C-0", "first_name": "N0", "email": "n0@example.com"}, key=0)
+    changed = replace(changed, first_unanswered_at=items[0].first_unanswered_at)
+    again = await connector.push(ctx, "customer", [changed])
+    assert again[0].ok, again[0].error
+    assert _queries(fake) == 1
+    assert len(objects(fake, realm, "Customer")) == 1
+    assert again[0].external_id == objects(fake, realm, "Customer")[0]["Id"]
+
+
+async def test_a_create_lost_again_after_its_look_up_reports_the_batch_and_that_it_was_looked_up(
+        fake, realm, ctx, connector):
+    first, second = _customers(2)
+    fake.fail_next(1)  # the look-up finds nothing (the earlier try never arrived); the batch fails
+    again = await connector.push(ctx, "customer", [replace(first, retries=1), second])
+    assert _queries(fake) == 1
+    assert all(isinstance(r.error, TransientError) for r in again)
+    assert again[0].call_key and again[0].call_key == again[1].call_key
+    assert [r.looked_up for r in again] == [True, False]
 
 
 async def test_a_stale_sync_token_is_read_again_and_the_update_sent_once_more(fake, realm, ctx, connector):

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -199,3 +200,37 @@ async def test_disconnecting_revokes_the_tokens_at_intuit(stack, fake):
 async def test_a_late_product_wakes_its_sale_within_one_worker_pass(stack, fake, monkeypatch):
     await connect_quickbooks(stack, fake)
     await a_late_product_wakes_its_sale_within_one_worker_pass(stack, monkeypatch)
+
+
+async def _lost_customers(stack, fake, monkeypatch) -> list:
+    """Sync customers whose batch QuickBooks stored without its answer reaching possync: the calls
+    of the sync."""
+    await connect_quickbooks(stack, fake)
+    before = len(fake.calls)
+    customers = mixed_records(30)["customers"]
+    fake.kill_next(1)  # the first batch is stored, its answer lost
+    await stack.api.post("/v1/customers/batch", {"items": customers})
+    await sync_until_settled(stack, monkeypatch)
+    status = await stack.api.get("/v1/customers/sync-status", params={"ids": ",".join(c["id"] for c in customers)})
+    assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+    assert len(fake.companies[fake.realm].created("Customer")) == len(customers)
+    return fake.calls[before:]
+
+
+async def test_lost_answers_retried_while_intuit_remembers_the_batch_make_no_look_up(stack, fake, monkeypatch):
+    calls = await _lost_customers(stack, fake, monkeypatch)
+    # The engine kept the lost batch's requestid, so the retry was that very call, answered from
+    # Intuit's memory: nothing was looked up.
+    assert [c.replayed for c in calls if c.kind == "batch"] == [False, True]
+    assert not [c for c in calls if c.kind == "query"]
+    async with stack.deps.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Link).where(Link.lost_call_key.is_not(None))) == 0
+
+
+async def test_lost_answers_retried_past_intuits_memory_are_looked_up_and_adopted(stack, fake, monkeypatch):
+    monkeypatch.setattr("app.connectors.quickbooks.connector.REQUESTID_MEMORY", timedelta(0))
+    fake.requestid_ttl_s = 0.0
+    calls = await _lost_customers(stack, fake, monkeypatch)
+    # One look-up; the adopted objects are updated to this content (the lost try may have held older).
+    assert len([c for c in calls if c.kind == "query"]) == 1
+    assert [c.replayed for c in calls if c.kind == "batch"] == [False, False]

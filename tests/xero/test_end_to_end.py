@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -221,3 +222,48 @@ async def test_token_refused_before_its_time_is_refreshed_once_and_the_run_goes_
 async def test_a_late_product_wakes_its_sale_within_one_worker_pass(stack, fake, monkeypatch):
     await connect_xero(stack, fake)
     await a_late_product_wakes_its_sale_within_one_worker_pass(stack, monkeypatch)
+
+
+async def test_lost_purchase_order_answers_retried_while_xero_remembers_the_call_make_no_look_up(
+        stack, fake, monkeypatch):
+    await connect_xero(stack, fake)
+    records = mixed_records(18)
+    for collection in ("suppliers", "products"):
+        await stack.api.post(f"/v1/{collection}/batch", {"items": records[collection]})
+    await sync_until_settled(stack, monkeypatch)
+    fake.kill_next(1, path_prefix="/api.xro/2.0/PurchaseOrders")  # orders stored, answer lost
+    await stack.api.post("/v1/purchases/batch", {"items": records["purchases"]})
+
+    await sync_until_settled(stack, monkeypatch)
+
+    orders = [c for c in fake.calls if c.path.startswith("/api.xro/2.0/PurchaseOrders")]
+    # The engine kept the lost call's key, so the retry went out as that very call and Xero answered
+    # it from memory: nothing was looked up, nothing created twice.
+    assert [(c.method, c.replayed) for c in orders] == [("POST", False), ("POST", True)]
+    (books,) = fake.books.values()
+    assert len(books.purchase_orders) == len(records["purchases"])
+    status = await stack.api.get("/v1/purchases/sync-status",
+                                 params={"ids": ",".join(p["id"] for p in records["purchases"])})
+    assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+    async with stack.deps.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Link).where(Link.lost_call_key.is_not(None))) == 0
+
+
+async def test_lost_purchase_order_answers_retried_past_the_memory_are_looked_up_and_adopted(stack, fake, monkeypatch):
+    monkeypatch.setattr("app.connectors.xero.connector.IDEMPOTENCY_MEMORY", timedelta(0))
+    fake.idempotency_ttl_s = 0.0
+    await connect_xero(stack, fake)
+    records = mixed_records(18)
+    for collection in ("suppliers", "products"):
+        await stack.api.post(f"/v1/{collection}/batch", {"items": records[collection]})
+    await sync_until_settled(stack, monkeypatch)
+    fake.kill_next(1, path_prefix="/api.xro/2.0/PurchaseOrders")
+    await stack.api.post("/v1/purchases/batch", {"items": records["purchases"]})
+
+    await sync_until_settled(stack, monkeypatch)
+
+    orders = [c for c in fake.calls if c.path.startswith("/api.xro/2.0/PurchaseOrders")]
+    # Looked up (by number, one read each) and adopted: nothing sent again.
+    assert [c.method for c in orders] == ["POST"] + ["GET"] * len(records["purchases"])
+    (books,) = fake.books.values()
+    assert len(books.purchase_orders) == len(records["purchases"])

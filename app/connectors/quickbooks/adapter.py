@@ -37,6 +37,11 @@ def request_id(scope: str, body: Any) -> str:
     return rid
 
 
+def batch_request_id(realm: str, operations: list[dict[str, Any]]) -> str:
+    """The requestid `QuickBooksApi.batch` sends these operations under."""
+    return request_id(realm, {"BatchItemRequest": operations})
+
+
 @dataclass(frozen=True)
 class BatchAnswer:
     items: list[dict[str, Any]]  # BatchItemResponse entries
@@ -57,19 +62,25 @@ class QuickBooksApi:
         await self._client.aclose()
 
     async def batch(self, ctx: PushContext, operations: list[dict[str, Any]]) -> BatchAnswer:
-        """Up to 30 operations in one call; each answer carries its operation's bId."""
+        """Up to 30 operations in one call; each answer carries its operation's bId.
+
+        A TransientError carries the requestid the call went under as `call_key`."""
         if not 0 < len(operations) <= MAX_BATCH:
             raise ValueError(f"send 1 to {MAX_BATCH} operations per batch, not {len(operations)}")
-        body = {"BatchItemRequest": operations}
         realm = _realm(ctx)
-        response = await self._request(
-            ctx, "POST", f"/v3/company/{realm}/batch", "batch",
-            params={"requestid": request_id(realm, body)}, json=body,
-        )
-        items = _body(response).get("BatchItemResponse")
-        if not isinstance(items, list):
-            raise TransientError("QuickBooks answered the batch without BatchItemResponse.",
-                                 http_status=response.status_code, request_id=errors.request_id(response))
+        rid = batch_request_id(realm, operations)
+        try:
+            response = await self._request(
+                ctx, "POST", f"/v3/company/{realm}/batch", "batch",
+                params={"requestid": rid}, json={"BatchItemRequest": operations},
+            )
+            items = _body(response).get("BatchItemResponse")
+            if not isinstance(items, list):
+                raise TransientError("QuickBooks answered the batch without BatchItemResponse.",
+                                     http_status=response.status_code, request_id=errors.request_id(response))
+        except TransientError as exc:
+            exc.call_key = rid
+            raise
         return BatchAnswer(items, errors.request_id(response))
 
     async def query(self, ctx: PushContext, entity: str, where: str) -> list[dict[str, Any]]:

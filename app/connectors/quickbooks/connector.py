@@ -1,7 +1,7 @@
 """The QuickBooks Online connector: mapping.py translates, adapter.py carries, this module sequences.
 
-One push = (when the tax kind is not known yet) one Preferences read, (for retried creates) one
-look-up per entity, the objects in batch calls of ≤ 30 operations, and at most one more round for
+One push = (when the tax kind is not known yet) one Preferences read, (for retried creates, but
+those in a batch Intuit still remembers) one look-up per entity, the objects in batch calls of ≤ 30 operations, and at most one more round for
 objects that need it: stale SyncTokens re-read and sent again once, duplicate names sent again
 with the POS id when the settings ask for that. Whole-call failures raise only while nothing has
 reached QuickBooks in this push; after that they are reported per item.
@@ -10,7 +10,7 @@ reached QuickBooks in this push; after that they are reported per item.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -24,13 +24,17 @@ from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.connectors.limits import Bucket, RateLimits
 from app.connectors.memo import CompanyMemo, LocalMemo
 from app.connectors.quickbooks import env, errors, lists, mapping, payments, read_back, retract
-from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, quoted
+from app.connectors.quickbooks.adapter import MAX_BATCH, QuickBooksApi, batch_request_id, quoted
 from app.connectors.quickbooks.oauth import QuickBooksOAuth
 from app.connectors.quickbooks.settings import QuickBooksSettings, coerce
 
 # A company's kind of sales tax and its tax rates change rarely (a bookkeeper's set-up), and a
 # worker used to keep them for its whole life; shared, they are read again after this long.
 COMPANY_FACTS_TTL_S = 3600.0
+# How long Intuit is taken to remember a requestid and answer the same request from memory. Intuit
+# documents the replay but not for how long; the fake keeps an hour. Five minutes, as for Xero's
+# Idempotency-Key, covers the retries that follow a lost answer within seconds.
+REQUESTID_MEMORY = timedelta(minutes=5)
 
 
 @dataclass
@@ -39,6 +43,7 @@ class _Push:
     settings: QuickBooksSettings
     results: dict[int, PushResult] = field(default_factory=dict)
     reached: bool = False  # a call has succeeded: from now on failures are reported per item
+    looked_up: set[int] = field(default_factory=set)  # items this push looked up and found nothing of
     invoices: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = field(default_factory=list)  # with payments due
 
 
@@ -112,11 +117,12 @@ class QuickBooksConnector:
                 doc = replace(doc, body={**doc.body, doc.marker_field: f"{doc.body[doc.marker_field]}\n"
                                          f"Sent again: {doc.entity} {item.replaces} was removed in QuickBooks."})
             ops.append(_Op(item, doc, item.external_id, item.remote_version))
-        ops = await self._adopt_earlier_creates(state, ops)
+        batches = _batches(ops)
+        ops = await self._adopt_earlier_creates(state, ops, _remembered(ctx, batches))
         ops = await self._with_sync_tokens(state, ops)
-        retry = await self._send(state, ops)
+        retry = await self._send(state, _regrouped(batches, ops))
         if retry:
-            await self._send(state, retry, last=True)
+            await self._send(state, _batches(retry), last=True)
         if state.invoices:
             await self._receive_payments(state)
         return [state.results[item.key] for item in items]
@@ -215,17 +221,20 @@ class QuickBooksConnector:
         await self._memo.put(key, {code: str(rate) for code, rate in known.items()}, COMPANY_FACTS_TTL_S)
         return known
 
-    async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op]) -> list[_Op]:
+    async def _adopt_earlier_creates(self, state: _Push, ops: list[_Op], remembered: set[int]) -> list[_Op]:
         """Find objects an earlier, unanswered try created, so they are not created twice.
 
         Intuit remembers a requestid for a limited time; a retry later than that would create the
         object again (or be refused for its name or number). A retried create therefore looks its
-        name or number up first, and adopts an object whose mark shows it is this record's.
+        name or number up first, and adopts an object whose mark shows it is this record's; but not
+        one going out in the very batch Intuit still remembers (`remembered`: its items' keys),
+        which Intuit answers as the first time.
         """
         wanted: dict[tuple[str, str], dict[str, _Op]] = {}
         renaming = state.settings.duplicate_names == "add_pos_id"
         for op in ops:
-            if op.item.retries and op.external_id is None:
+            if (op.item.retries or op.item.first_unanswered_at) and op.external_id is None \
+                    and op.item.key not in remembered:
                 by_value = wanted.setdefault((op.doc.entity, op.doc.lookup_field), {})
                 by_value[op.doc.lookup_value] = op
                 if renaming and op.doc.entity in mapping.NAMED:  # the lost try may have been the renamed one
@@ -245,6 +254,7 @@ class QuickBooksConnector:
                 op = by_value.get(str(obj.get(lookup_field)))
                 if op is not None and op.doc.owns(obj):
                     adopted[op.item.key] = replace(op, external_id=obj["Id"], sync_token=obj.get("SyncToken"))
+            state.looked_up |= {op.item.key for op in by_value.values() if op.item.key not in adopted}
         # An adopted object is updated to this content (the lost try may have held older content).
         return [adopted.get(op.item.key, op) for op in ops]
 
@@ -277,21 +287,20 @@ class QuickBooksConnector:
             tokens.update({str(o["Id"]): str(o.get("SyncToken")) for o in found if o.get("Id")})
         return tokens
 
-    async def _send(self, state: _Push, ops: list[_Op], *, last: bool = False) -> list[_Op]:
-        """Send in batches; return what deserves one more round (stale token, renamed on a clash)."""
+    async def _send(self, state: _Push, batches: list[list[_Op]], *, last: bool = False) -> list[_Op]:
+        """Send these batches; return what deserves one more round (stale token, renamed on a clash)."""
         again: list[_Op] = []
         stale: list[_Op] = []
-        # Sorted so the same records always form the same batches, hence the same requestids.
-        ops = sorted(ops, key=lambda op: op.item.idempotency_key)
-        for start in range(0, len(ops), MAX_BATCH):
-            chunk = ops[start : start + MAX_BATCH]
+        for chunk in batches:
             try:
                 answer = await self._api.batch(state.ctx, [op.operation() for op in chunk])
             except SyncError as exc:
+                unanswered = exc.call_key if isinstance(exc, TransientError) else None
                 if not state.reached and not isinstance(exc, PermanentError):
                     raise
                 for op in chunk:
-                    state.results[op.item.key] = self._failed(op, exc)
+                    state.results[op.item.key] = replace(self._failed(op, exc), call_key=unanswered,
+                                                         looked_up=op.item.key in state.looked_up)
                 continue
             state.reached = True
             by_bid = {str(entry.get("bId")): entry for entry in answer.items}
@@ -374,6 +383,35 @@ class QuickBooksConnector:
         return PushResult(op.item.key, error=error,
                           external_id=op.external_id if op.item.external_id is None else None,
                           remote_version=op.sync_token if op.external_id else None)
+
+
+def _batches(ops: list[_Op]) -> list[list[_Op]]:
+    # Sorted so the same records always form the same batches, hence the same requestids.
+    ops = sorted(ops, key=lambda op: op.item.idempotency_key)
+    return [ops[start : start + MAX_BATCH] for start in range(0, len(ops), MAX_BATCH)]
+
+
+def _regrouped(batches: list[list[_Op]], ops: list[_Op]) -> list[list[_Op]]:
+    """`ops` (adopted, given tokens, some dropped) in the batches they were formed in: a batch Intuit
+    remembers goes out exactly as formed, whatever the look-ups found for the others."""
+    now = {op.item.key: op for op in ops}
+    return [kept for batch in batches if (kept := [now[op.item.key] for op in batch if op.item.key in now])]
+
+
+def _remembered(ctx: PushContext, batches: list[list[_Op]]) -> set[int]:
+    """Keys of the items of every batch that is the very call an earlier try sent without an answer,
+    recently enough for Intuit to answer it from memory (see app.connectors.base). Each is sent as
+    formed: every operation is a create or an update whose SyncToken is known (a token read here
+    would change the body, hence the requestid)."""
+    now = datetime.now(timezone.utc)
+    remembered: set[int] = set()
+    for batch in batches:
+        key = batch_request_id(ctx.credentials.tenant_id or "", [op.operation() for op in batch])
+        if all(op.item.lost_call_key == key and op.item.first_unanswered_at is not None
+               and now - op.item.first_unanswered_at < REQUESTID_MEMORY
+               and (op.external_id is None or op.sync_token is not None) for op in batch):
+            remembered |= {op.item.key for op in batch}
+    return remembered
 
 
 def _memo_key(ctx: PushContext, fact: str) -> str:

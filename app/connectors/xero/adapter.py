@@ -46,6 +46,19 @@ def request_key(method: str, path: str, params: dict[str, str], content: bytes, 
     return key
 
 
+def save_key(collection: str, elements: list[dict[str, Any]], *, method: str = "POST") -> str:
+    """The Idempotency-Key `XeroApi.save` sends these elements under."""
+    return request_key(method, *_save_request(collection, elements))
+
+
+def _save_request(collection: str, elements: list[dict[str, Any]]) -> tuple[str, dict[str, str], bytes]:
+    params: dict[str, str] = {"summarizeErrors": "false"}
+    if collection in UNITDP_COLLECTIONS:
+        params["unitdp"] = "4"
+    content = json.dumps({collection: elements}, separators=(",", ":"), ensure_ascii=False).encode()
+    return f"{API_ROOT}/{collection}", params, content
+
+
 class XeroApi:
     def __init__(
         self,
@@ -77,28 +90,30 @@ class XeroApi:
         """Create or update up to 50 elements; returns Xero's elements (with ValidationErrors).
 
         The Idempotency-Key is derived from the exact request sent (see request_key).
-        Whole-call failures raise: RateLimited, TransientError, ConnectionBroken, PermanentError.
+        Whole-call failures raise: RateLimited, TransientError, ConnectionBroken, PermanentError; a
+        TransientError carries the key the request went under as `call_key`.
         """
         if not 0 < len(elements) <= MAX_ELEMENTS:
             raise ValueError(f"send 1 to {MAX_ELEMENTS} elements per call, not {len(elements)}")
-        params: dict[str, str] = {"summarizeErrors": "false"}
-        if collection in UNITDP_COLLECTIONS:
-            params["unitdp"] = "4"
-        path = f"{API_ROOT}/{collection}"
-        content = json.dumps({collection: elements}, separators=(",", ":"), ensure_ascii=False).encode()
+        path, params, content = _save_request(collection, elements)
         key = request_key(method, path, params, content)
         send = {"params": params, "content": content, "headers": {"Content-Type": "application/json"}}
         try:
             response = await self._request(ctx, method, path, **_keyed(send, key))
         except TransientError as exc:
             if exc.code != errors.KEY_REUSED:
+                exc.call_key = key
                 raise
             # Cannot happen with keys derived from the body, unless a key was made some other way:
             # a bug to hear about, never a record's failure. This exact body was not accepted under
             # that key, so one more try under a fresh key is safe.
             log.error("xero_idempotency_key_reused", collection=collection, key=key, elements=len(elements))
-            response = await self._request(ctx, method, path, **_keyed(send, request_key(
-                method, path, params, content, fresh=uuid.uuid4().hex)))
+            key = request_key(method, path, params, content, fresh=uuid.uuid4().hex)
+            try:
+                response = await self._request(ctx, method, path, **_keyed(send, key))
+            except TransientError as again:
+                again.call_key = key  # a key no later request carries: the retry looks its records up
+                raise
         body = _body(response)
         returned = body.get(collection)
         if returned is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,7 +22,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError, TransientError
 from app.connectors.xero import env, errors, lists, mapping, read_back
-from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi
+from app.connectors.xero.adapter import MAX_ELEMENTS, XeroApi, save_key
 from app.connectors.xero.oauth import XeroOAuth
 from app.connectors.limits import RateLimits
 from app.connectors.memo import CompanyMemo, LocalMemo
@@ -35,10 +35,14 @@ if TYPE_CHECKING:  # only for annotations: app.settings reads this connector's e
 ITEM_CODES_TTL_S = 300.0
 NUMBER_FIELD = {"Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber", "PurchaseOrders": "PurchaseOrderNumber"}
 # Xero takes a second purchase order with a number it already holds, so a retried create of one is
-# looked up first. Invoices and credit notes need no look-up up front: a retry is sent as it is
+# looked up first, unless it goes out in the very call Xero still remembers (see _remembered). Invoices and credit notes need no look-up up front: a retry is sent as it is
 # (the same request under the same key is answered from Xero's idempotency memory), and only when
 # Xero refuses it because the number is taken is that number looked up, once for the whole batch.
 LOOK_UP_FIRST = {"PurchaseOrders"}
+# How long Xero is taken to remember an Idempotency-Key and answer the same request from memory.
+# Xero publishes no figure; possync has always assumed about six minutes, and the fake Xero forgets
+# after six: five leaves a minute for clocks and for a call that took a while to be answered.
+IDEMPOTENCY_MEMORY = timedelta(minutes=5)
 
 # What identifies an element when Xero's answer cannot be matched by position.
 NATURAL_KEY = {
@@ -59,6 +63,7 @@ class _Push:
     settings: XeroSettings
     results: dict[int, PushResult] = field(default_factory=dict)
     reached_xero: bool = False  # a call has succeeded: from now on failures are reported per item
+    looked_up: set[int] = field(default_factory=set)  # items this push looked up and found nothing of
 
 
 class XeroConnector:
@@ -110,8 +115,14 @@ class XeroConnector:
                 documents.append((item, _again(item, mapping.build(item, state.settings, codes, rates))))
             except SyncError as exc:
                 state.results[item.key] = PushResult(item.key, error=exc)
-        documents, adopted = await self._adopt_earlier_creates(state, documents)
-        accepted = adopted + await self._send_documents(state, documents)
+        calls = _calls(documents)
+        documents, adopted = await self._adopt_earlier_creates(state, documents, _remembered(calls))
+        # The calls keep the records they were formed with (less the adopted ones), so a call Xero
+        # remembers goes out exactly as it was formed whatever the look-ups found for other calls.
+        still = {id(item) for item, _ in documents}
+        calls = [(collection, kept) for collection, chunk in calls
+                 if (kept := [pair for pair in chunk if id(pair[0]) in still])]
+        accepted = adopted + await self._send_documents(state, calls=calls)
         if entity_type == "product":
             await self._remember_codes(ctx, accepted)
         await self._send_payments(state, accepted)
@@ -177,34 +188,29 @@ class XeroConnector:
     # --- documents ------------------------------------------------------------------------------
 
     async def _send_documents(
-        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]], *, renamed: bool = False
+        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]] | None = None, *,
+        calls: list[tuple[str, list[tuple[PushItem, mapping.Document]]]] | None = None, renamed: bool = False
     ) -> list[tuple[PushItem, mapping.Document, dict[str, Any]]]:
+        """Send `documents` in calls formed by `_calls`, or the calls already formed (`calls`)."""
         accepted: list[tuple[PushItem, mapping.Document, dict[str, Any]]] = []
         clashes: list[tuple[PushItem, mapping.Document]] = []
         paid: list[tuple[PushItem, mapping.Document]] = []
         taken: list[tuple[PushItem, mapping.Document]] = []
-        by_collection: dict[str, list[tuple[PushItem, mapping.Document]]] = {}
-        for pair in documents:
-            by_collection.setdefault(pair[1].collection, []).append(pair)
-        for collection, group in by_collection.items():
-            # Sorted so the same set of records always forms the same chunks, hence the same keys.
-            group.sort(key=lambda pair: pair[0].idempotency_key)
-            for start in range(0, len(group), MAX_ELEMENTS):
-                chunk = group[start : start + MAX_ELEMENTS]
-                returned = await self._call(state, [item for item, _ in chunk], collection,
-                                            [doc.element for _, doc in chunk])
-                if returned is None:
-                    continue
-                for (item, doc), element in zip(chunk, returned, strict=True):
-                    outcome = self._document_outcome(state, item, doc, element, renamed=renamed)
-                    if outcome == "clash":
-                        clashes.append((item, doc))
-                    elif outcome == "paid":
-                        paid.append((item, doc))
-                    elif outcome == "taken":
-                        taken.append((item, doc))
-                    elif outcome is not None:
-                        accepted.append((item, doc, outcome))
+        for collection, chunk in calls if calls is not None else _calls(documents or []):
+            returned = await self._call(state, [item for item, _ in chunk], collection,
+                                        [doc.element for _, doc in chunk], reports_lost=True)
+            if returned is None:
+                continue
+            for (item, doc), element in zip(chunk, returned, strict=True):
+                outcome = self._document_outcome(state, item, doc, element, renamed=renamed)
+                if outcome == "clash":
+                    clashes.append((item, doc))
+                elif outcome == "paid":
+                    paid.append((item, doc))
+                elif outcome == "taken":
+                    taken.append((item, doc))
+                elif outcome is not None:
+                    accepted.append((item, doc, outcome))
         if clashes:
             accepted += await self._send_documents(state, [_renamed(item, doc) for item, doc in clashes], renamed=True)
         if paid:
@@ -272,16 +278,21 @@ class XeroConnector:
         return element
 
     async def _adopt_earlier_creates(
-        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]]
+        self, state: _Push, documents: list[tuple[PushItem, mapping.Document]], remembered: set[int]
     ) -> tuple[list[tuple[PushItem, mapping.Document]], list[tuple[PushItem, mapping.Document, dict[str, Any]]]]:
         """Find purchase orders an earlier, unanswered try created, so they are not created twice
-        (see LOOK_UP_FIRST): one look-up for the batch's retried creates."""
+        (see LOOK_UP_FIRST): one look-up for the batch's retried creates, but for those going out in
+        the very call Xero still remembers (`remembered`: ids of their items), which it answers as
+        the first time."""
         retried = [(item, doc) for item, doc in documents
-                   if item.retries and item.external_id is None and doc.collection in LOOK_UP_FIRST]
+                   if (item.retries or item.first_unanswered_at) and item.external_id is None
+                   and doc.collection in LOOK_UP_FIRST
+                   and id(item) not in remembered]
         if not retried:
             return documents, []
         adopted, failed = await self._look_up_own(state, retried)
         taken = {id(item) for item, _, _ in adopted} | failed
+        state.looked_up |= {item.key for item, _ in retried if id(item) not in taken}
         return [(item, doc) for item, doc in documents if id(item) not in taken], adopted
 
     async def _look_up_own(
@@ -310,6 +321,8 @@ class XeroConnector:
                     state.results[item.key] = PushResult(item.key, error=exc)
                     failed.add(id(item))
                 continue
+            # From here a failed create is reported on its own records, with what this look-up found.
+            state.reached_xero = True
             for element in found:
                 pair = by_number.get(element.get(NUMBER_FIELD[collection]))
                 if pair is None or element.get("Reference") != pair[1].element.get("Reference"):
@@ -357,16 +370,23 @@ class XeroConnector:
         elements: list[dict[str, Any]],
         *,
         method: str = "POST",
+        reports_lost: bool = False,
     ) -> list[dict[str, Any] | None] | None:
-        """Send one chunk; Xero's elements aligned with `elements`, or None when the call failed."""
+        """Send one chunk; Xero's elements aligned with `elements`, or None when the call failed.
+
+        `reports_lost`: the call creates these records' documents, so when it goes unanswered its
+        Idempotency-Key is reported on them (see "Lost answers" in app.connectors.base)."""
         try:
             returned = await self._api.save(state.ctx, collection, elements, method=method)
         except SyncError as exc:
+            unanswered = exc.call_key if reports_lost and isinstance(exc, TransientError) else None
             # A refusal of the request itself is about these records: report it on each of them.
             if not state.reached_xero and not isinstance(exc, PermanentError):
+                exc.call_key = unanswered
                 raise
             for item in items:
-                state.results[item.key] = PushResult(item.key, error=exc)
+                state.results[item.key] = PushResult(item.key, error=exc, call_key=unanswered,
+                                                     looked_up=item.key in state.looked_up)
             return None
         state.reached_xero = True
         return align(elements, returned, NATURAL_KEY[collection])
@@ -409,6 +429,32 @@ class XeroConnector:
         # Another worker may add codes between this read and the write; one of them is then lost,
         # which costs one look-up later, never a wrong code.
         await self._memo.put(key, {**(await self._memo.get(key) or {}), **learned}, ITEM_CODES_TTL_S)
+
+
+def _calls(documents: list[tuple[PushItem, mapping.Document]]) -> list[tuple[str, list[tuple[PushItem, mapping.Document]]]]:
+    """The calls these documents go out in: per collection, at most MAX_ELEMENTS each."""
+    by_collection: dict[str, list[tuple[PushItem, mapping.Document]]] = {}
+    for pair in documents:
+        by_collection.setdefault(pair[1].collection, []).append(pair)
+    calls = []
+    for collection, group in by_collection.items():
+        # Sorted so the same set of records always forms the same chunks, hence the same keys.
+        group.sort(key=lambda pair: pair[0].idempotency_key)
+        calls += [(collection, group[start : start + MAX_ELEMENTS]) for start in range(0, len(group), MAX_ELEMENTS)]
+    return calls
+
+
+def _remembered(calls: list[tuple[str, list[tuple[PushItem, mapping.Document]]]]) -> set[int]:
+    """Ids of the items of every call that is the very call an earlier try sent without an answer,
+    recently enough for Xero to answer it from its idempotency memory (see app.connectors.base)."""
+    now = datetime.now(timezone.utc)
+    remembered: set[int] = set()
+    for collection, chunk in calls:
+        key = save_key(collection, [doc.element for _, doc in chunk])
+        if all(item.lost_call_key == key and item.first_unanswered_at is not None
+               and now - item.first_unanswered_at < IDEMPOTENCY_MEMORY for item, _ in chunk):
+            remembered |= {id(item) for item, _ in chunk}
+    return remembered
 
 
 def _memo_key(ctx: PushContext, fact: str) -> str:
