@@ -116,3 +116,28 @@ async def test_another_stores_records_stay_unknown_to_the_fast_lane(api, routes_
     panel = await api.client.get("/v1/customers/C-1/sync", headers=other)
     assert status.json()["items"][0]["state"] == "unknown"
     assert panel.status_code == 404
+
+
+async def test_a_connection_dropped_under_the_fast_lane_leaves_the_pool(api, monkeypatch):
+    # The key look-up has just run on the request's connection; if the server drops it before the
+    # lane's statement, that request answers 503 and the dead connection is not handed out again.
+    import asyncpg
+
+    from app.records import service
+
+    await api.put("/v1/customers/C-1", {"first_name": "Ana"})
+    dropped: list[object] = []
+    real = service.panel_on_driver
+
+    async def drop_once(driver, **kwargs):
+        if not dropped:
+            dropped.append(driver)
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return await real(driver, **kwargs)
+
+    monkeypatch.setattr(service, "panel_on_driver", drop_once)
+    first = await api.get("/v1/customers/C-1/sync")
+    answers = [await api.get("/v1/customers/C-1/sync") for _ in range(3)]
+    assert first.status_code == 503 and first.headers.get("retry-after")
+    assert [a.status_code for a in answers] == [200] * 3
+    assert dropped[0].is_closed()  # invalidated: it never goes back to the pool

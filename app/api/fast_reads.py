@@ -22,9 +22,10 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import Scope, Send
 
+from app.api import request_db
 from app.api.records import IDS_PATTERN, MAX_STATUS_IDS, PosIdConvertor
 from app.entities import ENTITY_TYPES
-from app.entities.common import ROUTE_WORDS
+from app.entities.common import POS_ID_MAX_LENGTH, POS_ID_PATTERN, ROUTE_WORDS
 from app.records import service
 from app.records.schemas import StatusItem, SyncPanel
 
@@ -32,7 +33,7 @@ _COLLECTIONS = {et.collection: et.name for et in ENTITY_TYPES.values()}
 _STATUS_PATH = re.compile(r"/v1/([a-z-]+)/sync-status")
 _PANEL_PATH = re.compile(r"/v1/([a-z-]+)/(" + PosIdConvertor.regex + r")/sync")
 _IDS = re.compile(IDS_PATTERN)
-_POS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}")
+_POS_ID = re.compile(POS_ID_PATTERN)
 _ROUTE_WORDS = frozenset(ROUTE_WORDS)
 # The status items are plain dicts made by the service in StatusItem's field order; serialised
 # through a TypedDict of the same fields they need no validation pass (a tenth of the request), and
@@ -44,6 +45,7 @@ _SYNC_PANEL = TypeAdapter(SyncPanel)
 _ROUTES = {kind: {collection: SimpleNamespace(path=f"/v1/{collection}/{suffix}") for collection in _COLLECTIONS}
            for kind, suffix in (("status", "sync-status"), ("panel", "{pos_id:pos_id}/sync"))}
 
+
 async def answer(scope: Scope, conn: AsyncConnection, send: Send) -> bool:
     """Answers the request and returns True if it is one of the fast lane's; else False, untouched."""
     if scope["method"] != "GET" or conn.dialect.name != "postgresql":
@@ -53,7 +55,14 @@ async def answer(scope: Scope, conn: AsyncConnection, send: Send) -> bool:
         return False
     kind, collection, reader = read
     raw = await conn.get_raw_connection()
-    body = await reader(raw.driver_connection, scope["state"]["caller"].store.id)
+    try:
+        body = await reader(raw.driver_connection, scope["state"]["caller"].store.id)
+    except Exception as exc:
+        # SQLAlchemy never saw this statement: a connection the server dropped must not go back
+        # to the pool (the gate answers 503 for the outage).
+        if request_db.forget_if_dropped(conn, raw, exc):
+            await conn.invalidate(exc)
+        raise
     if body is None:
         return False
     scope["route"] = _ROUTES[kind][collection]  # the request metrics' label
@@ -85,7 +94,7 @@ def _match(scope: Scope):
         if found is None or found[1] not in _COLLECTIONS:
             return None
         pos_id = found[2]
-        if not _POS_ID.fullmatch(pos_id) or pos_id.lower() in _ROUTE_WORDS:
+        if len(pos_id) > POS_ID_MAX_LENGTH or not _POS_ID.fullmatch(pos_id) or pos_id.lower() in _ROUTE_WORDS:
             return None  # the route answers what is wrong with it
         entity_type = _COLLECTIONS[found[1]]
 
@@ -106,6 +115,6 @@ def _status_ids(query_string: bytes) -> list[str] | None:
     if len(pairs) != 1 or pairs[0][0] != "ids" or not _IDS.fullmatch(pairs[0][1]):
         return None
     wanted = list(dict.fromkeys(i.strip() for i in pairs[0][1].split(",") if i.strip()))
-    if not wanted or len(wanted) > MAX_STATUS_IDS or any(len(i) > 100 for i in wanted):
+    if not wanted or len(wanted) > MAX_STATUS_IDS or any(len(i) > POS_ID_MAX_LENGTH for i in wanted):
         return None
     return wanted

@@ -49,12 +49,20 @@ async def _fetch_key_row(conn: AsyncConnection, key_hash: str):
     try:
         return await raw.driver_connection.fetchrow(KEY_LOOKUP, key_hash, utcnow())
     except Exception as exc:
-        if not is_database_outage(exc):
+        if not forget_if_dropped(conn, raw, exc):
             raise
-        conn.sync_engine.pool._invalidate(raw, exc, _checkin=False)
         await conn.invalidate(exc)
     raw = await conn.get_raw_connection()  # a new connection: an invalidated one reconnects on use
     return await raw.driver_connection.fetchrow(KEY_LOOKUP, key_hash, utcnow())
+
+
+def forget_if_dropped(conn: AsyncConnection, raw, exc: BaseException) -> bool:
+    """If `exc` says the server dropped the connection, take it and every pooled connection older
+    than it out of the pool (what SQLAlchemy does for its own statements); True if it did."""
+    if not is_database_outage(exc):
+        return False
+    conn.sync_engine.pool._invalidate(raw, exc, _checkin=False)
+    return True
 
 
 async def for_reading(conn: AsyncConnection) -> AsyncConnection:

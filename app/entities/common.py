@@ -29,9 +29,12 @@ def _not_a_route_word(value: str) -> str:
     return value
 
 
+POS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+POS_ID_MAX_LENGTH = 100
+
 PosId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"),
+    StringConstraints(min_length=1, max_length=POS_ID_MAX_LENGTH, pattern=POS_ID_PATTERN),
     AfterValidator(_not_a_route_word),
     Field(json_schema_extra={"not": {"enum": list(ROUTE_WORDS)}}),
 ]
