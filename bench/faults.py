@@ -54,6 +54,7 @@ WRITE_CHUNK = 50
 PROGRAM_FAULT_RATE = 0.2
 PROGRAM_KILL_EVERY_S = 10
 MAX_CALL_RATIO = 1.5  # calls made ≤ this × the minimal number, against a fake program
+call_ratio_bound = [MAX_CALL_RATIO]  # this run's bound (--max-call-ratio)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        calls_ok = self.calls_minimal is None or self.calls_made <= MAX_CALL_RATIO * self.calls_minimal
+        calls_ok = self.calls_minimal is None or self.calls_made <= call_ratio_bound[0] * self.calls_minimal
         return calls_ok and (self.green_after_s is not None and not (
             self.lost or self.duplicated or self.wrong_content or self.red or self.runs_open or self.answered_500))
 
@@ -608,7 +609,7 @@ async def _calls(engine, ctx: Ctx, prefix: str, outcome: Outcome) -> None:
     outcome.calls_windowed = ctx.program.windowed_calls(synced)
     ratio = outcome.calls_made / max(1, outcome.calls_minimal)
     outcome.notes.append(f"calls made {outcome.calls_made}, minimal {outcome.calls_minimal}, ratio {ratio:.2f} "
-                         f"(bound {MAX_CALL_RATIO}); faults met: {dict(ctx.program.faults_by_kind(ctx.calls_before))}")
+                         f"(bound {call_ratio_bound[0]}); faults met: {dict(ctx.program.faults_by_kind(ctx.calls_before))}")
     outcome.notes.append(f"calls by kind: {ctx.program.calls_by_kind(ctx.calls_before)}")
 
 
@@ -633,12 +634,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-every", type=float, default=PROGRAM_KILL_EVERY_S,
                         help="program-faults against a fake program: SIGKILL a worker this often, seconds (0: never)")
     parser.add_argument("--scale", type=float, default=1.0, help="record counts × this (CI: 0.2)")
+    parser.add_argument("--max-call-ratio", type=float, default=MAX_CALL_RATIO,
+                        help=f"calls made ≤ this × the minimal, against a fake program ({MAX_CALL_RATIO})")
     parser.add_argument("--settle-bound", type=float, default=120.0,
                         help="give up waiting for green this long after a fault (exit 1)")
     parser.add_argument("--pg-bin", default=pg_bin_default(), help="folder with initdb and pg_ctl")
     parser.add_argument("--output", type=Path, help="also write the outcomes as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder with every log")
     args = parser.parse_args(argv)
+    call_ratio_bound[0] = args.max_call_ratio
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown or not args.pg_bin:
