@@ -417,22 +417,50 @@ async def test_a_worker_waits_out_a_redis_outage(migrated):
         redis_server.wait(10)
 
 
-async def test_a_batch_whose_holder_died_is_claimed_again_as_a_retry(api, monkeypatch):
-    # The dead job may have been mid-call: the program may hold the objects, so the connector is
-    # told (retries) and looks them up where the program would take a second create.
+async def test_a_batch_whose_holder_died_is_claimed_again_as_it_left_it(api, monkeypatch):
+    # What the dead job announced stays on the links: the next claim takes that call's records
+    # alone, with its key, so the very call can be sent again; a record it never announced was
+    # never sent, and nothing marks it. The back-off is not lengthened.
+    from app.sync.announce import announce
     from app.sync.claim import claim
 
     connection_id = uuid.UUID(await api.connect_sandbox())
     monkeypatch.setattr(api.deps, "bell", SilentBell())
-    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(3)]})
-    held = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
-    assert [c.retries for c in held] == [0, 0]
-    async with transaction(api.deps.sessions) as session:  # the holder died: its lease runs out
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(5)]})
+    first = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
+    second = await claim(api.deps.sessions, connection_id=connection_id, limit=1, lease_s=15)
+    await announce(api.deps.sessions, {c.link_id: c for c in first}, "K", [c.link_id for c in first], ())
+    async with transaction(api.deps.sessions) as session:  # both holders died: their leases run out
         await session.execute(update(Link).where(Link.claim_token.is_not(None))
                               .values(claimed_until=utcnow() - timedelta(seconds=1)))
-    again = await claim(api.deps.sessions, connection_id=connection_id, limit=3, lease_s=15)
-    assert sorted(c.lease_ran_out for c in again) == [False, True, True]
-    assert {c.retries for c in again} == {0}  # the back-off is not lengthened by it
+    again = await claim(api.deps.sessions, connection_id=connection_id, limit=5, lease_s=15)
+    assert [(c.pos_id, c.lost_call_key, c.retries) for c in again] == [("C-0", "K", 0), ("C-1", "K", 0)]
+    assert all(c.first_unanswered_at is not None for c in again)
+    rest = await claim(api.deps.sessions, connection_id=connection_id, limit=5, lease_s=15)
+    assert [(c.pos_id, c.lost_call_key, c.first_unanswered_at, c.retries) for c in rest] == [
+        (f"C-{i}", None, None, 0) for i in range(2, 5)]
+    assert second[0].pos_id == "C-2"
+
+
+async def test_a_job_whose_lease_was_taken_over_sends_nothing(api, monkeypatch):
+    # Its lease ran out (a long pause) and another job claimed the links: its announce finds them
+    # held by that job and stops the call, leaving what that job knows untouched.
+    from app.sync.announce import LeaseLost, announce
+    from app.sync.claim import claim
+
+    connection_id = uuid.UUID(await api.connect_sandbox())
+    monkeypatch.setattr(api.deps, "bell", SilentBell())
+    await api.post("/v1/customers/batch", {"items": [{"id": f"C-{i}", "first_name": "A"} for i in range(2)]})
+    late = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
+    async with transaction(api.deps.sessions) as session:
+        await session.execute(update(Link).values(claimed_until=utcnow() - timedelta(seconds=1)))
+    taken = await claim(api.deps.sessions, connection_id=connection_id, limit=2, lease_s=15)
+    with pytest.raises(LeaseLost):
+        await announce(api.deps.sessions, {c.link_id: c for c in late}, "K-late", [c.link_id for c in late], ())
+    await announce(api.deps.sessions, {c.link_id: c for c in taken}, "K", [c.link_id for c in taken], ())
+    async with api.deps.sessions() as session:
+        rows = (await session.execute(select(Link.lost_call_key, Link.claim_token))).all()
+    assert sorted(rows) == [("K", taken[0].claim_token)] * 2
 
 
 class RecordingBell(SilentBell):

@@ -32,6 +32,11 @@ The contract, beyond the signatures below:
   program answers it as the first time. A connector reports, for each item whose call went
   unanswered, that call's key (`PushResult.call_key`, or `SyncError.call_key` on a whole-call
   failure), and `PushResult.looked_up` when this push looked the item up and found nothing of it.
+  A connector whose program forgets keys also announces every call that may create objects just
+  before sending it (`await ctx.announce_call(key, item keys, looked-up keys)`): a job killed
+  mid-call leaves that on the links, so the next holder knows which call alone may have reached
+  the program, and that a record never announced was never sent. The announce raises when the job
+  no longer holds the items (its lease ran out and another job claimed them): the call is not sent.
 - **The program's lists.** A connector may offer `program_list(ctx, kind)` (see `Lister`): the
   accounts, tax rates or payment methods the organisation has, so settings are checked against
   them when saved, and `setting_refs` naming which settings refer to which list and what kind of
@@ -54,6 +59,7 @@ The contract, beyond the signatures below:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -129,12 +135,23 @@ class Credentials:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The engine's side of `PushContext.announce_call`: (call key, item keys, keys looked up and not found).
+Announcer = Callable[[str, Sequence[int], Collection[int]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class PushContext:
     connection_id: str
     settings: BaseModel
     credentials: Credentials
     limiter: CallSlot  # wrap every HTTP call: `async with ctx.limiter.slot(): ...` (or slot("batch"))
+    announcer: Announcer | None = None
+
+    async def announce_call(self, call_key: str, item_keys: Sequence[int], looked_up: Collection[int] = ()) -> None:
+        """Say, just before sending it, that these items go in the call with this key (see "Lost
+        answers"). Raises when the engine no longer holds them: the call must not be sent."""
+        if self.announcer is not None:
+            await self.announcer(call_key, item_keys, looked_up)
 
 
 class Connector(Protocol):

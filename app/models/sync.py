@@ -82,9 +82,10 @@ class Link(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     retries: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
     # The key of the call (Xero's Idempotency-Key, QuickBooks' requestid) this content's create was
-    # last sent in without an answer, and when the first unanswered try under that key was made:
-    # while the program still remembers the key, a retry that is the very same call needs no look-up.
-    # Set only when no earlier lost try under another key can hold an object (app.sync.results).
+    # last sent in without an answer, or is being sent in right now (announced before it leaves),
+    # and when the first unanswered try under that key was made: while the program still remembers
+    # the key, a retry that is the very same call needs no look-up. Set only when no earlier lost try
+    # under another key can hold an object (app.sync.announce.vouched).
     lost_call_key: Mapped[str | None] = mapped_column(String(128), default=None)
     first_unanswered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     # "<entity type>:<POS id>" of the record this link waits for (a sale's product); woken when it
@@ -98,8 +99,6 @@ class Link(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# What a link forgets whenever its retries start again from 0 (an answer, a change, a re-queue): a
-# lost call no longer says anything about the next try.
 # What a re-pend (new content, new settings, a wake-up) forgets: the lost call's key, which named
 # the old content's call. When a create first went unanswered is kept until a push goes through:
 # that create may have made an object whatever the record became since, so the next create of it

@@ -2,13 +2,14 @@
 
 The lease (claimed_until, claim_token) outlives the transaction, so the HTTP calls happen with no
 database lock held. It is short and renewed by the job's heartbeat (app.sync.lease): a job that
-dies leaves a lease that runs out within seconds.
+dies leaves a lease that runs out within seconds. The links it leaves say what it may have sent:
+every create call is announced on its links before it leaves (app.sync.announce).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,10 +42,6 @@ class Claimed:
     program_change: str | None = None
     program_changed_at: datetime | None = None
     replaces: str | None = None  # set by the push when it creates a gone object again (PushItem.replaces)
-    # The link's last lease ran out: its holder died, perhaps mid-call, so the program may hold the
-    # object already (the connector is told as for a try without an answer; the retry count, which
-    # sets the back-off, stays as it was).
-    lease_ran_out: bool = False
     # The call an unanswered create of this content went in, and since when (see Link.lost_call_key).
     lost_call_key: str | None = None
     first_unanswered_at: datetime | None = None
@@ -66,35 +63,34 @@ async def claim(
     if link_ids is None:
         due = candidates.where(Link.next_attempt_at <= now)
         # One entity type per batch (the most urgent one), so each call to the program is full.
-        # Retries first, in their groups (one call's records share next_attempt_at): a retried call
-        # is re-formed whole, so it carries the same idempotency key as the call that was lost.
-        order = (DEPENDENCY_ORDER, Link.retries.desc(), Link.next_attempt_at, Link.id)
+        # The records of a call that went unanswered first, one call a claim (see below), then
+        # retries in their groups (one call's records share next_attempt_at): a retried call is
+        # re-formed whole, so it carries the same idempotency key as the call that was lost.
+        order = (DEPENDENCY_ORDER, Link.lost_call_key.is_(None), Link.lost_call_key, Link.retries.desc(),
+                 Link.next_attempt_at, Link.id)
         first_type = due.with_only_columns(Link.entity_type).order_by(*order).limit(1).scalar_subquery()
         candidates = due.where(Link.entity_type == first_type).order_by(*order)
     else:
         candidates = candidates.where(Link.id.in_(link_ids))
     candidates = candidates.limit(limit).with_for_update(skip_locked=True)
     async with transaction(sessions) as session:
-        # The rows (locked, SKIP LOCKED) and whether each had a lease that ran out; the UPDATE
-        # checks they are still free, so on SQLite (no row locks) a concurrent claim that took
-        # some first simply leaves them out.
-        seen = dict((await session.execute(candidates.add_columns(Link.claimed_until))).all())
-        if not seen:
+        # The rows (locked, SKIP LOCKED); the UPDATE checks they are still free, so on SQLite (no
+        # row locks) a concurrent claim that took some first simply leaves them out.
+        rows = (await session.execute(candidates.add_columns(Link.lost_call_key))).all()
+        if not rows:
             return []
+        if link_ids is None:
+            # The records of one unanswered call alone, so the retry is formed from exactly them:
+            # that very call again, which the program answers from its memory of the key.
+            rows = [row for row in rows if row[1] == rows[0][1]]
         await session.execute(
             update(Link)
-            .where(Link.id.in_(list(seen)), free)
+            .where(Link.id.in_([row[0] for row in rows]), free)
             .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
             .execution_options(synchronize_session=False)
         )
         track(token)
-        held = await _held(session, connection_id, token)
-    # A holder that died may have sent the create in another call than the one on the link, and
-    # nobody learned which: the lost call's key no longer vouches for anything, and the create is
-    # looked up (an unanswered try since the dead holder's lease began, at the latest).
-    return [replace(c, lease_ran_out=True, lost_call_key=None,
-                    first_unanswered_at=c.first_unanswered_at or seen[c.link_id] - timedelta(seconds=lease_s))
-            if seen.get(c.link_id) is not None else c for c in held]
+        return await _held(session, connection_id, token)
 
 
 async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,

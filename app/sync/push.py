@@ -6,7 +6,9 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import groupby
 
 import structlog
@@ -19,6 +21,7 @@ from app.db import is_database_outage
 from app.entities import unique_references
 from app.models import AttemptOutcome, Record
 from app.models.base import utcnow
+from app.sync.announce import LeaseLost, announce
 from app.sync.claim import Claimed, claim
 from app.sync.coverage import judge
 from app.sync.dependencies import blocker_for, resolve
@@ -55,9 +58,11 @@ class BatchScope:
     run_id: uuid.UUID
     refreshed: bool = False  # the run already forced a token refresh once
 
-    def context(self) -> PushContext:
+    def context(self, claims: Mapping[int, Claimed] | None = None) -> PushContext:
+        """What a connector call gets; with `claims`, the calls it makes for them are announced."""
         limiter = self.deps.limits.for_organisation(self.tenant_key, self.connector.rate_limits)
-        return PushContext(str(self.connection_id), self.settings, self.credentials, limiter)
+        announcer = partial(announce, self.deps.sessions, claims) if claims is not None else None
+        return PushContext(str(self.connection_id), self.settings, self.credentials, limiter, announcer)
 
 
 async def process(scope: BatchScope, claimed: list[Claimed], *, depth: int = 0) -> Counter:
@@ -209,9 +214,12 @@ async def _outcomes_of_call(scope: BatchScope, entity_type: str, chunk: list[Pus
                             method=None) -> list[Outcome]:
     started = time.perf_counter()
     try:
-        results = await (method or scope.connector.push)(scope.context(), entity_type, chunk)
+        results = await (method or scope.connector.push)(scope.context(by_key), entity_type, chunk)
     except ConnectionBroken as broken:
         raise ConnectionStopped(broken) from broken
+    except LeaseLost:
+        # Another job claimed these links after this one's lease ran out: theirs to push and write.
+        return []
     except Exception as exc:  # noqa: BLE001 - classified by from_error; unexpected ones are logged
         if not isinstance(exc, SyncError) and is_database_outage(exc):
             # The sandbox keeps its program in our database: a restart mid-call is the database's
@@ -292,7 +300,7 @@ def _push_item(scope: BatchScope, item: Claimed, external_ids: dict) -> PushItem
         external_id=item.external_id,
         idempotency_key=idempotency_key(str(scope.connection_id), item.entity_type, item.pos_id, item.content_hash),
         references={ref: external_ids[ref] for ref in refs if ref in external_ids},
-        retries=item.retries + item.lease_ran_out,
+        retries=item.retries,
         remote_version=item.remote_version,
         replaces=item.replaces,
         lost_call_key=item.lost_call_key,

@@ -19,6 +19,7 @@ from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.sync import FORGET_LOST_CALL
 from app.sync.settings_guard import repend_if_settings_changed
 from app.models.base import UtcDateTime, utcnow
+from app.sync.announce import vouched
 from app.sync.backoff import next_attempt, program_answers
 from app.sync.dependencies import IN_FLIGHT, RETRYING
 from app.sync.outcomes import Outcome
@@ -79,21 +80,11 @@ def _link_values(outcome: Outcome, now: datetime, program_answering: bool = Fals
 
 
 def _lost_call(outcome: Outcome, now: datetime) -> dict:
-    """What the link keeps of a call that went unanswered (see Link.lost_call_key).
-
-    The key vouches for the record only while it names the one call an object of this content can
-    have come from: the first unanswered try, the same call sent again (its first time is kept), or
-    a call sent after this push's look-up found nothing. Otherwise an earlier lost call under another
-    key may have created the object, and the next try looks it up."""
-    c, key = outcome.claimed, outcome.call_key
-    if key is None:
+    """What the link keeps of a call that went unanswered (see Link.lost_call_key and announce.vouched)."""
+    if outcome.call_key is None:
         return {}
-    if c.lost_call_key == key and c.first_unanswered_at is not None:
-        return {"lost_call_key": key, "first_unanswered_at": c.first_unanswered_at}
-    first_try = c.retries == 0 and not c.lease_ran_out and c.first_unanswered_at is None
-    if first_try or outcome.looked_up:
-        return {"lost_call_key": key, "first_unanswered_at": outcome.sent_at or now}
-    return {"lost_call_key": None, "first_unanswered_at": c.first_unanswered_at or outcome.sent_at or now}
+    key, since = vouched(outcome.claimed, outcome.call_key, looked_up=outcome.looked_up, sent_at=outcome.sent_at or now)
+    return {"lost_call_key": key, "first_unanswered_at": since}
 
 
 async def record_outcomes(

@@ -82,11 +82,12 @@ class Call:
     accept: str | None = None
     replayed: bool = False
     fault: str | None = None  # the injected fault this call met (see chaos.py)
+    at: float = field(default_factory=time.time)  # when it arrived (unix seconds)
 
 
 @dataclass
 class _Injection:
-    kind: str  # fail, delay, kill, fault200, throttle
+    kind: str  # fail, delay, stall, kill, fault200, throttle
     remaining: int
     status: int = 503
     seconds: float = 0.0
@@ -286,6 +287,11 @@ class FakeQuickBooks:
         """The next n batch calls wait before working; a client that gave up meanwhile changes nothing."""
         self._injections.append(_Injection("delay", n, seconds=seconds))
 
+    def stall_next(self, n: int = 1, *, seconds: float = 5.0) -> None:
+        """The next n batch calls do their work, then wait before answering (a worker killed
+        meanwhile never learns what they did)."""
+        self._injections.append(_Injection("stall", n, seconds=seconds))
+
     def kill_next(self, n: int = 1) -> None:
         """The next n batch calls do their work, then the answer is lost."""
         self._injections.append(_Injection("kill", n))
@@ -382,6 +388,8 @@ class FakeQuickBooks:
             self._requests[(company.realm, rid)] = (time.monotonic() + self.requestid_ttl_s, digest, 200, body)
         if injection and injection.kind == "kill":
             request.state.lose_response = True
+        if injection and injection.kind == "stall":
+            await asyncio.sleep(injection.seconds)
         if self._payment_answers_to_lose and any("Payment" in op for op in operations):
             self._payment_answers_to_lose -= 1
             request.state.lose_response = True

@@ -67,6 +67,7 @@ class Call:
     elements: int = 0
     replayed: bool = False
     fault: str | None = None  # the injected fault this call met (see chaos.py)
+    at: float = field(default_factory=time.time)  # when it arrived (unix seconds)
 
 
 @dataclass

@@ -378,3 +378,29 @@ async def test_a_renamed_customer_keeps_its_name_on_later_updates(fake, realm, c
     assert again.ok, again.error
     (customer,) = objects(fake, realm, "Customer")
     assert customer["DisplayName"] == "Ana Lopez (C-1001)" and customer["PrimaryPhone"] == {"FreeFormNumber": "+44 1"}
+
+
+async def test_each_batch_is_announced_with_its_requestid_and_not_sent_once_the_engine_lost_it(fake, realm, ctx,
+                                                                                                connector):
+    from app.sync.announce import LeaseLost
+
+    customers = [push_item("customer", {"id": f"C-{i}", "first_name": f"Ann {i}"}, key=i) for i in range(3)]
+    announced: list[tuple[str, list[int], int]] = []
+
+    async def announcer(key, item_keys, looked_up):
+        announced.append((key, sorted(item_keys), len(fake.calls)))
+
+    assert all(r.ok for r in await connector.push(replace(ctx, announcer=announcer), "customer", customers))
+    batches = [(n, c) for n, c in enumerate(fake.calls) if c.kind == "batch"]
+    assert [(key, keys) for key, keys, _ in announced] == [(batches[0][1].requestid, [0, 1, 2])]
+    assert announced[0][2] <= batches[0][0]  # written before the call reached Intuit
+
+    async def taken_over(key, item_keys, looked_up):
+        raise LeaseLost("held by another job")
+
+    before = len(fake.calls)
+    more = [push_item("customer", {"id": "C-9", "first_name": "Bo"}, key=9)]
+    with pytest.raises(LeaseLost):
+        await connector.push(replace(ctx, announcer=taken_over), "customer", more)
+    assert not [c for c in fake.calls[before:] if c.kind == "batch"]
+    assert len(fake.companies[realm].created("Customer")) == 3

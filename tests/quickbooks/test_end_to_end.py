@@ -11,11 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.connectors.limits import Bucket, RateLimits
 from app.connectors.quickbooks import QuickBooksConnector
-from app.models import Attempt, Connection, Link
+from app.db import transaction
+from app.models import Attempt, Connection, Link, Record
+from app.models.base import utcnow
+from app.sync.lease import LeaseKeeper
+from app.sync.runner import sync_connection
 from app.connections.credentials import load_credentials, seal_credentials
 from tests.conftest import arq_stack
 from tests.late_dependency import a_late_product_wakes_its_sale_within_one_worker_pass
@@ -234,3 +238,46 @@ async def test_lost_answers_retried_past_intuits_memory_are_looked_up_and_adopte
     # One look-up; the adopted objects are updated to this content (the lost try may have held older).
     assert len([c for c in calls if c.kind == "query"]) == 1
     assert [c.replayed for c in calls if c.kind == "batch"] == [False, False]
+
+
+async def test_a_worker_killed_mid_call_leaves_that_very_call_to_be_sent_again_without_a_look_up(
+        stack, fake, monkeypatch):
+    # The job announced the batch on its links before sending it, then died while QuickBooks held
+    # the objects: the next job re-forms the same call from those links alone (not with the record
+    # that arrived meanwhile) and Intuit answers it from its memory of the requestid. Nothing is
+    # looked up, nothing is created twice.
+    connection_id = uuid.UUID(await connect_quickbooks(stack, fake))
+    customers = mixed_records(120)["customers"]
+    await stack.api.post("/v1/customers/batch", {"items": customers})
+    before = len(fake.calls)
+    release = LeaseKeeper.release
+    monkeypatch.setattr(LeaseKeeper, "release", _hands_nothing_back)  # a SIGKILLed process
+    fake.stall_next(1, seconds=3)
+    job = asyncio.create_task(sync_connection(stack.deps, connection_id))
+    deadline = time.monotonic() + 30
+    while len(fake.companies[fake.realm].created("Customer")) < len(customers):
+        assert time.monotonic() < deadline and not job.done()
+        await asyncio.sleep(0.02)
+    job.cancel()
+    await asyncio.gather(job, return_exceptions=True)
+    monkeypatch.setattr(LeaseKeeper, "release", release)
+    await stack.api.post("/v1/customers/batch", {"items": [{"id": "C-later", "first_name": "Later"}]})
+    async with transaction(stack.deps.sessions) as session:  # its lease runs out
+        keys = (await session.scalars(select(Link.lost_call_key).where(Link.claim_token.is_not(None)))).all()
+        await session.execute(update(Link).where(Link.claim_token.is_not(None))
+                              .values(claimed_until=utcnow() - timedelta(seconds=1)))
+    assert len(keys) == len(customers) and len(set(keys)) == 1 and None not in keys  # written before it left
+
+    await sync_until_settled(stack, monkeypatch)
+    calls = fake.calls[before:]
+    assert [(c.replayed, c.operations) for c in calls if c.kind == "batch"] == [
+        (False, len(customers)), (True, len(customers)), (False, 1)]
+    assert not [c for c in calls if c.kind == "query"]
+    assert len(fake.companies[fake.realm].created("Customer")) == len(customers) + 1
+    status = await stack.api.get("/v1/customers/sync-status",
+                                 params={"ids": ",".join([c["id"] for c in customers] + ["C-later"])})
+    assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+
+
+async def _hands_nothing_back(self) -> None:
+    return None

@@ -153,3 +153,34 @@ async def test_a_create_lost_again_after_its_look_up_reports_the_call_and_that_i
     assert all(isinstance(r.error, TransientError) for r in again)
     assert again[0].call_key and again[0].call_key == again[1].call_key
     assert [r.looked_up for r in again] == [True, False]
+
+
+async def test_each_create_call_is_announced_with_its_key_before_it_leaves(fake, tenant, ctx, connector):
+    refs = await setup_sale_refs(connector, ctx)
+    sales = _sales(refs, 3)
+    announced: list[tuple[str, list[int], int]] = []
+
+    async def announcer(key, item_keys, looked_up):
+        announced.append((key, list(item_keys), len(fake.calls)))
+
+    await connector.push(replace(ctx, announcer=announcer), "sale", sales)
+    posts = [(n, c) for n, c in enumerate(fake.calls) if c.method == "POST" and c.path == INVOICES]
+    assert [(key, keys) for key, keys, _ in announced] == [(posts[0][1].idempotency_key, [s.key for s in sales])]
+    assert announced[0][2] <= posts[0][0]  # written before the call reached Xero
+    # The payments that follow are not creates of these records' documents: not announced.
+    assert any(c.path.endswith("/Payments") for c in fake.calls)
+
+
+async def test_a_call_the_engine_no_longer_holds_is_not_sent(fake, tenant, ctx, connector):
+    from app.sync.announce import LeaseLost
+
+    refs = await setup_sale_refs(connector, ctx)
+    before = len(fake.calls)
+
+    async def taken_over(key, item_keys, looked_up):
+        raise LeaseLost("held by another job")
+
+    with pytest.raises(LeaseLost):
+        await connector.push(replace(ctx, announcer=taken_over), "sale", _sales(refs, 2))
+    assert not [c for c in fake.calls[before:] if c.method in ("POST", "PUT")]
+    assert not fake.books[tenant].invoices

@@ -292,8 +292,11 @@ class QuickBooksConnector:
         again: list[_Op] = []
         stale: list[_Op] = []
         for chunk in batches:
+            operations = [op.operation() for op in chunk]
+            await state.ctx.announce_call(batch_request_id(state.ctx.credentials.tenant_id or "", operations),
+                                          [op.item.key for op in chunk], state.looked_up)
             try:
-                answer = await self._api.batch(state.ctx, [op.operation() for op in chunk])
+                answer = await self._api.batch(state.ctx, operations)
             except SyncError as exc:
                 unanswered = exc.call_key if isinstance(exc, TransientError) else None
                 if not state.reached and not isinstance(exc, PermanentError):

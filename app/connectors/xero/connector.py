@@ -376,6 +376,9 @@ class XeroConnector:
 
         `reports_lost`: the call creates these records' documents, so when it goes unanswered its
         Idempotency-Key is reported on them (see "Lost answers" in app.connectors.base)."""
+        if reports_lost:
+            await state.ctx.announce_call(save_key(collection, elements, method=method), [item.key for item in items],
+                                          state.looked_up)
         try:
             returned = await self._api.save(state.ctx, collection, elements, method=method)
         except SyncError as exc:
