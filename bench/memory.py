@@ -68,9 +68,14 @@ async def run(args, env: dict[str, str]) -> list[dict]:
             sent += len(items)
             if sent % args.every == 0:
                 await sample(sent)
+        # The workers' memory matters most while they drain: sampled every `--every` records synced.
         deadline = time.monotonic() + args.timeout
-        while await synced_count(env, connection_id) < sent + 1 and time.monotonic() < deadline:
+        next_sample = (samples[-1]["synced"] // args.every + 1) * args.every if samples else args.every
+        while (synced := await synced_count(env, connection_id)) < sent + 1 and time.monotonic() < deadline:
             client.procs.check_alive()
+            if synced >= next_sample:
+                await sample(sent)
+                next_sample = (synced // args.every + 1) * args.every
             await asyncio.sleep(5)
         await sample(sent)
     return samples
