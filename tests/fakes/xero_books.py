@@ -151,7 +151,9 @@ class Books:
 
         all_or_nothing (summarizeErrors=true): one refusal keeps every element out.
         """
-        before = copy.deepcopy(self._stores())
+        # Only an all-or-nothing batch may have to be rolled back: copying the whole books for every
+        # call would make each call slower as they grow, which Xero's are not.
+        before = copy.deepcopy(self._stores()) if all_or_nothing else None
         answer, refused = [], False
         for element in elements:
             try:
@@ -159,7 +161,7 @@ class Books:
             except Refused as exc:
                 refused = True
                 answer.append(_refusal(collection, element, exc.messages))
-        if refused and all_or_nothing:
+        if refused and before is not None:
             self._restore(before)
         return answer, refused
 
