@@ -59,6 +59,7 @@ async def run(args, env: dict[str, str]) -> list[dict]:
             samples.append({"sent": sent, "synced": await synced_count(env, connection_id),
                             "seconds": round(time.monotonic() - started, 1),
                             **{name: rss_mb(proc.pid) for name, proc in procs}})
+            print(f"sample {samples[-1]}", flush=True)  # a long run shows its curve as it goes
 
         sent = 0
         while sent < args.records:
