@@ -13,23 +13,29 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, Uuid, any_, bindparam, select, text, update
+from sqlalchemy import String, Uuid, any_, bindparam, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Link, LinkState, Record
+from app.models import Link, LinkState
 from app.models.sync import FORGET_LOST_CALL
 
-_POS_IDS = bindparam("pos_ids", type_=ARRAY(String))
-
-EXISTING = select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
-    Record.store_id == bindparam("store_id"), Record.entity_type == bindparam("entity_type"),
-    Record.pos_id == any_(_POS_IDS),
-)
-RECORD_IDS = select(Record.pos_id, Record.id).where(
-    Record.store_id == bindparam("store_id"), Record.entity_type == bindparam("entity_type"),
-    Record.pos_id == any_(_POS_IDS),
-)
+# One probe of the (store, type, POS id) unique index per id, whatever the planner believes. As
+# `pos_id = ANY(:ids)` the ids were only a filter whenever the statistics were older than the
+# store: a new shop's first import, or a table not analyzed yet, read every record of the shop's
+# type for each batch of 1,000 (3.2 s at 140,000 customers), so the import slowed as it grew. The
+# LATERAL subquery with its LIMIT cannot be flattened into a join, so each id is looked up alone.
+_LOOKUP = """
+SELECT u.pos_id, {outer}
+FROM unnest(CAST(:pos_ids AS varchar[])) AS u(pos_id)
+CROSS JOIN LATERAL (
+    SELECT {inner} FROM records
+    WHERE store_id = CAST(:store_id AS uuid) AND entity_type = CAST(:entity_type AS varchar) AND pos_id = u.pos_id
+    LIMIT 1
+) AS r
+"""
+EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at"))
+RECORD_IDS = text(_LOOKUP.format(outer="r.id", inner="id"))
 
 # The payload travels as its canonical JSON text (the bytes its hash is taken over) and becomes
 # jsonb in the server. Rows keep the arrays' order: the caller's sorted order is the lock order.
