@@ -99,6 +99,22 @@ class Link(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# The worker's claim reads its batch in this index's order (app.sync.claim.CLAIM_ORDER): within one
+# connection and entity type, the links of an unanswered call first, then retries, oldest first.
+# A claim then reads only the rows it takes, however long the connection's backlog.
+Index(
+    "ix_links_claim",
+    Link.connection_id,
+    Link.entity_type,
+    Link.lost_call_key,
+    Link.retries.desc(),
+    Link.next_attempt_at,
+    Link.id,
+    postgresql_where=text("state = 'pending'"),
+    sqlite_where=text("state = 'pending'"),
+)
+
+
 # What a re-pend (new content, new settings, a wake-up) forgets: the lost call's key, which named
 # the old content's call. When a create first went unanswered is kept until a push goes through:
 # that create may have made an object whatever the record became since, so the next create of it

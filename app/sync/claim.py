@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, exists, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction
@@ -24,6 +24,16 @@ from app.sync.lease import track
 
 # Registry order is dependency order: contacts and products before what refers to them.
 DEPENDENCY_ORDER = case({name: rank for rank, name in enumerate(ENTITY_TYPES)}, value=Link.entity_type, else_=99)
+# Within one entity type; the order of the claim index (app.models.sync), which PostgreSQL's
+# ascending NULLS LAST default makes "links of an unanswered call first".
+CLAIM_ORDER = (Link.lost_call_key.asc().nulls_last(), Link.retries.desc(), Link.next_attempt_at, Link.id)
+PENDING_INLINE = literal_column(f"'{LinkState.PENDING}'")
+
+
+def _first_due_type(due: Select) -> ColumnElement[str]:
+    """The first entity type in dependency order with a due link: a CASE of EXISTS probes, which
+    stops at the first type that has one, instead of sorting every due link to find it."""
+    return case(*((exists(due.where(Link.entity_type == name)), name) for name in ENTITY_TYPES), else_=None)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,27 @@ class Claimed:
     first_unanswered_at: datetime | None = None
 
 
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(Link.claimed_until.is_(None), Link.claimed_until < now)
+
+
+def due_batch(connection_id: uuid.UUID, *, now: datetime, limit: int) -> Select:
+    """The next batch's links (ids and lost call keys), locked, skipping those another claim holds.
+
+    One entity type per batch (the most urgent one), so each call to the program is full. The
+    records of a call that went unanswered first, one call a claim (see `claim`), then retries in
+    their groups (one call's records share next_attempt_at): a retried call is re-formed whole, so
+    it carries the same idempotency key as the call that was lost. Both steps read the claim index
+    (ix_links_claim) in its own order and stop at what they take: a claim costs the same with 50
+    due links as with a million.
+    """
+    # 'pending' inline, not bound: only then may a generic plan use the partial claim index.
+    due = select(Link.id).where(Link.connection_id == connection_id, Link.state == PENDING_INLINE, _free(now),
+                                Link.next_attempt_at <= now)
+    return (due.add_columns(Link.lost_call_key).where(Link.entity_type == _first_due_type(due))
+            .order_by(*CLAIM_ORDER).limit(limit).with_for_update(skip_locked=True))
+
+
 async def claim(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -58,25 +89,17 @@ async def claim(
     """Lease up to `limit` due pending links, dependencies first; or exactly `link_ids` if free."""
     token = str(uuid.uuid4())
     now = utcnow()
-    free = or_(Link.claimed_until.is_(None), Link.claimed_until < now)
-    candidates = select(Link.id).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING, free)
+    free = _free(now)
     if link_ids is None:
-        due = candidates.where(Link.next_attempt_at <= now)
-        # One entity type per batch (the most urgent one), so each call to the program is full.
-        # The records of a call that went unanswered first, one call a claim (see below), then
-        # retries in their groups (one call's records share next_attempt_at): a retried call is
-        # re-formed whole, so it carries the same idempotency key as the call that was lost.
-        order = (DEPENDENCY_ORDER, Link.lost_call_key.is_(None), Link.lost_call_key, Link.retries.desc(),
-                 Link.next_attempt_at, Link.id)
-        first_type = due.with_only_columns(Link.entity_type).order_by(*order).limit(1).scalar_subquery()
-        candidates = due.where(Link.entity_type == first_type).order_by(*order)
+        candidates = due_batch(connection_id, now=now, limit=limit)
     else:
-        candidates = candidates.where(Link.id.in_(link_ids))
-    candidates = candidates.limit(limit).with_for_update(skip_locked=True)
+        candidates = (select(Link.id).where(Link.connection_id == connection_id, Link.state == PENDING_INLINE, free,
+                                            Link.id.in_(link_ids))
+                      .limit(limit).with_for_update(skip_locked=True))
     async with transaction(sessions) as session:
         # The rows (locked, SKIP LOCKED); the UPDATE checks they are still free, so on SQLite (no
         # row locks) a concurrent claim that took some first simply leaves them out.
-        rows = (await session.execute(candidates.add_columns(Link.lost_call_key))).all()
+        rows = (await session.execute(candidates)).all()
         if not rows:
             return []
         if link_ids is None:
