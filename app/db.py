@@ -49,9 +49,11 @@ def make_engine(settings: Settings) -> AsyncEngine:
     # answers 503, see is_database_outage) and the next checkout connects afresh. pool_recycle retires
     # connections before a firewall or server idle timeout can drop them silently. The pool holds
     # enough for the API's concurrency (16 requests in flight, each one connection at a time).
+    # JIT off: every statement here is short, and a plan whose estimate crossed jit_above_cost (a
+    # claim's sort priced out, see app.sync.claim) spent a second compiling what runs in a millisecond.
     return create_async_engine(
         settings.database_url, pool_size=20, max_overflow=10, pool_pre_ping=False, pool_recycle=1800,
-        hide_parameters=True,
+        hide_parameters=True, connect_args={"server_settings": {"jit": "off"}},
     )
 
 
@@ -102,11 +104,13 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 def _transient_asyncpg_error(exc: BaseException) -> bool:
-    # Deadlocks and serialization failures are transient too: the same request again succeeds.
+    # Deadlocks and serialization failures are transient too: the same request again succeeds, as
+    # it does once the server has a connection slot, memory or disk again (InsufficientResources).
     # InternalClientError: a statement sent on a connection whose server has just sent its
     # termination notice ("cannot switch to state …; another operation is in progress").
     return type(exc).__module__.startswith("asyncpg") and any(
         base.__name__ in ("PostgresConnectionError", "InterfaceError", "InternalClientError",
-                          "OperatorInterventionError", "DeadlockDetectedError", "SerializationError")
+                          "OperatorInterventionError", "DeadlockDetectedError", "SerializationError",
+                          "InsufficientResourcesError")
         for base in type(exc).__mro__
     )

@@ -160,3 +160,23 @@ async def test_reads_run_outside_a_transaction_and_the_pool_gets_its_default_bac
     assert (await api.put("/v1/customers/C-1", {"first_name": "Two"})).status_code == 200
     assert seen and all(in_tx and isolation != "AUTOCOMMIT" for in_tx, isolation in seen)
     assert (await api.get("/v1/customers/C-1")).json()["payload"]["first_name"] == "Two"
+
+
+@pytest.mark.postgres
+async def test_a_server_with_no_connection_slot_left_answers_503_and_the_next_request_goes_through(api, monkeypatch):
+    """PostgreSQL refusing a new connection (max_connections reached, seen when two stacks shared
+    one server) is an outage to wait out, like a restart: 503 with Retry-After, never a 500."""
+    import asyncpg
+
+    await api.deps.engine.dispose()  # the next checkout connects afresh
+    real_connect = asyncpg.connect
+
+    async def full(*_args, **_kwargs):
+        raise asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")
+
+    monkeypatch.setattr(asyncpg, "connect", full)
+    refused = await api.put("/v1/customers/C-1", {"first_name": "Waits"})
+    assert refused.status_code == 503, refused.text
+    assert refused.headers.get("Retry-After") and refused.json()["status"] == 503
+    monkeypatch.setattr(asyncpg, "connect", real_connect)
+    assert (await api.put("/v1/customers/C-1", {"first_name": "Waits"})).status_code == 201
