@@ -25,14 +25,6 @@ class Link(Base):
     __tablename__ = "links"
     __table_args__ = (
         UniqueConstraint("connection_id", "record_id"),
-        # The worker's claim: due pending links of one connection.
-        Index(
-            "ix_links_due",
-            "connection_id",
-            "next_attempt_at",
-            postgresql_where=text("state = 'pending'"),
-            sqlite_where=text("state = 'pending'"),
-        ),
         # Reading back what one claim took.
         Index(
             "ix_links_claim_token",
@@ -99,9 +91,11 @@ class Link(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# The worker's claim reads its batch in this index's order (app.sync.claim.CLAIM_ORDER): within one
-# connection and entity type, the links of an unanswered call first, then retries, oldest first.
-# A claim then reads only the rows it takes, however long the connection's backlog.
+# The pending links, in the order the worker's claim takes them (app.sync.claim.CLAIM_ORDER): within
+# one connection and entity type, the links of an unanswered call first, then retries, oldest
+# first. A claim then reads only the rows it takes, however long the connection's backlog. It is
+# the only index of pending links: with a second one (by due time, as before), a planner whose
+# statistics predate a big import took that one and sorted the whole backlog on every claim.
 Index(
     "ix_links_claim",
     Link.connection_id,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, exists, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction
@@ -28,6 +28,7 @@ DEPENDENCY_ORDER = case({name: rank for rank, name in enumerate(ENTITY_TYPES)}, 
 # ascending NULLS LAST default makes "links of an unanswered call first".
 CLAIM_ORDER = (Link.lost_call_key.asc().nulls_last(), Link.retries.desc(), Link.next_attempt_at, Link.id)
 PENDING_INLINE = literal_column(f"'{LinkState.PENDING}'")
+NO_SORT = text("SET LOCAL enable_sort = off")
 
 
 def _first_due_type(due: Select) -> ColumnElement[str]:
@@ -97,6 +98,11 @@ async def claim(
                                             Link.id.in_(link_ids))
                       .limit(limit).with_for_update(skip_locked=True))
     async with transaction(sessions) as session:
+        if session.bind.dialect.name == "postgresql":
+            # The batch comes off the claim index in its order, never from a sort of the backlog,
+            # even when the statistics predate a big import and promise one pending link: a
+            # planner that believes them finds any index plus a sort just as cheap.
+            await session.execute(NO_SORT)
         # The rows (locked, SKIP LOCKED); the UPDATE checks they are still free, so on SQLite (no
         # row locks) a concurrent claim that took some first simply leaves them out.
         rows = (await session.execute(candidates)).all()
@@ -113,7 +119,7 @@ async def claim(
             .execution_options(synchronize_session=False)
         )
         track(token)
-        return await _held(session, connection_id, token)
+        return await _held(session, token)
 
 
 async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,
@@ -132,14 +138,14 @@ async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id:
     )
 
 
-async def adopt(sessions: async_sessionmaker[AsyncSession], *, connection_id: uuid.UUID, run_id: uuid.UUID) -> list[Claimed]:
+async def adopt(sessions: async_sessionmaker[AsyncSession], *, run_id: uuid.UUID) -> list[Claimed]:
     """The links reserved for this run."""
     track(str(run_id))
     async with sessions() as session:
-        return await _held(session, connection_id, str(run_id))
+        return await _held(session, str(run_id))
 
 
-async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> list[Claimed]:
+async def _held(session: AsyncSession, token: str) -> list[Claimed]:
     rows = await session.execute(
         select(
             Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
@@ -147,7 +153,9 @@ async def _held(session: AsyncSession, connection_id: uuid.UUID, token: str) -> 
             Link.program_changed_at, Link.lost_call_key, Link.first_unanswered_at,
         )
         .join(Record, Record.id == Link.record_id)
-        .where(Link.connection_id == connection_id, Link.claim_token == token, Link.state == LinkState.PENDING)
+        # By the token alone (one claim's, or one run's): with the connection too, a planner whose
+        # statistics predate a big import read the connection's whole backlog for the token.
+        .where(Link.claim_token == token, Link.state == LinkState.PENDING)
         .order_by(DEPENDENCY_ORDER, Link.id)
     )
     return [Claimed(*row[:12], lost_call_key=row[12], first_unanswered_at=row[13]) for row in rows.all()]

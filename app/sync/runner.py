@@ -113,7 +113,7 @@ async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reser
     """(claimed batch, whether SYNC NOW reserved it) until none is due: first what SYNC NOW set
     aside for its run, if any."""
     if reserved_for is not None:
-        reserved = await adopt(deps.sessions, connection_id=connection_id, run_id=reserved_for)
+        reserved = await adopt(deps.sessions, run_id=reserved_for)
         if reserved:
             yield reserved, True
     while claimed := await claim(deps.sessions, connection_id=connection_id, limit=size,
