@@ -31,6 +31,9 @@ class SilentBell:
     async def ring(self, *_args, **_kwargs) -> None:
         return None
 
+    async def ring_more(self, *_args, **_kwargs) -> None:
+        return None
+
     async def ring_at(self, *_args, **_kwargs) -> None:
         return None
 

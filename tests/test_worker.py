@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
 
 import pytest
@@ -94,3 +95,28 @@ async def test_two_worker_processes_sync_1000_records_exactly_once(arq_env):
     assert all(r.status == "finished" and str(r.connection_id) == connection_id for r in runs)
     status = await api.get("/v1/sales/sync-status", params={"ids": ",".join(f"SALE-{i}" for i in range(166))})
     assert {i["symbol"] for i in status.json()["items"]} == {"green"}
+
+
+async def test_a_sale_wakes_one_job_and_a_backlog_calls_in_every_slot(arq_env, monkeypatch):
+    from app.sync.runner import sync_connection
+
+    api, deps, pool = arq_env.api, arq_env.deps, arq_env.pool
+    connection_id = (await api.post("/v1/connections", {"connector": "sandbox"})).json()["id"]
+    await arq_env.run_workers(monkeypatch)
+
+    async def queued_slots() -> list[int]:
+        return sorted(job.args[-1] for job in await pool.queued_jobs() if job.function == "sync_connection")
+
+    assert (await api.put("/v1/customers/C-1", {"first_name": "One sale's worth"})).status_code == 201
+    assert await queued_slots() == [0]  # one job, not one a slot (jobs_per_connection is 2)
+    await arq_env.run_workers(monkeypatch)
+    assert await queued_slots() == []
+
+    items = [{"id": f"C-{i}", "first_name": "Backlog"} for i in range(2, 122)]
+    assert (await api.post("/v1/customers/batch", {"items": items})).status_code == 200
+    assert await queued_slots() == [0]
+    # The job of the first slot finds a full batch and calls the second slot in.
+    counts = await sync_connection(deps, uuid.UUID(connection_id))
+    assert counts == {"created": 120}
+    assert await queued_slots() == [0, 1]
+    await arq_env.run_workers(monkeypatch)

@@ -80,8 +80,14 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
     # Before any claim: a connection whose tokens cannot be refreshed leaves its work unclaimed.
     credentials = await usable_credentials(deps, connector, connection)
     scope: BatchScope | None = None
+    helped = False
     batches = _batches(deps, connection_id, connector.batch_size, reserved_for=leases.run_id)
     async for claimed, reserved in batches:
+        if not helped and len(claimed) >= connector.batch_size:
+            # A full batch has more behind it, likely: the connection's other job slots join in.
+            # A ring wakes one slot only, so a shop's single sale costs one job, not one a slot.
+            await deps.bell.ring_more(connection_id)
+            helped = True
         if scope is None:
             leases.run_id = run_id = leases.run_id or await _new_run(deps, connection_id, trigger)
             structlog.contextvars.bind_contextvars(run_id=str(run_id))

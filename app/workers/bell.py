@@ -18,6 +18,7 @@ from typing import Protocol
 import structlog
 from arq.connections import ArqRedis
 
+from app.models import RunTrigger
 from app.workers.slots import AGAIN_TTL_S, QUEUED_TTL_S, again_key, queued_key
 from app.workers.wakeup import wake_workers
 
@@ -47,7 +48,12 @@ class Bell(Protocol):
     """What the engine and the API need to wake workers. Redis is only a doorbell: the pending links
     in the database are the work, so a lost ring costs latency, never data (the sweeper rings again)."""
 
-    async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None: ...
+    async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
+        """Wake the connection's first job slot (or start SYNC NOW's run, with `run_id`)."""
+
+    async def ring_more(self, connection_id: uuid.UUID) -> None:
+        """The connection has more than a batch due: its other job slots join in. A shop's sale
+        wakes one job, not one a slot; a backlog is pushed by every slot."""
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
@@ -88,23 +94,34 @@ class ArqBell:
                 )
                 await wake_workers(self._redis)
                 return
-            queued = 0
-            for slot in range(self._slots):
-                # The flag first: a job holding the slot sees it when it runs dry and goes round once
-                # more, so a record that arrived during its last claim is not left waiting.
-                await self._redis.set(again_key(connection_id, slot), 1, ex=AGAIN_TTL_S)
-                # One queued job per slot is enough; a job deletes the marker as it starts, and the
-                # marker expires by itself if that job's worker died before starting it.
-                if await self._redis.set(queued_key(connection_id, slot), 1, nx=True, ex=QUEUED_TTL_S):
-                    await self._redis.enqueue_job(
-                        SYNC_JOB, str(connection_id), None, trigger, slot,
-                        _job_id=f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}",
-                    )
-                    queued += 1
-            if queued:
-                await wake_workers(self._redis, queued)
+            await self._ring_slots(connection_id, trigger, range(1))
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             self._failed(connection_id, exc)
+
+    async def ring_more(self, connection_id: uuid.UUID) -> None:
+        if self._slots < 2 or self._paused(connection_id):
+            return
+        try:
+            await self._ring_slots(connection_id, RunTrigger.SCHEDULE, range(1, self._slots))
+        except Exception as exc:  # noqa: BLE001 - the first slot pushes on alone meanwhile
+            self._failed(connection_id, exc)
+
+    async def _ring_slots(self, connection_id: uuid.UUID, trigger: str, slots: range) -> None:
+        queued = 0
+        for slot in slots:
+            # The flag first: a job holding the slot sees it when it runs dry and goes round once
+            # more, so a record that arrived during its last claim is not left waiting.
+            await self._redis.set(again_key(connection_id, slot), 1, ex=AGAIN_TTL_S)
+            # One queued job per slot is enough; a job deletes the marker as it starts, and the
+            # marker expires by itself if that job's worker died before starting it.
+            if await self._redis.set(queued_key(connection_id, slot), 1, nx=True, ex=QUEUED_TTL_S):
+                await self._redis.enqueue_job(
+                    SYNC_JOB, str(connection_id), None, trigger, slot,
+                    _job_id=f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}",
+                )
+                queued += 1
+        if queued:
+            await wake_workers(self._redis, queued)
 
     async def ring_webhooks(self, connection_id: uuid.UUID) -> None:
         if self._paused(connection_id):
@@ -173,7 +190,13 @@ class InProcessBell:
             if f"run:{run_id}" not in self._running:
                 self._start(f"run:{run_id}", str(connection_id), str(run_id), trigger)
             return
-        for slot in range(self._slots):
+        self._ring_slots(connection_id, trigger, range(1))
+
+    async def ring_more(self, connection_id: uuid.UUID) -> None:
+        self._ring_slots(connection_id, RunTrigger.SCHEDULE, range(1, self._slots))
+
+    def _ring_slots(self, connection_id: uuid.UUID, trigger: str, slots: range) -> None:
+        for slot in slots:
             job_id = f"sync:{connection_id}:{slot}"
             if job_id in self._running:
                 self._again.add(job_id)
@@ -222,7 +245,7 @@ class InProcessBell:
 
         def wake() -> None:
             self._timers.pop(connection_id, None)
-            asyncio.ensure_future(self.ring(connection_id, trigger="schedule"))
+            asyncio.ensure_future(self.ring(connection_id, trigger=RunTrigger.SCHEDULE))
 
         self._timers[connection_id] = (at, loop.call_at(at, wake))
 
