@@ -34,6 +34,9 @@ class SilentBell:
     async def ring_more(self, *_args, **_kwargs) -> None:
         return None
 
+    async def others_waiting(self) -> bool:
+        return False
+
     async def ring_at(self, *_args, **_kwargs) -> None:
         return None
 

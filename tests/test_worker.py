@@ -115,8 +115,13 @@ async def test_a_sale_wakes_one_job_and_a_backlog_calls_in_every_slot(arq_env, m
     items = [{"id": f"C-{i}", "first_name": "Backlog"} for i in range(2, 122)]
     assert (await api.post("/v1/customers/batch", {"items": items})).status_code == 200
     assert await queued_slots() == [0]
-    # The job of the first slot finds a full batch and calls the second slot in.
+    # The job of the first slot finds a full batch and calls the second slot in. Jobs wait in the
+    # queue (those two), so it pushes that one batch and queues its next turn behind them.
     counts = await sync_connection(deps, uuid.UUID(connection_id))
-    assert counts == {"created": 120}
+    assert counts == {"created": 50}
     assert await queued_slots() == [0, 1]
+    assert [job.function for job in await pool.queued_jobs()].count("ring_later") == 1
     await arq_env.run_workers(monkeypatch)
+    ids = ",".join(f"C-{i}" for i in range(1, 122))
+    status = (await api.get("/v1/customers/sync-status", params={"ids": ids})).json()["items"]
+    assert Counter(item["symbol"] for item in status) == {"green": 121}

@@ -29,7 +29,8 @@ log = structlog.get_logger(__name__)
 async def sync_connection(
     deps: SyncDeps, connection_id: uuid.UUID, *, run_id: uuid.UUID | None = None, trigger: str = RunTrigger.SCHEDULE
 ) -> Counter:
-    """Push every due pending link of the connection, batch after batch, until none is left.
+    """Push every due pending link of the connection, batch after batch, until none is left, or
+    until other jobs wait for a worker: then its next turn queues up behind them.
 
     A run row is created on the first claimed batch (a wake-up that finds nothing leaves no trace),
     unless the caller made one already (SYNC NOW).
@@ -43,11 +44,12 @@ async def sync_connection(
     connector = deps.connectors[connection.connector]
     structlog.contextvars.bind_contextvars(connection_id=str(connection_id))
     error = None
+    yielded = False  # the run stopped to let other jobs go first
     leases: LeaseKeeper | None = None
     try:
         async with kept_leases(deps, connection_id) as leases:
             leases.run_id = run_id
-            await _push_batches(deps, connection, connector, leases, counts, trigger=trigger)
+            yielded = await _push_batches(deps, connection, connector, leases, counts, trigger=trigger)
     except ConnectionStopped as stop:
         error = stop.cause.message
         await _stop_connection(deps, connection_id, stop.cause)
@@ -69,13 +71,17 @@ async def sync_connection(
     if counts:
         log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
-        await _ring_when_next_due(deps, connection_id)
+        if yielded:
+            await deps.bell.ring_at(connection_id, utcnow())
+        else:
+            await _ring_when_next_due(deps, connection_id)
     return counts
 
 
 async def _push_batches(deps: SyncDeps, connection: Connection, connector, leases: LeaseKeeper, counts: Counter,
-                        *, trigger: str) -> None:
-    """Batch after batch until none is due; the run is made on the first batch (leases.run_id)."""
+                        *, trigger: str) -> bool:
+    """Batch after batch until none is due (False), or until other jobs wait for a worker (True);
+    the run is made on the first batch (leases.run_id)."""
     connection_id = connection.id
     # Before any claim: a connection whose tokens cannot be refreshed leaves its work unclaimed.
     credentials = await usable_credentials(deps, connector, connection)
@@ -113,6 +119,12 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
             # would come back empty (a round trip of the cashier's wait). Other due links have rings
             # of their own, and `_ring_when_next_due` rings for any that are due when this run ends.
             break
+        if len(claimed) >= connector.batch_size and await deps.bell.others_waiting():
+            # A backlog, and other jobs wait for a worker (other shops' sales, most likely): this
+            # connection's next batch queues up behind them, a batch a turn, instead of taking the
+            # workers for its whole backlog.
+            return True
+    return False
 
 
 async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reserved_for: uuid.UUID | None):

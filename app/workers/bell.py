@@ -17,6 +17,7 @@ from typing import Protocol
 
 import structlog
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 
 from app.models import RunTrigger
 from app.workers.slots import AGAIN_TTL_S, QUEUED_TTL_S, again_key, queued_key
@@ -32,6 +33,32 @@ LATE_S = 5.0  # a wake-up this far past its time is taken as lost (its worker di
 # After a ring fails, rings skip Redis this long instead of each waiting for its own failure: an API
 # write must not wait on a Redis that is away, and the sweeper rings for whatever was skipped.
 REDIS_PAUSE_S = 5.0
+
+
+# Marks a job as queued unless the job the marker names still waits in arq's queue: there (a job
+# stays in the queue's sorted set until it finishes) and not started. The marker holds for as long
+# as its job waits, however deep the queue; one whose job is gone (Redis lost it) or was started (a
+# worker killed before the job took its marker down) is replaced at once.
+_MARK_UNLESS_QUEUED = """
+local queued = redis.call('get', KEYS[1])
+if queued and redis.call('zscore', KEYS[2], queued) and redis.call('exists', ARGV[3] .. queued) == 0 then
+  return 0
+end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+# Whether a due job of the queue has not started yet (arq marks a started job in progress).
+_ANY_WAITING = """
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, job_id in ipairs(due) do
+  if redis.call('exists', ARGV[3] .. job_id) == 0 then return 1 end
+end
+return 0
+"""
+# Looked at from the queue's head: more than every job the workers can run at once, so a waiting job
+# is found behind the running ones.
+WAITING_LOOK = 200
 
 
 def webhooks_queued_key(connection_id: uuid.UUID | str) -> str:
@@ -54,6 +81,10 @@ class Bell(Protocol):
     async def ring_more(self, connection_id: uuid.UUID) -> None:
         """The connection has more than a batch due: its other job slots join in. A shop's sale
         wakes one job, not one a slot; a backlog is pushed by every slot."""
+
+    async def others_waiting(self) -> bool:
+        """Jobs wait in the queue for a worker: a connection draining a backlog lets them go first
+        (app.sync.runner), so one shop's import never holds another shop's sale back."""
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
@@ -106,19 +137,28 @@ class ArqBell:
         except Exception as exc:  # noqa: BLE001 - the first slot pushes on alone meanwhile
             self._failed(connection_id, exc)
 
+    async def others_waiting(self) -> bool:
+        try:
+            return bool(await self._redis.eval(_ANY_WAITING, 1, self._redis.default_queue_name,
+                                               int(time.time() * 1000), WAITING_LOOK, in_progress_key_prefix))
+        except Exception:  # noqa: BLE001 - not knowing is no reason to stop pushing
+            return False
+
+    async def _mark_queued(self, marker: str, job_id: str) -> bool:
+        """True if a job should be queued under this marker (none of its kind waits already)."""
+        return bool(await self._redis.eval(_MARK_UNLESS_QUEUED, 2, marker, self._redis.default_queue_name,
+                                           job_id, QUEUED_TTL_S, in_progress_key_prefix))
+
     async def _ring_slots(self, connection_id: uuid.UUID, trigger: str, slots: range) -> None:
         queued = 0
         for slot in slots:
             # The flag first: a job holding the slot sees it when it runs dry and goes round once
             # more, so a record that arrived during its last claim is not left waiting.
             await self._redis.set(again_key(connection_id, slot), 1, ex=AGAIN_TTL_S)
-            # One queued job per slot is enough; a job deletes the marker as it starts, and the
-            # marker expires by itself if that job's worker died before starting it.
-            if await self._redis.set(queued_key(connection_id, slot), 1, nx=True, ex=QUEUED_TTL_S):
-                await self._redis.enqueue_job(
-                    SYNC_JOB, str(connection_id), None, trigger, slot,
-                    _job_id=f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}",
-                )
+            # One queued job per slot is enough; a job deletes the marker as it starts.
+            job_id = f"sync:{connection_id}:{slot}:{uuid.uuid4().hex}"
+            if await self._mark_queued(queued_key(connection_id, slot), job_id):
+                await self._redis.enqueue_job(SYNC_JOB, str(connection_id), None, trigger, slot, _job_id=job_id)
                 queued += 1
         if queued:
             await wake_workers(self._redis, queued)
@@ -130,11 +170,11 @@ class ArqBell:
             # One queued job per connection is enough (deliveries come in bursts): the marker is
             # deleted as the job starts, so a ring after that queues one more, which sees the events
             # the running job may have missed; the marker expires by itself if its job is lost.
-            if not await self._redis.set(webhooks_queued_key(connection_id), 1, nx=True, ex=QUEUED_TTL_S):
-                return
             # A fresh id per ring: a job already running may have read the events before these.
-            await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id),
-                                          _job_id=f"webhooks:{connection_id}:{uuid.uuid4().hex}")
+            job_id = f"webhooks:{connection_id}:{uuid.uuid4().hex}"
+            if not await self._mark_queued(webhooks_queued_key(connection_id), job_id):
+                return
+            await self._redis.enqueue_job(WEBHOOK_JOB, str(connection_id), _job_id=job_id)
             await wake_workers(self._redis)
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the sweeper rings for them
             self._failed(connection_id, exc)
@@ -194,6 +234,9 @@ class InProcessBell:
 
     async def ring_more(self, connection_id: uuid.UUID) -> None:
         self._ring_slots(connection_id, RunTrigger.SCHEDULE, range(1, self._slots))
+
+    async def others_waiting(self) -> bool:
+        return False  # every ring starts its task at once: nothing waits for a worker here
 
     def _ring_slots(self, connection_id: uuid.UUID, trigger: str, slots: range) -> None:
         for slot in slots:

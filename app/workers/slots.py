@@ -21,7 +21,7 @@ log = structlog.get_logger(__name__)
 
 SLOT_TTL_S = 10.0
 AGAIN_TTL_S = 600
-QUEUED_TTL_S = 10
+QUEUED_TTL_S = 3600  # only tidies a marker whose job Redis lost; a marker naming a waiting job holds
 
 
 def slot_key(connection_id: uuid.UUID | str, slot: int) -> str:
