@@ -26,16 +26,22 @@ from app.sync.push import BatchScope, ConnectionStopped, process
 log = structlog.get_logger(__name__)
 
 
+class RunCounts(Counter):
+    """A run's outcome counts; `yielded` when it stopped for other jobs and queued its next turn."""
+
+    yielded: bool = False
+
+
 async def sync_connection(
     deps: SyncDeps, connection_id: uuid.UUID, *, run_id: uuid.UUID | None = None, trigger: str = RunTrigger.SCHEDULE
-) -> Counter:
+) -> RunCounts:
     """Push every due pending link of the connection, batch after batch, until none is left, or
     until other jobs wait for a worker: then its next turn queues up behind them.
 
     A run row is created on the first claimed batch (a wake-up that finds nothing leaves no trace),
     unless the caller made one already (SYNC NOW).
     """
-    counts: Counter = Counter()
+    counts = RunCounts()
     async with deps.sessions() as session:
         connection = await session.get(Connection, connection_id)
     if connection is None or not await _ready(deps, connection):
@@ -72,6 +78,7 @@ async def sync_connection(
         log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
         if yielded:
+            counts.yielded = True
             await deps.bell.ring_at(connection_id, utcnow())
         else:
             await _ring_when_next_due(deps, connection_id)

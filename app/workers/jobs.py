@@ -77,7 +77,12 @@ async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigg
                 return dict(totals)  # its holder sees the ring's flag and goes round once more
             while True:
                 await redis.delete(flag)
-                totals.update(await run_sync(deps, connection_id, None, trigger))
+                counts = await sync_connection(deps, uuid.UUID(connection_id), trigger=trigger)
+                totals.update(counts)
+                if counts.yielded:
+                    # Its next turn is queued behind the jobs that wait: going round now, for a
+                    # ring's flag, would take the worker back before them.
+                    return dict(totals)
                 if not await redis.exists(flag):
                     break
         # A ring between the last look and the release found the slot taken and left its flag:
