@@ -49,14 +49,17 @@ async def test_a_ring_queues_no_second_job_while_the_first_waits_and_replaces_on
     assert len(set(await _sync_jobs(stack)) - {first, second}) == 1
 
 
-async def test_others_wait_only_while_a_due_job_has_not_started(stack):
+async def test_others_wait_only_while_another_connections_due_job_has_not_started(stack):
     bell, redis = stack.deps.bell, stack.deps.redis
-    assert await bell.others_waiting() is False
-    await bell.ring(uuid.uuid4(), trigger=RunTrigger.SCHEDULE)
-    (job_id,) = await _sync_jobs(stack)
-    assert await bell.others_waiting() is True
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    assert await bell.others_waiting(mine) is False
+    await bell.ring(mine, trigger=RunTrigger.SCHEDULE)
+    assert await bell.others_waiting(mine) is False  # its own next job is no reason to stop
+    await bell.ring(other, trigger=RunTrigger.SCHEDULE)
+    (job_id,) = [job for job in await _sync_jobs(stack) if str(other) in job]
+    assert await bell.others_waiting(mine) is True
     await redis.set(in_progress_key_prefix + job_id, 1)  # a worker runs it: it waits no more
-    assert await bell.others_waiting() is False
+    assert await bell.others_waiting(mine) is False
     # A deferred ring due later waits for its time, not for a worker.
     await bell.ring_at(uuid.uuid4(), utcnow() + timedelta(minutes=5))
-    assert await bell.others_waiting() is False
+    assert await bell.others_waiting(mine) is False

@@ -34,7 +34,7 @@ class SilentBell:
     async def ring_more(self, *_args, **_kwargs) -> None:
         return None
 
-    async def others_waiting(self) -> bool:
+    async def others_waiting(self, _connection_id) -> bool:
         return False
 
     async def ring_at(self, *_args, **_kwargs) -> None:

@@ -115,11 +115,12 @@ async def test_a_sale_wakes_one_job_and_a_backlog_calls_in_every_slot(arq_env, m
     items = [{"id": f"C-{i}", "first_name": "Backlog"} for i in range(2, 122)]
     assert (await api.post("/v1/customers/batch", {"items": items})).status_code == 200
     assert await queued_slots() == [0]
-    # The job of the first slot finds a full batch and calls the second slot in. Jobs wait in the
-    # queue (those two), so it pushes that one batch and queues its next turn behind them.
+    # The job of the first slot finds a full batch and calls the second slot in. Another shop's
+    # job waits in the queue, so it pushes that one batch and queues its next turn behind it.
+    await deps.bell.ring(uuid.uuid4(), trigger="schedule")
     counts = await sync_connection(deps, uuid.UUID(connection_id))
     assert counts == {"created": 50} and counts.yielded
-    assert await queued_slots() == [0, 1]
+    assert await queued_slots() == [0, 0, 1]
     assert [job.function for job in await pool.queued_jobs()].count("ring_later") == 1
     await arq_env.run_workers(monkeypatch)
     ids = ",".join(f"C-{i}" for i in range(1, 122))

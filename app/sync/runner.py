@@ -126,7 +126,7 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
             # would come back empty (a round trip of the cashier's wait). Other due links have rings
             # of their own, and `_ring_when_next_due` rings for any that are due when this run ends.
             break
-        if len(claimed) >= connector.batch_size and await deps.bell.others_waiting():
+        if len(claimed) >= connector.batch_size and await deps.bell.others_waiting(connection_id):
             # A backlog, and other jobs wait for a worker (other shops' sales, most likely): this
             # connection's next batch queues up behind them, a batch a turn, instead of taking the
             # workers for its whole backlog.

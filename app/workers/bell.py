@@ -48,11 +48,14 @@ redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
-# Whether a due job of the queue has not started yet (arq marks a started job in progress).
-_ANY_WAITING = """
+# Whether a due job of the queue has not started yet (arq marks a started job in progress), other
+# than the asking connection's own (its job ids name it).
+_OTHERS_WAITING = """
 local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, job_id in ipairs(due) do
-  if redis.call('exists', ARGV[3] .. job_id) == 0 then return 1 end
+  if not string.find(job_id, ARGV[4], 1, true) and redis.call('exists', ARGV[3] .. job_id) == 0 then
+    return 1
+  end
 end
 return 0
 """
@@ -82,9 +85,10 @@ class Bell(Protocol):
         """The connection has more than a batch due: its other job slots join in. A shop's sale
         wakes one job, not one a slot; a backlog is pushed by every slot."""
 
-    async def others_waiting(self) -> bool:
-        """Jobs wait in the queue for a worker: a connection draining a backlog lets them go first
-        (app.sync.runner), so one shop's import never holds another shop's sale back."""
+    async def others_waiting(self, connection_id: uuid.UUID) -> bool:
+        """Other connections' jobs wait in the queue for a worker: a connection draining a backlog
+        lets them go first (app.sync.runner), so one shop's import never holds another shop's sale
+        back."""
 
     async def ring_at(self, connection_id: uuid.UUID, when: datetime) -> None:
         """Ring once more when the soonest back-off ends, instead of waiting for the sweeper."""
@@ -137,10 +141,11 @@ class ArqBell:
         except Exception as exc:  # noqa: BLE001 - the first slot pushes on alone meanwhile
             self._failed(connection_id, exc)
 
-    async def others_waiting(self) -> bool:
+    async def others_waiting(self, connection_id: uuid.UUID) -> bool:
         try:
-            return bool(await self._redis.eval(_ANY_WAITING, 1, self._redis.default_queue_name,
-                                               int(time.time() * 1000), WAITING_LOOK, in_progress_key_prefix))
+            return bool(await self._redis.eval(_OTHERS_WAITING, 1, self._redis.default_queue_name,
+                                               int(time.time() * 1000), WAITING_LOOK, in_progress_key_prefix,
+                                               str(connection_id)))
         except Exception:  # noqa: BLE001 - not knowing is no reason to stop pushing
             return False
 
@@ -235,7 +240,7 @@ class InProcessBell:
     async def ring_more(self, connection_id: uuid.UUID) -> None:
         self._ring_slots(connection_id, RunTrigger.SCHEDULE, range(1, self._slots))
 
-    async def others_waiting(self) -> bool:
+    async def others_waiting(self, connection_id: uuid.UUID) -> bool:
         return False  # every ring starts its task at once: nothing waits for a worker here
 
     def _ring_slots(self, connection_id: uuid.UUID, trigger: str, slots: range) -> None:
