@@ -42,3 +42,29 @@ def _nodes(node: dict, relation: str):
         yield node
     for child in node.get("Plans", []):
         yield from _nodes(child, relation)
+
+
+async def test_the_look_up_of_taken_external_ids_probes_the_unique_index_whatever_the_statistics(api):
+    connection_id = await api.connect_sandbox()
+    # Statistics from when the shop had ten synced customers; two thousand more synced since.
+    for start, count in ((0, 10), (10, 1000), (1010, 1000)):
+        items = [{"id": f"C-{i}", "first_name": "A"} for i in range(start, start + count)]
+        assert (await api.post("/v1/customers/batch", {"items": items})).status_code == 200
+        await api.settle()
+        if start == 0:
+            async with api.deps.engine.begin() as conn:
+                await conn.execute(text("ANALYZE links"))
+    async with api.deps.engine.begin() as conn:
+        taken = (await conn.execute(text("SELECT external_id FROM links WHERE external_id IS NOT NULL "
+                                         "ORDER BY id DESC LIMIT 50"))).scalars().all()
+        params = {"connection_id": connection_id, "entity_types": ["customer"] * 50, "external_ids": list(taken)}
+        plan = (await conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {bulk.TAKEN_IDS.text}"), params)).scalar()
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        scans = list(_nodes(plan[0]["Plan"], "links"))
+        assert len(taken) == 50 and scans, plan
+        for node in scans:
+            assert "external_id" in node.get("Index Cond", ""), node
+            assert node.get("Rows Removed by Filter", 0) == 0, node
+            assert node["Actual Rows"] <= 1, node  # one link a probe, never the type's synced links
+        found = (await conn.execute(bulk.TAKEN_IDS, params)).all()
+        assert sorted(row[1] for row in found) == sorted(taken)

@@ -37,6 +37,21 @@ CROSS JOIN LATERAL (
 EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at"))
 RECORD_IDS = text(_LOOKUP.format(outer="r.id", inner="id"))
 
+# The links already holding external ids the program returned, one probe of the (connection, type,
+# external id) unique index per pair, for the same reason as _LOOKUP: as `external_id IN (...)` the
+# ids were a filter over every synced link of the type (60 ms a batch at 80,000 synced customers).
+TAKEN_IDS = text("""
+SELECT l.id, l.external_id, l.entity_type, records.pos_id
+FROM unnest(CAST(:entity_types AS varchar[]), CAST(:external_ids AS varchar[])) AS u(entity_type, external_id)
+CROSS JOIN LATERAL (
+    SELECT id, external_id, entity_type, record_id FROM links
+    WHERE connection_id = CAST(:connection_id AS uuid) AND entity_type = u.entity_type
+      AND external_id = u.external_id
+    LIMIT 1
+) AS l
+JOIN records ON records.id = l.record_id
+""")
+
 # The payload travels as its canonical JSON text (the bytes its hash is taken over) and becomes
 # jsonb in the server. Rows keep the arrays' order: the caller's sorted order is the lock order.
 UPSERT_RECORDS = text("""

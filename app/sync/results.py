@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, String, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Boolean, String, and_, bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +19,7 @@ from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
 from app.models.sync import FORGET_LOST_CALL
 from app.sync.settings_guard import repend_if_settings_changed
 from app.models.base import UtcDateTime, utcnow
+from app.sync import bulk
 from app.sync.announce import vouched
 from app.sync.backoff import next_attempt, program_answers
 from app.sync.dependencies import IN_FLIGHT, RETRYING
@@ -191,15 +192,20 @@ async def _refuse_taken_ids(session: AsyncSession, outcomes: list[Outcome], conn
     """An external id the program returned that another record of the connection already holds
     (Xero merged two contacts; a create matched an existing object) fails this one record."""
     # Ids are compared within one entity type: programs number some kinds separately (QuickBooks).
-    wanted = {o.external_id for o in outcomes if o.external_id and o.external_id != o.claimed.external_id}
+    wanted = sorted({(o.claimed.entity_type, o.external_id) for o in outcomes
+                     if o.external_id and o.external_id != o.claimed.external_id})
     if not wanted:
         return outcomes
-    types = {o.claimed.entity_type for o in outcomes}
-    rows = await session.execute(
-        select(Link.id, Link.external_id, Record.entity_type, Record.pos_id)
-        .join(Record, Record.id == Link.record_id)
-        .where(Link.connection_id == connection_id, Link.external_id.in_(wanted), Link.entity_type.in_(types))
-    )
+    if session.bind.dialect.name == "postgresql":
+        rows = await session.execute(bulk.TAKEN_IDS, {"connection_id": connection_id,
+                                                      "entity_types": [t for t, _ in wanted],
+                                                      "external_ids": [i for _, i in wanted]})
+    else:
+        rows = await session.execute(
+            select(Link.id, Link.external_id, Link.entity_type, Record.pos_id)
+            .join(Record, Record.id == Link.record_id)
+            .where(Link.connection_id == connection_id, tuple_(Link.entity_type, Link.external_id).in_(wanted))
+        )
     holders = {(entity_type, external_id): (link_id, entity_type, pos_id)
                for link_id, external_id, entity_type, pos_id in rows.all()}
     checked = []
