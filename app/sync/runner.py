@@ -50,12 +50,11 @@ async def sync_connection(
     connector = deps.connectors[connection.connector]
     structlog.contextvars.bind_contextvars(connection_id=str(connection_id))
     error = None
-    yielded = False  # the run stopped to let other jobs go first
     leases: LeaseKeeper | None = None
     try:
         async with kept_leases(deps, connection_id) as leases:
             leases.run_id = run_id
-            yielded = await _push_batches(deps, connection, connector, leases, counts, trigger=trigger)
+            counts.yielded = await _push_batches(deps, connection, connector, leases, counts, trigger=trigger)
     except ConnectionStopped as stop:
         error = stop.cause.message
         await _stop_connection(deps, connection_id, stop.cause)
@@ -77,8 +76,7 @@ async def sync_connection(
     if counts:
         log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
-        if yielded:
-            counts.yielded = True
+        if counts.yielded:
             await deps.bell.ring_at(connection_id, utcnow())
         else:
             await _ring_when_next_due(deps, connection_id)

@@ -79,11 +79,11 @@ class Bell(Protocol):
     in the database are the work, so a lost ring costs latency, never data (the sweeper rings again)."""
 
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
-        """Wake the connection's first job slot (or start SYNC NOW's run, with `run_id`)."""
+        """Wake the connection's job slots (or start SYNC NOW's run, with `run_id`)."""
 
     async def ring_more(self, connection_id: uuid.UUID) -> None:
-        """The connection has more than a batch due: its other job slots join in. A shop's sale
-        wakes one job, not one a slot; a backlog is pushed by every slot."""
+        """The connection has more than a batch due: its other job slots join in (embedded mode's
+        rings start one task; a worker's slots that went idle are woken again)."""
 
     async def others_waiting(self, connection_id: uuid.UUID) -> bool:
         """Other connections' jobs wait in the queue for a worker: a connection draining a backlog
@@ -129,7 +129,10 @@ class ArqBell:
                 )
                 await wake_workers(self._redis)
                 return
-            await self._ring_slots(connection_id, trigger, range(1))
+            # Every slot: a slot whose holder was SIGKILLed stays taken until its lock runs out, and
+            # waking the first slot alone left the work waiting that long (up to 22 s in the fault
+            # suite); another slot takes it at once.
+            await self._ring_slots(connection_id, trigger, range(self._slots))
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             self._failed(connection_id, exc)
 
