@@ -48,7 +48,7 @@ class Settings(BaseSettings, XeroEnv, QuickBooksEnv):
     batch_size: int = Field(default=50, ge=1, le=1000, alias="POSSYNC_BATCH_SIZE")
     # A claimed batch is held this long, renewed by the job's heartbeat while it works: a dead
     # job's batch is free again within one lease.
-    claim_lease_s: int = Field(default=15, ge=3, le=3600, alias="POSSYNC_CLAIM_LEASE_S")
+    claim_lease_s: int = Field(default=6, ge=3, le=3600, alias="POSSYNC_CLAIM_LEASE_S")
     sweep_interval_s: int = Field(default=10, ge=1, alias="POSSYNC_SWEEP_INTERVAL_S")
     # The longest an idle `possync worker` waits before looking at its queue: rung jobs wake it at
     # once (app.workers.wakeup); deferred rings and the sweep are due by the clock and wait up to this.

@@ -1,9 +1,12 @@
 """What the bell reads off arq's queue: whether a connection's job still waits there (so a ring
 need not queue another, however long the wait), and whether any job waits for a worker at all (so
-a connection draining a backlog lets it go first)."""
+a connection draining a backlog lets it go first). And the job slots a ring's job takes: from a
+holder that died, as soon as its lock runs out; never from one that lives."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import timedelta
 
@@ -12,6 +15,7 @@ from arq.constants import in_progress_key_prefix
 
 from app.models import RunTrigger
 from app.models.base import utcnow
+from app.workers.slots import held_slot, slot_key
 from tests.conftest import arq_stack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -65,3 +69,30 @@ async def test_others_wait_only_while_another_connections_due_job_has_not_starte
     # A deferred ring due later waits for its time, not for a worker.
     await bell.ring_at(uuid.uuid4(), utcnow() + timedelta(minutes=5))
     assert await bell.others_waiting(mine) is False
+
+
+async def test_a_slot_whose_holder_died_is_taken_once_its_lock_runs_out(stack):
+    redis, connection_id = stack.deps.redis, uuid.uuid4()
+    # A SIGKILLed holder: its lock stays, and nobody renews it.
+    await redis.set(slot_key(connection_id, 0), "a dead job's token", px=600)
+    started = time.monotonic()
+    async with held_slot(redis, connection_id, 0, ttl_s=1.5) as held:
+        waited = time.monotonic() - started
+        assert held
+    # Taken when the lock ran out (0.6 s), not at the next ring or sweep.
+    assert 0.5 <= waited < 1.2
+
+
+async def test_a_slot_whose_holder_lives_is_left_to_it(stack):
+    redis, connection_id = stack.deps.redis, uuid.uuid4()
+    async with held_slot(redis, connection_id, 0, ttl_s=0.6) as holder:
+        assert holder
+        started = time.monotonic()
+        # The holder renews its lock (every 0.2 s here) for longer than the lock's lifetime.
+        async with held_slot(redis, connection_id, 0, ttl_s=0.6) as second:
+            waited = time.monotonic() - started
+            assert not second
+        assert waited >= 0.55
+        await asyncio.sleep(0.7)
+        assert await redis.exists(slot_key(connection_id, 0))
+    assert not await redis.exists(slot_key(connection_id, 0))  # let go at the end

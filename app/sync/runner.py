@@ -16,6 +16,7 @@ from app.models import Connection, ConnectionStatus, Link, LinkState, Run, RunSt
 from app.models.base import utcnow
 from app.observability import metrics
 from app.sync.claim import adopt, claim
+from app.connections.schedule import schedule_of
 from app.connections.settings import typed_settings
 from app.connections.credentials import usable_credentials
 from app.sync.settings_guard import settings_now
@@ -77,9 +78,11 @@ async def sync_connection(
         log.info("run_finished", run_id=str(run_id), connection_id=str(connection_id), **counts)
     if error is None:
         if counts.yielded:
-            await deps.bell.ring_at(connection_id, utcnow())
+            # Its next turn: a job queued now waits behind those already queued. A ring, not a
+            # deferred one, so a connection on a schedule goes on with its run too.
+            await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
         else:
-            await _ring_when_next_due(deps, connection_id)
+            await ring_when_due(deps, connection_id, rings_on_change=schedule_of(connection.settings).rings_on_change)
     return counts
 
 
@@ -95,8 +98,8 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
     batches = _batches(deps, connection_id, connector.batch_size, reserved_for=leases.run_id)
     async for claimed, reserved in batches:
         if not helped and len(claimed) >= connector.batch_size:
-            # A full batch has more behind it, likely: the connection's other job slots join in.
-            # A ring wakes one slot only, so a shop's single sale costs one job, not one a slot.
+            # A full batch has more behind it, likely: the connection's other job slots join in (a
+            # ring wakes the first slot only, so a shop's single sale costs one job, not one a slot).
             await deps.bell.ring_more(connection_id)
             helped = True
         if scope is None:
@@ -122,7 +125,7 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
         if reserved and trigger == RunTrigger.SYNC_NOW and _all_settled(claimed, done):
             # The press's own work is done, and nothing of it went back to pending: another claim
             # would come back empty (a round trip of the cashier's wait). Other due links have rings
-            # of their own, and `_ring_when_next_due` rings for any that are due when this run ends.
+            # of their own, and `ring_when_due` rings for any that are due when this run ends.
             break
         if len(claimed) >= connector.batch_size and await deps.bell.others_waiting(connection_id):
             # A backlog, and other jobs wait for a worker (other shops' sales, most likely): this
@@ -165,19 +168,33 @@ async def _process_refreshing_once(scope: BatchScope, claimed, connection: Conne
         return Counter()
 
 
-async def _ring_when_next_due(deps: SyncDeps, connection_id: uuid.UUID) -> None:
-    """A short back-off (a flaky call, a dependency on its way) should not wait for the sweeper.
+async def ring_when_due(deps: SyncDeps, connection_id: uuid.UUID, *, rings_on_change: bool | None = None) -> None:
+    """Ring for the connection's pending links: at once if one is due now, else when the soonest
+    falls due, if that is within the retry horizon (a short back-off or a dependency on its way
+    should not wait for the sweeper). Run at the end of every run, and by every deferred ring when
+    its time comes, so a wake-up whose work was done meanwhile costs this query, not a job.
 
-    Links another job holds count from the end of its lease: if that job died, they are due then.
+    Links another job holds count from the end of its lease: if that job died, they are due then;
+    if it lives, it has settled them or renewed the lease, and the wake-up moves on to that.
+    A connection on a schedule (or manual) is left to its tick and SYNC NOW, as by the sweeper.
     """
     now = utcnow()
     free_at = case((Link.claimed_until > Link.next_attempt_at, Link.claimed_until), else_=Link.next_attempt_at)
     async with deps.sessions() as session:
+        if rings_on_change is None:
+            stored = await session.scalar(select(Connection.settings).where(Connection.id == connection_id))
+            rings_on_change = schedule_of(stored).rings_on_change
+        if not rings_on_change:
+            return
         soonest = await session.scalar(
             select(func.min(free_at)).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING)
         )
-    if soonest is not None and soonest <= now + timedelta(seconds=deps.settings.retry_horizon_s):
-        await deps.bell.ring_at(connection_id, max(soonest, now))
+    if soonest is None or soonest > now + timedelta(seconds=deps.settings.retry_horizon_s):
+        return
+    if soonest <= now:
+        await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
+    else:
+        await deps.bell.ring_at(connection_id, soonest)
 
 
 async def _ready(deps: SyncDeps, connection: Connection) -> bool:

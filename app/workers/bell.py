@@ -79,7 +79,7 @@ class Bell(Protocol):
     in the database are the work, so a lost ring costs latency, never data (the sweeper rings again)."""
 
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
-        """Wake the connection's job slots (or start SYNC NOW's run, with `run_id`)."""
+        """Wake the connection's first job slot (or start SYNC NOW's run, with `run_id`)."""
 
     async def ring_more(self, connection_id: uuid.UUID) -> None:
         """The connection has more than a batch due: its other job slots join in (embedded mode's
@@ -129,10 +129,10 @@ class ArqBell:
                 )
                 await wake_workers(self._redis)
                 return
-            # Every slot: a slot whose holder was SIGKILLed stays taken until its lock runs out, and
-            # waking the first slot alone left the work waiting that long (up to 22 s in the fault
-            # suite); another slot takes it at once.
-            await self._ring_slots(connection_id, trigger, range(self._slots))
+            # The first slot only, so a shop's sale costs one job: the other slots join when a claim
+            # comes back full (`ring_more`). A first slot whose holder died is free again within its
+            # lock's lifetime, and the ring's job waits that long for it (app.workers.slots).
+            await self._ring_slots(connection_id, trigger, range(1))
         except Exception as exc:  # noqa: BLE001 - the database already holds the work; the sweeper re-rings
             self._failed(connection_id, exc)
 
@@ -218,20 +218,23 @@ class ArqBell:
 
 SyncFunction = Callable[[str, str | None, str], Awaitable[object]]
 ProcessFunction = Callable[[str], Awaitable[object]]  # takes a connection id (or a resync's run id)
+DeferredRing = Callable[[uuid.UUID], Awaitable[object]]
 
 
 class InProcessBell:
     """Embedded mode: the same job function, run as asyncio tasks in the API process."""
 
     def __init__(self, sync: SyncFunction, slots: int, process: ProcessFunction | None = None,
-                 resync: ProcessFunction | None = None) -> None:
+                 resync: ProcessFunction | None = None, deferred: DeferredRing | None = None) -> None:
         self._sync = sync
+        self._deferred = deferred  # what a ring_at does when its time comes; a plain ring without it
         self._process = process
         self._resync = resync
         self._slots = slots
         self._running: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
         self._timers: dict[uuid.UUID, tuple[float, asyncio.TimerHandle]] = {}
+        self._deferring: set[asyncio.Task] = set()  # deferred rings under way (kept from garbage collection)
 
     async def ring(self, connection_id: uuid.UUID, *, trigger: str, run_id: uuid.UUID | None = None) -> None:
         if run_id is not None:
@@ -296,9 +299,20 @@ class InProcessBell:
 
         def wake() -> None:
             self._timers.pop(connection_id, None)
-            asyncio.ensure_future(self.ring(connection_id, trigger=RunTrigger.SCHEDULE))
+            task = asyncio.ensure_future(self._ring_deferred(connection_id))
+            self._deferring.add(task)
+            task.add_done_callback(self._deferring.discard)
 
         self._timers[connection_id] = (at, loop.call_at(at, wake))
+
+    async def _ring_deferred(self, connection_id: uuid.UUID) -> None:
+        if self._deferred is None:
+            await self.ring(connection_id, trigger=RunTrigger.SCHEDULE)
+            return
+        try:
+            await self._deferred(connection_id)
+        except Exception:  # noqa: BLE001 - logged; the sweeper rings for whatever is due
+            log.exception("deferred_ring_failed", connection_id=str(connection_id))
 
     def _start(self, job_id: str, connection_id: str, run_id: str | None, trigger: str) -> None:
         self._running[job_id] = asyncio.create_task(self._run(job_id, connection_id, run_id, trigger), name=job_id)
@@ -318,14 +332,14 @@ class InProcessBell:
 
     async def drain(self) -> None:
         """Wait until every running job has ended (tests, shutdown)."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+        while self._running or self._deferring:
+            await asyncio.gather(*self._running.values(), *self._deferring, return_exceptions=True)
 
     async def close(self) -> None:
         for _at, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        tasks = list(self._running.values())
+        tasks = [*self._running.values(), *self._deferring]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,7 +13,7 @@ from app.db import database_answers, is_database_outage
 from app.models import RunTrigger
 from app.sync.deps import SyncDeps
 from app.sync.resync import run_resync
-from app.sync.runner import sync_connection
+from app.sync.runner import ring_when_due, sync_connection
 from app.webhooks.processing import process_webhook_events
 from app.workers.bell import later_key, webhooks_queued_key
 from app.workers.slots import again_key, held_slot, queued_key
@@ -74,7 +74,7 @@ async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigg
     while True:
         async with held_slot(redis, connection_id, slot) as held:
             if not held:
-                return dict(totals)  # its holder sees the ring's flag and goes round once more
+                return dict(totals)  # its holder lives: it sees the ring's flag and goes round once more
             while True:
                 await redis.delete(flag)
                 counts = await sync_connection(deps, uuid.UUID(connection_id), trigger=trigger)
@@ -94,7 +94,19 @@ async def _sync_in_slot(ctx: dict, connection_id: str, run_id: str | None, trigg
 async def ring_later_job(ctx: dict, connection_id: str, at_s: str) -> None:
     """A deferred ring (a back-off ending soon); a fresh job id each time, so it works every time."""
     await ctx["redis"].eval(_FORGET_IF_MINE, 1, later_key(connection_id), at_s)
-    await ctx["deps"].bell.ring(uuid.UUID(connection_id), trigger=RunTrigger.SCHEDULE)
+    await deferred_ring(ctx["deps"], uuid.UUID(connection_id))
+
+
+async def deferred_ring(deps: SyncDeps, connection_id: uuid.UUID) -> None:
+    """A deferred ring's time has come: it rings if work is due by then, or moves on to when it
+    will be (app.sync.runner.ring_when_due). If the database cannot say, it rings: the job then
+    waits for the database itself."""
+    try:
+        await ring_when_due(deps, connection_id)
+    except Exception as exc:
+        if not is_database_outage(exc):
+            raise
+        await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
 
 
 async def run_webhooks(deps: SyncDeps, connection_id: str) -> int:

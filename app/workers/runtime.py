@@ -8,7 +8,7 @@ import contextlib
 
 from app.sync.deps import SyncDeps
 from app.workers.bell import ArqBell, InProcessBell
-from app.workers.jobs import run_resync_slice, run_sync, run_webhooks, through_database_outages
+from app.workers.jobs import deferred_ring, run_resync_slice, run_sync, run_webhooks, through_database_outages
 from app.workers.periodic import embedded_loops
 
 API_REDIS_TIMEOUT_S = 1.0  # a local Redis answers in a millisecond; this long means it is away
@@ -48,7 +48,8 @@ def in_process_bell(deps: SyncDeps) -> InProcessBell:
     return InProcessBell(lambda c, r, t: through_database_outages(deps.engine, lambda: run_sync(deps, c, r, t)),
                          deps.settings.jobs_per_connection,
                          process=lambda c: run_webhooks(deps, c),
-                         resync=lambda r: run_resync_slice(deps, r))
+                         resync=lambda r: run_resync_slice(deps, r),
+                         deferred=lambda c: deferred_ring(deps, c))
 
 
 def arq_pool(redis_url: str):

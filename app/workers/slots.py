@@ -1,9 +1,12 @@
 """At most N jobs push one connection at once, by slots that expire with their holder.
 
-A slot is a Redis lock with a short time to live, renewed by the holding job every few seconds.
+A slot is a Redis lock with a short time to live, renewed by the holding job every second.
 A SIGKILLed job stops renewing, and its slot is free again within SLOT_TTL_S: nothing else (no arq
-job id, no in-progress marker) stands between a ring and a worker. Exclusivity of the work itself
-lives in the database (leases, SKIP LOCKED); the slots only keep the number of jobs sensible.
+job id, no in-progress marker) stands between a ring and a worker. A job that finds its slot taken
+waits up to that long for it, so the work of a holder that died is taken up as soon as its lock
+runs out, not at the next sweep; a holder that lives renews its lock and answers the ring itself.
+Exclusivity of the work lives in the database (leases, SKIP LOCKED); the slots only keep the
+number of jobs sensible.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from redis.exceptions import LockError, RedisError
 
 log = structlog.get_logger(__name__)
 
-SLOT_TTL_S = 10.0
+SLOT_TTL_S = 3.0
 AGAIN_TTL_S = 600
 QUEUED_TTL_S = 3600  # only tidies a marker whose job Redis lost; a marker naming a waiting job holds
 
@@ -41,9 +44,10 @@ def queued_key(connection_id: uuid.UUID | str, slot: int) -> str:
 @contextlib.asynccontextmanager
 async def held_slot(redis: Redis, connection_id: uuid.UUID | str, slot: int,
                     *, ttl_s: float = SLOT_TTL_S) -> AsyncIterator[bool]:
-    """Yield True while this job holds the slot (renewed in the background), False if another does."""
-    lock = redis.lock(slot_key(connection_id, slot), timeout=ttl_s)
-    if not await lock.acquire(blocking=False):
+    """Yield True while this job holds the slot (renewed in the background); False if another job
+    held it throughout one lock lifetime (it is alive, and sees the ring's flag)."""
+    lock = redis.lock(slot_key(connection_id, slot), timeout=ttl_s, sleep=0.05)
+    if not await lock.acquire(blocking=True, blocking_timeout=ttl_s):
         yield False
         return
     beat = asyncio.create_task(_renew(lock, ttl_s), name=f"slot-{slot}")
