@@ -13,11 +13,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, Uuid, any_, bindparam, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, String, Uuid, any_, bindparam, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Link, LinkState
+from app.models.base import UtcDateTime
 from app.models.sync import FORGET_LOST_CALL
 
 # One probe of the (store, type, POS id) unique index per id, whatever the planner believes. As
@@ -36,6 +37,15 @@ CROSS JOIN LATERAL (
 """
 EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at"))
 RECORD_IDS = text(_LOOKUP.format(outer="r.id", inner="id"))
+# What a batch refers to (a sale's customer and products, a sale's shift report), with its link on
+# one connection, if any: looked up by the push, batch after batch, as the shop's records grow.
+_WITH_LINK = _LOOKUP + "LEFT JOIN links AS l ON l.record_id = r.id AND l.connection_id = CAST(:connection_id AS uuid)\n"
+REFERENCED = text(_WITH_LINK.format(
+    outer="l.id, l.state, l.external_id, l.error, l.next_attempt_at, l.claimed_until", inner="id",
+)).columns(pos_id=String, id=BigInteger, state=String, external_id=String, error=String,
+           next_attempt_at=UtcDateTime, claimed_until=UtcDateTime)
+SHIFT_REPORTS = text(_WITH_LINK.format(outer="r.payload, l.external_id", inner="id, payload")).columns(
+    pos_id=String, payload=JSONB, external_id=String)
 
 # The links already holding external ids the program returned, one probe of the (connection, type,
 # external id) unique index per pair, for the same reason as _LOOKUP: as `external_id IN (...)` the
@@ -90,6 +100,21 @@ async def existing(session: AsyncSession, store_id: uuid.UUID, entity_type: str,
 async def record_ids(session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> dict[str, int]:
     params = {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids}
     return dict((await session.execute(RECORD_IDS, params)).all())
+
+
+async def referenced(session: AsyncSession, *, store_id: uuid.UUID, connection_id: uuid.UUID, entity_type: str,
+                     pos_ids: list[str]) -> list:
+    """(pos_id, link id, state, external id, error, next attempt, claimed until) of the records
+    stored; the link's columns are None where the record has no link on the connection."""
+    params = {"store_id": store_id, "connection_id": connection_id, "entity_type": entity_type, "pos_ids": pos_ids}
+    return list((await session.execute(REFERENCED, params)).all())
+
+
+async def shift_reports(session: AsyncSession, *, store_id: uuid.UUID, connection_id: uuid.UUID,
+                        pos_ids: list[str]) -> list:
+    """(pos_id, payload, external id on the connection) of the shift reports stored."""
+    params = {"store_id": store_id, "connection_id": connection_id, "entity_type": "shift_report", "pos_ids": pos_ids}
+    return list((await session.execute(SHIFT_REPORTS, params)).all())
 
 
 async def upsert_records(session: AsyncSession, *, store_id: uuid.UUID, entity_type: str, now: datetime,

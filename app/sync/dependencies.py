@@ -14,6 +14,7 @@ from app.connectors.errors import PermanentError, SyncError, TransientError
 from app.entities import ENTITY_TYPES, unique_references
 from app.models import Link, LinkState, Record
 from app.models.base import utcnow
+from app.sync import bulk
 from app.sync.claim import Claimed
 
 Ref = tuple[str, str]
@@ -55,13 +56,20 @@ async def resolve(
     if wanted:
         async with sessions() as session:
             for ref_type, pos_ids in wanted.items():
-                rows = await session.execute(
-                    select(Record.pos_id, Link.id, Link.state, Link.external_id, Link.error, Link.next_attempt_at,
-                           Link.claimed_until)
-                    .outerjoin(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
-                    .where(Record.store_id == store_id, Record.entity_type == ref_type, Record.pos_id.in_(pos_ids))
-                )
-                for pos_id, *link in rows.all():
+                if session.bind.dialect.name == "postgresql":
+                    # One probe a POS id: as an IN list, stale statistics made the ids a filter over
+                    # every record of the type, for every batch (app.sync.bulk).
+                    rows = await bulk.referenced(session, store_id=store_id, connection_id=connection_id,
+                                                 entity_type=ref_type, pos_ids=sorted(pos_ids))
+                else:
+                    rows = (await session.execute(
+                        select(Record.pos_id, Link.id, Link.state, Link.external_id, Link.error,
+                               Link.next_attempt_at, Link.claimed_until)
+                        .outerjoin(Link, and_(Link.record_id == Record.id, Link.connection_id == connection_id))
+                        .where(Record.store_id == store_id, Record.entity_type == ref_type,
+                               Record.pos_id.in_(pos_ids))
+                    )).all()
+                for pos_id, *link in rows:
                     found[(ref_type, pos_id)] = tuple(link)
     resolution = Resolution()
     for ref_type, pos_ids in wanted.items():

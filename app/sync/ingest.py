@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connectors.base import Connector
 from app.entities.canonical import canonical_json, hash_of
 from app.models import Connection, Link, LinkState, Record
+from app.models.records import SALE, ShiftId
 from app.models.sync import FORGET_LOST_CALL
 from app.models.base import UtcDateTime, utcnow
 from app.connections.settings import collecting_connections, rings_on_change, syncing
@@ -149,9 +150,7 @@ async def _rejudge_sales_of(session: AsyncSession, store_id: uuid.UUID, connecti
     """A shift that closes (or changes) fixes the moment its skipped sales are judged by: judge them again."""
     if not connection_ids or not shift_ids:
         return
-    sales = select(Record.id).where(
-        Record.store_id == store_id, Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shift_ids)
-    )
+    sales = select(Record.id).where(Record.store_id == store_id, Record.entity_type == SALE, ShiftId().in_(shift_ids))
     now = utcnow()
     await session.execute(
         update(Link)

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.connectors.errors import PermanentError, TransientError
 from app.db import transaction
 from app.entities import ENTITY_TYPES
-from app.models import Attempt, AttemptOutcome, Link, LinkState, Record, Run
+from app.models import Attempt, AttemptOutcome, Connection, Link, LinkState, Record, Run
+from app.models.records import SALE, ShiftId
 from app.models.sync import FORGET_LOST_CALL
 from app.sync.settings_guard import repend_if_settings_changed
 from app.models.base import UtcDateTime, utcnow
@@ -147,7 +148,8 @@ async def _rejudge_sales_of_skipped_shifts(session: AsyncSession, outcomes: list
               if o.claimed.entity_type == "shift_report" and o.kind == AttemptOutcome.SKIPPED]
     if not shifts:
         return
-    sales = select(Record.id).where(Record.entity_type == "sale", Record.payload["shift_id"].as_string().in_(shifts))
+    store_id = select(Connection.store_id).where(Connection.id == connection_id).scalar_subquery()
+    sales = select(Record.id).where(Record.store_id == store_id, Record.entity_type == SALE, ShiftId().in_(shifts))
     await session.execute(
         update(Link)
         .where(Link.connection_id == connection_id, Link.state == LinkState.SKIPPED, Link.record_id.in_(sales),
