@@ -27,7 +27,13 @@ def create_private_file(path: Path) -> None:
         pass
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, *, fresh_plans: bool = False) -> AsyncEngine:
+    """The engine of a process. `fresh_plans` (workers): PostgreSQL plans every statement for its
+    own values instead of reusing a generic plan, which it keeps for the connection's life once
+    made: one made while a table was small (a new install, a new shop) scans the whole table for
+    every batch once it has grown, until an ANALYZE or a reconnect (a claim took 0.3-1.9 s at a
+    million links, and the drain slowed fourfold). A worker's statements each serve a batch, so
+    planning them afresh costs little; the API's short reads keep their generic plans."""
     if settings.embedded_database:
         if settings.sqlite_path is not None:
             create_private_file(settings.sqlite_path)
@@ -51,9 +57,12 @@ def make_engine(settings: Settings) -> AsyncEngine:
     # enough for the API's concurrency (16 requests in flight, each one connection at a time).
     # JIT off: every statement here is short, and a plan whose estimate crossed jit_above_cost (a
     # claim's sort priced out, see app.sync.claim) spent a second compiling what runs in a millisecond.
+    server_settings = {"jit": "off"}
+    if fresh_plans:
+        server_settings["plan_cache_mode"] = "force_custom_plan"
     return create_async_engine(
         settings.database_url, pool_size=20, max_overflow=10, pool_pre_ping=False, pool_recycle=1800,
-        hide_parameters=True, connect_args={"server_settings": {"jit": "off"}},
+        hide_parameters=True, connect_args={"server_settings": server_settings},
     )
 
 

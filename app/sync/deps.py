@@ -41,8 +41,8 @@ class SyncDeps:
         await self.engine.dispose()
 
 
-def build_deps(settings: Settings) -> SyncDeps:
-    engine = make_engine(settings)
+def build_deps(settings: Settings, *, fresh_plans: bool = False) -> SyncDeps:
+    engine = make_engine(settings, fresh_plans=fresh_plans)
     sessions = make_session_factory(engine)
     redis = shared_redis(settings.redis_url) if settings.redis_url else None
     return SyncDeps(

@@ -40,7 +40,7 @@ async def on_startup(ctx: dict) -> None:
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
         _metrics_served = True
     if _process_deps is None:
-        _process_deps = build_deps(settings)
+        _process_deps = build_deps(settings, fresh_plans=True)
     _process_deps.bell = ArqBell(ctx["redis"], settings.jobs_per_connection)
     ctx["deps"] = _process_deps
 
