@@ -70,6 +70,20 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_autocommit_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose every statement commits by itself, for reads and for writes of a single
+    statement: on PostgreSQL they cost their statements' round trips alone, without a BEGIN and
+    a COMMIT or ROLLBACK around them (a sale's sync made six such). At READ COMMITTED,
+    PostgreSQL's default and this project's, each statement of a transaction takes its own
+    snapshot anyway, so a read sees the same either way. Never for two writes that must commit
+    together. The pool is the engine's own; the driver's switch is client-side (no statement on
+    checkout or return). SQLite (embedded mode) keeps its transactions, so a write still goes
+    through `transaction(...)`, which commits there and sends nothing more on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session whose work commits on success and rolls back on any exception."""

@@ -268,3 +268,47 @@ async def test_sync_now_leaves_no_other_due_link_unclaimed(api):
             break
         await asyncio.sleep(0.05)
     assert (await panel(api, "customers", "C-2"))["symbol"] == "green"
+
+
+async def test_a_single_sale_syncs_in_two_transactions_without_an_empty_claim(api, monkeypatch):
+    """A shop's one sale is the common job: its run is opened by the claim's own transaction, its
+    reads go without BEGIN and ROLLBACK, its end is known from one look-up instead of a second
+    (empty) claim. What is left: the claim and the outcome's write (the sandbox program's own
+    transaction is the program's, not the engine's)."""
+    import traceback
+
+    import asyncpg
+    from sqlalchemy import event
+
+    await api.connect_sandbox()
+    for entity_type in ("customer", "product"):
+        example = ENTITY_TYPES[entity_type].example
+        await api.put(f"/v1/{ENTITY_TYPES[entity_type].collection}/{example['id']}", example)
+    await api.settle()
+
+    begun: list[str] = []
+    execute = asyncpg.connection.Connection.execute
+
+    async def noting_begins(self, query, *args, **kwargs):
+        names = [f.name for f in traceback.extract_stack() if "/app/" in f.filename]
+        # The run's own transactions: the API's write and the sandbox program's are not the engine's.
+        if query.startswith("BEGIN") and "sync_connection" in names and "push" not in names:
+            begun.append(next((n for n in ("claim", "record_outcomes") if n in names), names[-1]))
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", noting_begins)
+    claims, note = _claims(api.deps.engine)
+    event.listen(api.deps.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        sale = ENTITY_TYPES["sale"].example
+        assert (await api.put(f"/v1/sales/{sale['id']}", sale)).status_code == 201
+        await api.settle()
+    finally:
+        event.remove(api.deps.engine.sync_engine, "before_cursor_execute", note)
+    body = await panel(api, "sales", sale["id"])
+    assert body["symbol"] == "green", body
+    assert len(claims) == 1
+    assert begun == ["claim", "record_outcomes"]
+    async with api.deps.sessions() as session:
+        runs = (await session.execute(select(Run.status, Run.created).order_by(Run.created_at.desc()))).all()
+    assert runs[0] == ("finished", 1)

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction
 from app.entities import ENTITY_TYPES
-from app.models import Link, LinkState, Record
+from app.models import Link, LinkState, Record, Run, RunStatus
 from app.models.base import utcnow
 from app.sync.lease import track
 
 # Registry order is dependency order: contacts and products before what refers to them.
-DEPENDENCY_ORDER = case({name: rank for rank, name in enumerate(ENTITY_TYPES)}, value=Link.entity_type, else_=99)
+DEPENDENCY_RANK = {name: rank for rank, name in enumerate(ENTITY_TYPES)}
 # Within one entity type; the order of the claim index (app.models.sync), which PostgreSQL's
 # ascending NULLS LAST default makes "links of an unanswered call first".
 CLAIM_ORDER = (Link.lost_call_key.asc().nulls_last(), Link.retries.desc(), Link.next_attempt_at, Link.id)
@@ -56,6 +56,15 @@ class Claimed:
     # The call an unanswered create of this content went in, and since when (see Link.lost_call_key).
     lost_call_key: str | None = None
     first_unanswered_at: datetime | None = None
+    deleted: bool = False  # deleted in the POS: its object is undone in the program, if it has one
+
+
+# What a claim hands its job of each link and its record.
+HELD_COLUMNS = (
+    Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
+    Link.external_id, Link.retries, Link.claim_token, Link.remote_version, Link.program_change,
+    Link.program_changed_at, Link.lost_call_key, Link.first_unanswered_at, Record.deleted_at,
+)
 
 
 def _free(now: datetime) -> ColumnElement[bool]:
@@ -86,8 +95,12 @@ async def claim(
     limit: int,
     lease_s: int,
     link_ids: list[int] | None = None,
+    opening: Run | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` due pending links, dependencies first; or exactly `link_ids` if free."""
+    """Lease up to `limit` due pending links, dependencies first; or exactly `link_ids` if free.
+
+    `opening`: a run to open (running) in the same transaction if anything is claimed, so a job's
+    first batch costs one transaction, not three (claim, new run, run started)."""
     token = str(uuid.uuid4())
     now = utcnow()
     free = _free(now)
@@ -112,14 +125,24 @@ async def claim(
             # The records of one unanswered call alone, so the retry is formed from exactly them:
             # that very call again, which the program answers from its memory of the key.
             rows = [row for row in rows if row[1] == rows[0][1]]
-        await session.execute(
+        lease = (
             update(Link)
-            .where(Link.id.in_([row[0] for row in rows]), free)
+            .where(Link.id.in_([row[0] for row in rows]), Link.state == PENDING_INLINE, free)
             .values(claimed_until=now + timedelta(seconds=lease_s), claim_token=token)
             .execution_options(synchronize_session=False)
         )
+        if session.bind.dialect.name == "postgresql":
+            # What the job needs of the leased links and their records, in the same round trip.
+            leased = await session.execute(lease.where(Record.id == Link.record_id).returning(*HELD_COLUMNS))
+            claimed = _in_dependency_order(leased.all())
+        else:  # SQLite's RETURNING sees the updated table only, not the records it joins
+            await session.execute(lease)
+            claimed = await _held(session, token)
+        if claimed and opening is not None:
+            opening.status, opening.started_at, opening.heartbeat_at = RunStatus.RUNNING, now, now
+            session.add(opening)
         track(token)
-        return await _held(session, token)
+        return claimed
 
 
 async def reserve(session: AsyncSession, *, connection_id: uuid.UUID, record_id: int, run_id: uuid.UUID,
@@ -147,15 +170,16 @@ async def adopt(sessions: async_sessionmaker[AsyncSession], *, run_id: uuid.UUID
 
 async def _held(session: AsyncSession, token: str) -> list[Claimed]:
     rows = await session.execute(
-        select(
-            Link.id, Link.record_id, Link.entity_type, Record.pos_id, Record.payload, Record.content_hash,
-            Link.external_id, Link.retries, Link.claim_token, Link.remote_version, Link.program_change,
-            Link.program_changed_at, Link.lost_call_key, Link.first_unanswered_at,
-        )
+        select(*HELD_COLUMNS)
         .join(Record, Record.id == Link.record_id)
         # By the token alone (one claim's, or one run's): with the connection too, a planner whose
         # statistics predate a big import read the connection's whole backlog for the token.
         .where(Link.claim_token == token, Link.state == LinkState.PENDING)
-        .order_by(DEPENDENCY_ORDER, Link.id)
     )
-    return [Claimed(*row[:12], lost_call_key=row[12], first_unanswered_at=row[13]) for row in rows.all()]
+    return _in_dependency_order(rows.all())
+
+
+def _in_dependency_order(rows) -> list[Claimed]:
+    claimed = [Claimed(*row[:12], lost_call_key=row[12], first_unanswered_at=row[13], deleted=row[14] is not None)
+               for row in rows]
+    return sorted(claimed, key=lambda c: (DEPENDENCY_RANK.get(c.entity_type, 99), c.link_id))

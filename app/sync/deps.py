@@ -11,7 +11,7 @@ from app.connectors.base import Connector
 from app.connectors.memo import company_memo
 from app.connectors.registry import build_connectors
 from app.core.secrets import SecretBox, secret_box
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_autocommit_factory, make_session_factory
 from app.connectors.sandbox.program import SandboxProgram
 from app.settings import Settings
 from app.workers.bell import Bell
@@ -25,6 +25,8 @@ class SyncDeps:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Every statement commits by itself: reads, and writes of one statement (app.db.make_autocommit_factory).
+    autocommit: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     connectors: dict[str, Connector]
     limits: SharedLimits
@@ -49,6 +51,7 @@ def build_deps(settings: Settings, *, fresh_plans: bool = False) -> SyncDeps:
         settings=settings,
         engine=engine,
         sessions=sessions,
+        autocommit=make_autocommit_factory(engine),
         secrets=secret_box(settings),
         connectors=build_connectors(
             settings,

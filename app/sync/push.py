@@ -13,13 +13,12 @@ from itertools import groupby
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from app.connectors.base import Connector, Credentials, PushContext, PushItem
 from app.connectors.errors import ConnectionBroken, PermanentError, SyncError
 from app.db import is_database_outage
 from app.entities import unique_references
-from app.models import AttemptOutcome, Record
+from app.models import AttemptOutcome
 from app.models.base import utcnow
 from app.sync.announce import LeaseLost, announce
 from app.sync.claim import Claimed, claim
@@ -76,9 +75,9 @@ async def process(scope: BatchScope, claimed: list[Claimed], *, depth: int = 0) 
 async def _process_type(scope: BatchScope, entity_type: str, items: list[Claimed], depth: int) -> Counter:
     outcomes: list[Outcome] = []
     ready: list[Claimed] = []
-    undo, items, gone = await _split_retractions(scope, entity_type, items)
+    undo, items, gone = _split_retractions(entity_type, items)
     outcomes += gone
-    coverage = await judge(scope.deps.sessions, store_id=scope.store_id, connection_id=scope.connection_id,
+    coverage = await judge(scope.deps.autocommit, store_id=scope.store_id, connection_id=scope.connection_id,
                            settings=scope.settings, entity_type=entity_type, items=items)
     for item in items:
         reason = scope.connector.skip_reason(entity_type, item.payload, scope.settings) or coverage.skips.get(
@@ -165,16 +164,12 @@ def _noting(outcome: Outcome, replacing: dict[int, str]) -> Outcome:
     return replace(outcome, note=f"{note} {outcome.note}" if outcome.note else note)
 
 
-async def _split_retractions(scope: BatchScope, entity_type: str, items: list[Claimed]):
+def _split_retractions(entity_type: str, items: list[Claimed]):
     """(to undo in the program, to push as usual, skipped outcomes of deletions that never reached it)."""
-    async with scope.deps.sessions() as session:
-        deleted = set((await session.scalars(
-            select(Record.id).where(Record.id.in_([i.record_id for i in items]), Record.deleted_at.is_not(None))
-        )).all())
     undo, keep, gone = [], [], []
     for item in items:
         voided = entity_type == "sale" and item.payload.get("status") == "voided"
-        if item.record_id in deleted or (voided and item.external_id):
+        if item.deleted or (voided and item.external_id):
             if item.external_id:
                 undo.append(item)
             else:
@@ -280,7 +275,7 @@ async def _settle_dependencies(scope: BatchScope, items: list[Claimed], depth: i
 
 async def _resolve(scope: BatchScope, items: list[Claimed]):
     return await resolve(
-        scope.deps.sessions,
+        scope.deps.autocommit,
         store_id=scope.store_id,
         connection_id=scope.connection_id,
         connector=scope.connector,

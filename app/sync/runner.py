@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import case, func, select, update
@@ -28,9 +28,13 @@ log = structlog.get_logger(__name__)
 
 
 class RunCounts(Counter):
-    """A run's outcome counts; `yielded` when it stopped for other jobs and queued its next turn."""
+    """A run's outcome counts; `yielded` when it stopped for other jobs and queued its next turn;
+    `next_free_at` when the connection's next pending link is free (None: none is pending), if the
+    run looked it up (`looked_ahead`) to know it was done."""
 
     yielded: bool = False
+    looked_ahead: bool = False
+    next_free_at: datetime | None = None
 
 
 async def sync_connection(
@@ -43,7 +47,7 @@ async def sync_connection(
     unless the caller made one already (SYNC NOW).
     """
     counts = RunCounts()
-    async with deps.sessions() as session:
+    async with deps.autocommit() as session:
         connection = await session.get(Connection, connection_id)
     if connection is None or not await _ready(deps, connection):
         await _finish(deps, run_id, counts, error=None if connection is None else connection.status_reason)
@@ -82,7 +86,8 @@ async def sync_connection(
             # deferred one, so a connection on a schedule goes on with its run too.
             await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
         else:
-            await ring_when_due(deps, connection_id, rings_on_change=schedule_of(connection.settings).rings_on_change)
+            await ring_when_due(deps, connection_id, rings_on_change=schedule_of(connection.settings).rings_on_change,
+                                known=counts)
     return counts
 
 
@@ -95,17 +100,15 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
     credentials = await usable_credentials(deps, connector, connection)
     scope: BatchScope | None = None
     helped = False
-    batches = _batches(deps, connection_id, connector.batch_size, reserved_for=leases.run_id)
-    async for claimed, reserved in batches:
+    async for claimed, reserved in _batches(deps, connection_id, connector.batch_size, leases, trigger, counts):
         if not helped and len(claimed) >= connector.batch_size:
             # A full batch has more behind it, likely: the connection's other job slots join in (a
             # ring wakes the first slot only, so a shop's single sale costs one job, not one a slot).
             await deps.bell.ring_more(connection_id)
             helped = True
         if scope is None:
-            leases.run_id = run_id = leases.run_id or await _new_run(deps, connection_id, trigger)
+            run_id = leases.run_id
             structlog.contextvars.bind_contextvars(run_id=str(run_id))
-            await _start(deps, leases)
             scope = BatchScope(
                 deps=deps,
                 connection_id=connection_id,
@@ -117,7 +120,7 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
                 run_id=run_id,
             )
         else:
-            async with deps.sessions() as session:
+            async with deps.autocommit() as session:
                 scope.settings = await settings_now(session, connection_id, type(scope.settings))
         done = await _process_refreshing_once(scope, claimed, connection)
         counts += done
@@ -135,16 +138,41 @@ async def _push_batches(deps: SyncDeps, connection: Connection, connector, lease
     return False
 
 
-async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, *, reserved_for: uuid.UUID | None):
+async def _batches(deps: SyncDeps, connection_id: uuid.UUID, size: int, leases: LeaseKeeper, trigger: str,
+                   counts: RunCounts):
     """(claimed batch, whether SYNC NOW reserved it) until none is due: first what SYNC NOW set
-    aside for its run, if any."""
-    if reserved_for is not None:
-        reserved = await adopt(deps.sessions, run_id=reserved_for)
+    aside for its run, if any. The run is running from its first batch on (leases.run_id): one
+    made beforehand (SYNC NOW) is started then; otherwise the first claim opens it.
+
+    After a batch that was not full, the soonest free pending link says whether another claim
+    would find anything (another entity type may be due): a shop's single sale then ends its run
+    without an empty claim, and the run's end rings by what the look-up found."""
+    made_beforehand = leases.run_id is not None
+    if made_beforehand:
+        reserved = await adopt(deps.autocommit, run_id=leases.run_id)
         if reserved:
+            await _start(deps, leases)
+            made_beforehand = False
             yield reserved, True
-    while claimed := await claim(deps.sessions, connection_id=connection_id, limit=size,
-                                 lease_s=deps.settings.claim_lease_s):
+    while True:
+        counts.looked_ahead = False  # a look-up is out of date once another claim is made
+        opening = None if leases.run_id else Run(id=uuid.uuid4(), connection_id=connection_id, trigger=trigger)
+        claimed = await claim(deps.sessions, connection_id=connection_id, limit=size,
+                              lease_s=deps.settings.claim_lease_s, opening=opening)
+        if not claimed:
+            return
+        if opening is not None:
+            leases.run_id = opening.id
+        elif made_beforehand:
+            await _start(deps, leases)
+            made_beforehand = False
         yield claimed, False
+        if len(claimed) < size:
+            async with deps.autocommit() as session:
+                counts.next_free_at = await _soonest_free(session, connection_id)
+            counts.looked_ahead = True
+            if counts.next_free_at is None or counts.next_free_at > utcnow():
+                return
 
 
 def _all_settled(claimed: list, done: Counter) -> bool:
@@ -168,7 +196,8 @@ async def _process_refreshing_once(scope: BatchScope, claimed, connection: Conne
         return Counter()
 
 
-async def ring_when_due(deps: SyncDeps, connection_id: uuid.UUID, *, rings_on_change: bool | None = None) -> None:
+async def ring_when_due(deps: SyncDeps, connection_id: uuid.UUID, *, rings_on_change: bool | None = None,
+                        known: RunCounts | None = None) -> None:
     """Ring for the connection's pending links: at once if one is due now, else when the soonest
     falls due, if that is within the retry horizon (a short back-off or a dependency on its way
     should not wait for the sweeper). Run at the end of every run, and by every deferred ring when
@@ -177,24 +206,34 @@ async def ring_when_due(deps: SyncDeps, connection_id: uuid.UUID, *, rings_on_ch
     Links another job holds count from the end of its lease: if that job died, they are due then;
     if it lives, it has settled them or renewed the lease, and the wake-up moves on to that.
     A connection on a schedule (or manual) is left to its tick and SYNC NOW, as by the sweeper.
+    `known`: a run that looked the soonest up as it ended (RunCounts.looked_ahead) saves the look-up.
     """
     now = utcnow()
-    free_at = case((Link.claimed_until > Link.next_attempt_at, Link.claimed_until), else_=Link.next_attempt_at)
-    async with deps.sessions() as session:
+    async with deps.autocommit() as session:
         if rings_on_change is None:
             stored = await session.scalar(select(Connection.settings).where(Connection.id == connection_id))
             rings_on_change = schedule_of(stored).rings_on_change
         if not rings_on_change:
             return
-        soonest = await session.scalar(
-            select(func.min(free_at)).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING)
-        )
+        if known is not None and known.looked_ahead:
+            soonest = known.next_free_at
+        else:
+            soonest = await _soonest_free(session, connection_id)
     if soonest is None or soonest > now + timedelta(seconds=deps.settings.retry_horizon_s):
         return
     if soonest <= now:
         await deps.bell.ring(connection_id, trigger=RunTrigger.SCHEDULE)
     else:
         await deps.bell.ring_at(connection_id, soonest)
+
+
+async def _soonest_free(session, connection_id: uuid.UUID) -> datetime | None:
+    """When the connection's next pending link may be claimed (None: none is pending). Links
+    another job holds count from the end of its lease."""
+    free_at = case((Link.claimed_until > Link.next_attempt_at, Link.claimed_until), else_=Link.next_attempt_at)
+    return await session.scalar(
+        select(func.min(free_at)).where(Link.connection_id == connection_id, Link.state == LinkState.PENDING)
+    )
 
 
 async def _ready(deps: SyncDeps, connection: Connection) -> bool:
@@ -222,17 +261,9 @@ async def _stop_connection(deps: SyncDeps, connection_id: uuid.UUID, cause: Conn
     log.warning("connection_stopped", reason=cause.message, paused=bool(cause.pause_s))
 
 
-async def _new_run(deps: SyncDeps, connection_id: uuid.UUID, trigger: str) -> uuid.UUID:
-    async with transaction(deps.sessions) as session:
-        run = Run(connection_id=connection_id, trigger=trigger, status=RunStatus.QUEUED)
-        session.add(run)
-        await session.flush()
-        return run.id
-
-
 async def _start(deps: SyncDeps, leases: LeaseKeeper) -> None:
-    """The run is running; in the same transaction its first batch's lease is renewed (a SYNC NOW
-    reservation may be close to running out) and its heartbeat stamped."""
+    """A run made beforehand (SYNC NOW) is running; in the same transaction its first batch's lease
+    is renewed (its reservation may be close to running out) and its heartbeat stamped."""
     now = utcnow()
     async with transaction(deps.sessions) as session:
         await session.execute(
@@ -246,7 +277,7 @@ async def _finish(deps: SyncDeps, run_id: uuid.UUID | None, counts: Counter, *, 
     if run_id is None:
         return
     now = utcnow()
-    async with transaction(deps.sessions) as session:
+    async with transaction(deps.autocommit) as session:  # one statement: on PostgreSQL, no BEGIN or COMMIT
         await session.execute(
             update(Run).where(Run.id == run_id)
             .values(status=RunStatus.FAILED if error else RunStatus.FINISHED, error=error, finished_at=now,
