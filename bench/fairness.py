@@ -11,7 +11,9 @@ the network). Two phases of `--seconds` each, measured the same way:
 A small shop's time to green is the server's own clock: the link's last sync minus the record's
 arrival (no polling load on the API). Fair scheduling means the busy phase's p99 stays near the
 quiet one's and under 5 s whatever the big shop's backlog. Also printed: how far the big shop got
-during the busy phase, and the API's and the workers' memory (RSS) at each phase's end.
+during the busy phase, the API's and the workers' memory (RSS) at each phase's end, and the CPU time
+a quiet-phase sale costs the API, the workers and PostgreSQL (from the first sale sent until the
+last is green).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bench.payloads import Generator
 from bench.run import chunks, create_store_key, expect, percentile
 
 BATCH = 1000
+IDLE_S = 10.0
 
 
 def rss_mb(pid: int) -> float:
@@ -40,6 +43,52 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU time used by possync's processes and by PostgreSQL's (the server on this machine)
+    between start and stop: what a sale costs, whatever the load."""
+
+    def __init__(self, procs) -> None:
+        self.procs = procs
+        self.started: dict[str, float] = {}
+        self.postgres: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.started = {name: cpu_s(proc.pid) for name, proc in self.procs}
+        self.postgres = {pid: cpu_s(pid) for pid in postgres_pids()}
+
+    def stop(self) -> dict[str, float]:
+        used = {"api": 0.0, "workers": 0.0}
+        for name, proc in self.procs:
+            used["workers" if name.startswith("worker") else "api"] += cpu_s(proc.pid) - self.started[name]
+        used["postgres"] = sum(cpu_s(pid) - self.postgres.get(pid, 0.0) for pid in postgres_pids())
+        return used
+
+
+def per_sale_ms(used: dict[str, float], sales: int) -> dict[str, float]:
+    return {name: round(1000 * seconds / max(1, sales), 1) for name, seconds in used.items()}
 
 
 class Shop:
@@ -128,9 +177,15 @@ async def run(args, env: dict[str, str]) -> dict:
 
         result: dict = {"small_shops": args.small_shops, "rate_per_shop": args.rate, "seconds": args.seconds,
                         "workers": args.workers, "latency_ms": args.latency_ms, "big_records": args.big_records}
+        cpu = CpuMeter(procs)
+        cpu.start()
+        await asyncio.sleep(IDLE_S)  # what the processes use with nothing to do (sweeps, queue looks)
+        result["idle_cpu_percent"] = {name: round(100 * s / IDLE_S, 1) for name, s in cpu.stop().items()}
         sent: list[tuple[str, str]] = []
+        cpu.start()
         await asyncio.gather(*(small_shop_sales(client, s, args.seconds, args.rate, sent) for s in small))
         result["quiet"] = summary(await times_to_green(env, sent, 60))
+        result["quiet"]["cpu_ms_a_sale"] = per_sale_ms(cpu.stop(), len(sent))
         result["quiet"]["rss_mb"] = memory()
 
         started = time.monotonic()
@@ -182,10 +237,13 @@ def main() -> int:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"fairness ({args.small_shops} small shops × {args.rate}/s for {args.seconds:.0f} s per phase, "
           f"{args.workers} workers, sandbox {args.latency_ms} ms a call, load after {load})")
+    print(f"  idle : CPU % over {IDLE_S:.0f} s with no sales: {result['idle_cpu_percent']}")
     for phase in ("quiet", "busy"):
         r = result[phase]
         print(f"  {phase:5}: {r['green']}/{r['sales']} green, time to green p50 {r['p50_s']} s, p99 {r['p99_s']} s, "
               f"max {r['max_s']} s; RSS MB {r['rss_mb']}")
+        if "cpu_ms_a_sale" in r:
+            print(f"         CPU ms a sale (sent to green): {r['cpu_ms_a_sale']}")
     print(f"  big shop: {args.big_records} records sent in {result['big_backlog_sent_s']} s; "
           f"its links after the busy phase: {result['big_green_after_busy_phase']}")
     return 0

@@ -100,7 +100,9 @@ async def running_possync(
         if transport == "http":
             port = free_port()
             procs.start("api", ["serve", "--host", "127.0.0.1", "--port", str(port)], child_env(env))
-            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+            # Idle connections are dropped before uvicorn's 5 s keep-alive ends: a request sent on one
+            # the server is closing at that moment fails (ReadError), a race of the client's making.
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=3.0)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout, limits=limits) as client:
                 await wait_healthy(client, procs)
                 client.procs = procs  # type: ignore[attr-defined]
