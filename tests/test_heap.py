@@ -1,11 +1,13 @@
-"""`possync serve` freezes its start-up heap (app.core.heap): the collector's full passes during a
-batch write then skip the objects that live as long as the process."""
+"""The process heap (app.core.heap): `possync serve` freezes its start-up heap, so the collector's
+full passes during a batch write skip the objects that live as long as the process; workers give
+the C heap's free pages back."""
 
 from __future__ import annotations
 
 import gc
 
 from app.cli import serving_app
+from app.core.heap import HeapTrimmer
 
 
 def test_serve_freezes_the_heap_after_building_the_app(settings):
@@ -23,3 +25,33 @@ def test_serve_freezes_the_heap_after_building_the_app(settings):
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()  # the test process's heap goes back to normal collection
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_the_trimmer_gives_back_free_pages_in_the_middle_of_the_heap():
+    trimmer = HeapTrimmer()
+    assert trimmer.available  # CI runs on glibc
+    # 48 MB in blocks below glibc's mmap threshold, then one more on top that stays: freeing the
+    # first leaves free pages under a live block, which glibc keeps resident until trimmed.
+    blocks = [bytearray(100_000) for _ in range(480)]
+    top = bytearray(100_000)
+    del blocks
+    before = _rss_mb()
+    assert trimmer.maybe_trim()
+    assert before - _rss_mb() > 30
+    assert len(top) == 100_000
+
+
+def test_the_trimmer_trims_at_most_once_an_interval():
+    now = [100.0]
+    trimmer = HeapTrimmer(every_s=30.0, clock=lambda: now[0])
+    assert trimmer.maybe_trim()
+    now[0] += 29.0
+    assert not trimmer.maybe_trim()
+    now[0] += 1.0
+    assert trimmer.maybe_trim()
+    assert trimmer.trims == 2

@@ -6,6 +6,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from prometheus_client import start_http_server
 
+from app.core.heap import HeapTrimmer
 from app.logging import configure_logging
 from app.settings import get_settings
 from app.sync.deps import SyncDeps, build_deps
@@ -43,6 +44,12 @@ async def on_startup(ctx: dict) -> None:
         _process_deps = build_deps(settings, fresh_plans=True)
     _process_deps.bell = ArqBell(ctx["redis"], settings.jobs_per_connection)
     ctx["deps"] = _process_deps
+    ctx["heap"] = HeapTrimmer()
+
+
+async def after_job_end(ctx: dict) -> None:
+    # After jobs rather than on a timer: an idle worker allocates nothing to give back.
+    ctx["heap"].maybe_trim()
 
 
 async def on_shutdown(ctx: dict) -> None:
@@ -77,6 +84,7 @@ def worker_settings() -> dict:
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
+        "after_job_end": after_job_end,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": 20,
         "poll_delay": settings.worker_poll_delay_s,
