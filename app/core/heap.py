@@ -25,7 +25,7 @@ def freeze_startup_heap() -> int:
 
 
 # Draining, a worker's free C heap grew about 0.7 MB a minute, and one trim of its 25 MB heap took
-# 0.13 ms: every 30 s keeps what sits idle small at no measurable cost.
+# 0.1-0.25 ms: every 30 s keeps what sits idle small at no measurable cost.
 TRIM_EVERY_S = 30.0
 
 
@@ -33,7 +33,7 @@ def _c_malloc_trim() -> Callable[[int], int] | None:
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the C library the process already has loaded
     except (OSError, AttributeError):
-        return None  # not glibc (musl, macOS): their allocators give memory back on their own
+        return None  # not glibc (musl, macOS): there is no trim to call, and none is made
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim
@@ -46,7 +46,8 @@ class HeapTrimmer:
     request and response bodies, Redis replies) outside Python's small-object allocator, and the
     holes they leave in the middle of the heap stay resident: over a million records a worker's RSS
     grew about 1 MB per 100,000 while the bytes in use stayed flat (mallinfo2: 21 MB in use, the
-    free part growing). `malloc_trim(0)` releases the free pages wherever they are.
+    free part growing). `malloc_trim(0)` releases the free pages wherever they are; with it, a
+    worker stayed within 97-102 MB over a million records (docs/PERFORMANCE.md, session 10).
     """
 
     def __init__(self, every_s: float = TRIM_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
