@@ -34,14 +34,13 @@ def _rss_mb() -> float:
 
 def test_the_trimmer_gives_back_free_pages_in_the_middle_of_the_heap():
     trimmer = HeapTrimmer()
-    assert trimmer.available  # CI runs on glibc
     # 48 MB in blocks below glibc's mmap threshold, then one more on top that stays: freeing the
     # first leaves free pages under a live block, which glibc keeps resident until trimmed.
     blocks = [bytearray(100_000) for _ in range(480)]
     top = bytearray(100_000)
     del blocks
     before = _rss_mb()
-    assert trimmer.maybe_trim()
+    assert trimmer.maybe_trim()  # CI runs on glibc, which has malloc_trim
     assert before - _rss_mb() > 30
     assert len(top) == 100_000
 
