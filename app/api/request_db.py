@@ -16,9 +16,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import is_database_outage
-from app.models import Store
 from app.models.base import utcnow
-from app.stores.service import Caller, caller_for_key, hash_key
+from app.stores.service import Caller, StoreRef, caller_for_key, hash_key
 
 STATE_KEY = "db_connection"
 
@@ -35,7 +34,7 @@ async def caller_on(conn: AsyncConnection, key: str) -> Caller | None:
     if row is None:
         return None
     store_id, name, created_at, key_id = row
-    return Caller(Store(id=store_id, name=name, created_at=created_at), key_id)
+    return Caller(StoreRef(store_id, name, created_at), key_id)
 
 
 async def _fetch_key_row(conn: AsyncConnection, key_hash: str):

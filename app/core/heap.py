@@ -14,7 +14,24 @@ from __future__ import annotations
 import ctypes
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection during a synchronous stretch that only builds objects, every one alive
+    until the stretch ends (a batch's validation: a model, a dict and a list per item). A
+    collection in between walks them all and frees none of them; several ran per 1,000-item batch.
+    Nothing else runs meanwhile (no await inside), and the collector is back on at the end."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def freeze_startup_heap() -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,8 +23,9 @@ from app.sync.wake import wait_key, wake_waiting
 ROWS_PER_STATEMENT = 2000
 
 
-@dataclass(frozen=True)
-class Ingested:
+class Ingested(NamedTuple):
+    """What became of one stored payload (a tuple: a batch makes one per item)."""
+
     pos_id: str
     record_id: int
     created: bool
