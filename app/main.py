@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp
 
 from app.api import connections, docs, health, manage, oauth, problems, records, resync, store, webhooks
 from app.api.middleware import ApiGate
@@ -31,6 +34,26 @@ Authenticate with `Authorization: Bearer <store API key>` (`possync store create
 """
 
 
+class GatedFastAPI(FastAPI):
+    """FastAPI with the gate (app.api.middleware) outermost, where Starlette puts its
+    ServerErrorMiddleware.
+
+    The gate already turns every unexpected error into the one problem-shaped 500 (or a 503 for a
+    database outage); Starlette's middleware would answer plain text first and then re-raise. And
+    the till's polled reads, which the gate answers itself, no longer pass through the layers only
+    routes need (a twentieth of a Sync panel read, measured)."""
+
+    def __init__(self, *, gate: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate_options = gate
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if isinstance(stack, ServerErrorMiddleware):
+            stack = stack.app
+        return ApiGate(stack, **self.gate_options)
+
+
 def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -49,7 +72,9 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
                 await app.state.deps.aclose()
 
     configure_logging(settings)
-    app = FastAPI(
+    app = GatedFastAPI(
+        gate={"max_body_bytes": settings.max_body_bytes, "request_limit": StoreRequestLimit(settings),
+              "webhook_max_body_bytes": settings.webhook_max_body_bytes, "fast_reads": settings.fast_reads},
         title="possync",
         version="1.0.0",
         description=DESCRIPTION,
@@ -70,8 +95,6 @@ def create_app(settings: Settings | None = None, deps: SyncDeps | None = None) -
     app.include_router(webhooks.router)
     app.include_router(health.router)
     docs.install(app, title="possync")
-    app.add_middleware(ApiGate, max_body_bytes=settings.max_body_bytes, request_limit=StoreRequestLimit(settings),
-                       webhook_max_body_bytes=settings.webhook_max_body_bytes, fast_reads=settings.fast_reads)
     _document_settings(app, settings)
     return app
 

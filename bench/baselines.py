@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per server first (3)")
     p.add_argument("--linked", type=int, default=20_000, help="customers in the linked store (20,000)")
     p.add_argument("--linked-timeout", type=float, default=120, help="seconds to wait for them to be green (120)")
-    p.add_argument("--batches", type=int, default=5, help="ingest calls of 1,000 customers per side (5)")
+    p.add_argument("--batches", type=int, default=20, help="ingest calls of 1,000 customers per side (20)")
     p.add_argument("--httpx", action="store_true", help="load from in-process httpx even when wrk exists")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/PERFORMANCE.md")
     args = p.parse_args(argv)

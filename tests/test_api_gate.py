@@ -147,3 +147,19 @@ def test_the_sqlite_file_and_the_key_are_created_readable_by_the_owner_only(tmp_
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     for extra in tmp_path.glob("shop.db-*"):
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
+
+
+def test_the_gate_is_the_outermost_layer_and_answers_every_unexpected_error(settings, deps):
+    # Starlette's ServerErrorMiddleware would answer a plain-text 500 before the gate saw the error,
+    # and the till's polled reads would pass through layers only routes need.
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    from app.api.middleware import ApiGate
+
+    layer = create_app(settings, deps).build_middleware_stack()
+    assert isinstance(layer, ApiGate)
+    seen = []
+    while hasattr(layer, "app"):
+        seen.append(type(layer))
+        layer = layer.app
+    assert ServerErrorMiddleware not in seen and seen.count(ApiGate) == 1

@@ -111,8 +111,9 @@ async def upsert_records(
         )
     rung: set[uuid.UUID] = set()
     collecting = await collecting_connections(session, store_id)
-    # Whatever waited for these records (a sale for its product) is due now.
-    rung |= await wake_waiting(session, [c.id for c in collecting], [wait_key(entity_type, p) for p in payloads])
+    if collecting:
+        # Whatever waited for these records (a sale for its product) is due now.
+        rung |= await wake_waiting(session, [c.id for c in collecting], [wait_key(entity_type, p) for p in payloads])
     if changed:
         connections = syncing(connectors, collecting, entity_type)
         await mark_pending(session, connections, entity_type, [ids[p] for p in changed])
@@ -122,9 +123,7 @@ async def upsert_records(
             rung |= {c.id for c in collecting}
     rung &= {c.id for c in collecting if rings_on_change(c)}
     changed_set = set(changed)
-    results = [
-        Ingested(pos_id=p, record_id=ids[p], created=p not in existing, changed=p in changed_set) for p in payloads
-    ]
+    results = [Ingested(p, ids[p], p not in existing, p in changed_set) for p in payloads]
     return results, rung
 
 
