@@ -40,6 +40,35 @@ async def test_a_read_checks_out_one_connection(api):
         assert len(seen) == 1, path
 
 
+async def test_every_read_gives_its_connection_back(api):
+    assert (await api.put("/v1/customers/C-1", {"first_name": "One"})).status_code == 201
+    await api.settle()
+    pool = api.deps.engine.sync_engine.pool
+    # The fast lane's two reads, a route's read, a refused key and a write.
+    for method, path in (("GET", "/v1/customers/sync-status?ids=C-1"), ("GET", "/v1/customers/C-1/sync"),
+                         ("GET", "/v1/customers/C-1"), ("GET", "/v1/customers/C-404/sync")):
+        response = await api.client.request(method, path, headers=api.headers)
+        assert response.status_code in (200, 404), response.text
+        assert pool.checkedout() == 0, path
+    response = await api.client.get("/v1/customers/C-1/sync", headers={"Authorization": "Bearer ps_not-a-key"})
+    assert response.status_code == 401 and pool.checkedout() == 0
+
+
+async def test_a_cancelled_request_still_gives_its_connection_back(api):
+    from app.api import request_db
+
+    pool = api.deps.engine.sync_engine.pool
+    conn = await api.deps.engine.connect()
+    await request_db.for_reading(conn)
+    assert pool.checkedout() == 1
+    giving = asyncio.ensure_future(request_db.give_back(conn, routed=True))
+    await asyncio.sleep(0)
+    giving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await giving
+    assert pool.checkedout() == 0
+
+
 async def test_writes_through_the_gate_commit_and_are_read_back(api):
     assert (await api.put("/v1/customers/C-9", {"first_name": "Kept"})).status_code == 201
     assert (await api.get("/v1/customers/C-9")).json()["payload"]["first_name"] == "Kept"

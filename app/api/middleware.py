@@ -75,7 +75,9 @@ class ApiGate:
         if not path.startswith("/v1/") or path.startswith(PUBLIC_PREFIXES):
             await self._pass_on(scope, receive, send)
             return
-        async with scope["app"].state.deps.engine.connect() as conn:
+        conn = await scope["app"].state.deps.engine.connect()
+        routed = False
+        try:
             refusal = await self._authenticate(scope, conn)
             if refusal is None and scope["method"] not in BODY_METHODS:
                 # A read (what the POS polls): one connection for the whole request, the key
@@ -86,9 +88,12 @@ class ApiGate:
                 # autocommit (a fifth of the checkout's cost, measured).
                 if self.fast_reads and await fast_reads.answer(scope, conn, send):
                     return
+                routed = True
                 scope["state"][request_db.STATE_KEY] = await request_db.for_reading(conn)
                 await self.app(scope, receive, send)
                 return
+        finally:
+            await request_db.give_back(conn, routed=routed)
         if refusal is not None:
             if _carries_body(scope):
                 # The body stays unread: end the connection rather than make the server take it in.
