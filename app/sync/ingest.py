@@ -22,6 +22,9 @@ from app.sync.wake import wait_key, wake_waiting
 
 
 ROWS_PER_STATEMENT = 2000
+# From this many records the look-up runs while their hashes are made (_looked_up_while_hashed): a
+# task costs tens of microseconds, hashing a record one or two.
+HASHED_WHILE_LOOKING_UP = 100
 
 
 class Ingested(NamedTuple):
@@ -51,8 +54,11 @@ async def upsert_records(
     """
     on_postgresql = session.bind.dialect.name == "postgresql"
     collecting = await collecting_connections(session, store_id)  # first: it begins the transaction
-    if on_postgresql:
+    if on_postgresql and len(payloads) >= HASHED_WHILE_LOOKING_UP:
         rows, canonical, hashes = await _looked_up_while_hashed(session, store_id, entity_type, payloads)
+    elif on_postgresql:
+        canonical, hashes = _texts_and_hashes(payloads)
+        rows = await bulk.existing(session, store_id, entity_type, list(payloads))
     else:
         canonical, hashes = _texts_and_hashes(payloads)
         rows = (
