@@ -41,7 +41,7 @@ class GatedFastAPI(FastAPI):
     The gate already turns every unexpected error into the one problem-shaped 500 (or a 503 for a
     database outage); Starlette's middleware would answer plain text first and then re-raise. And
     the till's polled reads, which the gate answers itself, no longer pass through the layers only
-    routes need (a twentieth of a Sync panel read, measured)."""
+    routes need (the Sync panel's throughput rose by about a tenth, docs/PERFORMANCE.md)."""
 
     def __init__(self, *, gate: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,4 +1,5 @@
-"""The process heap: the start-up heap kept out of the collector's way, free pages given back.
+"""The process heap: the collector kept off the start-up heap and off a batch being validated,
+free pages given back.
 
 Freezing (`serve`): a process that has imported FastAPI, SQLAlchemy, pydantic and built the app
 holds about 200,000 tracked objects that live as long as it does. Every full collection walks all
