@@ -149,9 +149,10 @@ def test_the_sqlite_file_and_the_key_are_created_readable_by_the_owner_only(tmp_
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
 
 
-def test_the_gate_is_the_outermost_layer_and_answers_every_unexpected_error(settings, deps):
-    # Starlette's ServerErrorMiddleware would answer a plain-text 500 before the gate saw the error,
-    # and the till's polled reads would pass through layers only routes need.
+def test_the_gate_is_the_outermost_layer(settings, deps):
+    # Starlette's ServerErrorMiddleware would answer a plain-text 500 before the gate saw the error
+    # (tests/test_api_probes.py checks the 500 itself), and the till's polled reads would pass
+    # through layers only routes need.
     from starlette.middleware.errors import ServerErrorMiddleware
 
     from app.api.middleware import ApiGate
