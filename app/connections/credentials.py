@@ -49,7 +49,10 @@ async def usable_credentials(
         return credentials
     async with deps.locks.hold(f"refresh:{connection.id}"):
         async with transaction(deps.sessions) as session:
-            fresh = await session.scalar(select(Connection).where(Connection.id == connection.id).with_for_update())
+            # FOR NO KEY UPDATE: it serializes refreshers as FOR UPDATE would, but leaves the row's key
+            # free, so the store's writes (whose new links check it) do not wait for the program's answer.
+            fresh = await session.scalar(select(Connection).where(Connection.id == connection.id)
+                                         .with_for_update(key_share=True))
             credentials = load_credentials(deps.secrets, fresh)
             stale = _expiring(credentials) or credentials.access_token == rejected_access_token
             if not stale:

@@ -29,6 +29,7 @@ from app.db import transaction
 from app.models import Connection, Record
 from app.connections.access import ProgramAccess
 from app.connections.settings_change import apply_settings
+from app.sync.backfill_gate import locked_for_backfill
 
 log = structlog.get_logger(__name__)
 
@@ -174,7 +175,7 @@ async def choose_at_connect(deps: ProgramAccess, connector: Connector, connectio
             lists[kind] = row.items
     seen = await seen_values(deps, connector, connection.store_id)
     async with transaction(deps.sessions) as session:
-        fresh = await session.get(Connection, connection_id, with_for_update=True)
+        fresh = await locked_for_backfill(session, connection_id)
         wanted, needs = choose(connector, fresh.settings or {}, lists, seen)
         if wanted != (fresh.settings or {}):
             await apply_settings(session, fresh, connector, wanted)

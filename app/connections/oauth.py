@@ -31,6 +31,7 @@ from app.settings import Settings, origin_of
 from app.models import Connection, ConnectionStatus, RunTrigger
 from app.connections.credentials import seal_credentials
 from app.connections.access import ProgramAccess
+from app.sync.backfill_gate import locked_for_backfill
 from app.workers.bell import Bell
 
 log = structlog.get_logger(__name__)
@@ -124,7 +125,7 @@ async def choose_organisation(deps: ProgramAccess, connector: OAuthConnector, be
                      "type": "enum"}],
         )
     async with transaction(deps.sessions) as session:
-        fresh = await session.get(Connection, connection.id, with_for_update=True)
+        fresh = await locked_for_backfill(session, connection.id)
         fresh.tenant_id, fresh.tenant_name = tenant_id, offered[tenant_id]
         fresh.offered_organisations = None
         await service.activate(session=session, connection=fresh, connector=connector)
@@ -211,7 +212,7 @@ async def _bind(
 ) -> Connection:
     rung = False
     async with transaction(deps.sessions) as session:
-        connection = await session.get(Connection, connection_id, with_for_update=True)
+        connection = await locked_for_backfill(session, connection_id)
         known = {o.id: o for o in organisations}
         if connection.tenant_id and connection.tenant_id in known:
             chosen = known[connection.tenant_id]  # a reconnect of the same organisation

@@ -14,6 +14,7 @@ from app.entities import ENTITY_TYPES
 from app.models import Connection, ConnectionStatus
 from app.connections.schedule import plan_next_run
 from app.models.base import utcnow
+from app.sync.backfill_gate import hold_for_backfill
 from app.sync.ingest import backfill_links
 
 
@@ -48,6 +49,7 @@ def validated_settings(connector: Connector, raw: dict | None) -> dict:
 
 async def activate(*, session: AsyncSession, connection: Connection, connector: Connector) -> int:
     """Make the connection push, starting with every record the store already has."""
+    await hold_for_backfill(session, connection.store_id)
     connection.status = ConnectionStatus.ACTIVE
     connection.status_reason = None
     await session.flush()

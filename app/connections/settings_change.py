@@ -24,6 +24,7 @@ from app.models import Connection, Link, LinkState
 from app.models.sync import FORGET_LOST_CALL
 from app.models.base import utcnow
 from app.connections.schedule import plan_next_run
+from app.sync.backfill_gate import hold_for_backfill
 from app.sync.ingest import backfill_links
 from app.sync.setting_waits import changed_fields, changed_values, open_choices, wake_mapped
 
@@ -36,6 +37,7 @@ async def apply_settings(session: AsyncSession, connection: Connection, connecto
 
     Raises a 422 Problem for a change dated in the past.
     """
+    await hold_for_backfill(session, connection.store_id)
     before = connector.settings_model.model_validate(connection.settings or {})
     typed = connector.settings_model.model_validate(raw)
     before_json = before.model_dump(mode="json")

@@ -23,6 +23,7 @@ from app.connectors.rules import DATED_TYPES, CommonSettings
 from app.models import Connection, Link, LinkState, ProgramList, Record
 from app.connections.access import ProgramAccess
 from app.connections.settings_change import apply_settings
+from app.sync.backfill_gate import locked_for_backfill
 from app.sync.coverage import judged_at
 from app.sync.setting_waits import changed_fields
 
@@ -38,7 +39,7 @@ async def preview_settings(deps: ProgramAccess, connection: Connection, connecto
         connector, checked, await _kept_lists(deps, connection))]
     async with deps.sessions() as session:
         async with session.begin():
-            fresh = await session.get(Connection, connection.id, with_for_update=True)
+            fresh = await locked_for_backfill(session, connection.id)
             before_settings = connector.settings_model.model_validate(fresh.settings or {})
             before = await _link_states(session, connection.id)
             await apply_settings(session, fresh, connector, wanted)

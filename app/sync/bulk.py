@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Link, LinkState
 from app.models.base import UtcDateTime
 from app.models.sync import FORGET_LOST_CALL
+from app.sync.backfill_gate import WRITE_HOLDS_SHARED
 
 # One probe of the (store, type, POS id) unique index per id, whatever the planner believes. As
 # `pos_id = ANY(:ids)` the ids were only a filter whenever the statistics were older than the
@@ -35,7 +36,9 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS r
 """
-EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at"))
+# A write's first statement: it also takes the store's backfill gate (app.sync.backfill_gate).
+EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at")
+                + f"WHERE {WRITE_HOLDS_SHARED}\n")
 RECORD_IDS = text(_LOOKUP.format(outer="r.id", inner="id"))
 # What a batch refers to (a sale's customer and products, a sale's shift report), with its link on
 # one connection, if any: looked up by the push, batch after batch, as the shop's records grow.
@@ -92,7 +95,8 @@ SET state = '{LinkState.PENDING}', next_attempt_at = excluded.next_attempt_at, r
 
 
 async def existing(session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> list:
-    """(pos_id, content_hash, deleted_at) of the records already stored."""
+    """(pos_id, content_hash, deleted_at) of the records already stored; from here to its commit the
+    transaction holds the store's backfill gate shared, so it must be the write's first statement."""
     params = {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids}
     return list((await session.execute(EXISTING, params)).all())
 

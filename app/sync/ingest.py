@@ -17,6 +17,7 @@ from app.models.sync import FORGET_LOST_CALL
 from app.models.base import UtcDateTime, utcnow
 from app.connections.settings import collecting_connections, rings_on_change, syncing
 from app.sync import bulk
+from app.sync.backfill_gate import hold_for_backfill
 from app.sync.wake import wait_key, wake_waiting
 
 
@@ -196,9 +197,13 @@ async def mark_pending(
 
 
 async def backfill_links(session: AsyncSession, connection: Connection, entity_types: list[str]) -> int:
-    """Give a new (or newly widened) connection a pending link for every existing record it syncs."""
+    """Give a new (or newly widened) connection a pending link for every existing record it syncs.
+
+    The caller took the store's backfill gate before any row lock (app.sync.backfill_gate); taken
+    again here, it costs nothing and keeps the guarantee for a caller that forgot."""
     if not entity_types:
         return 0
+    await hold_for_backfill(session, connection.store_id)
     now = utcnow()
     missing = (
         select(
