@@ -132,3 +132,49 @@ async def test_a_batch_that_fails_midway_leaves_nothing_behind_and_can_be_sent_a
     monkeypatch.undo()
     response = await api.post("/v1/customers/batch", {"items": items})
     assert response.status_code == 200 and {item["status"] for item in response.json()["items"]} == {201}
+
+
+async def _answers(api, items) -> list[tuple[int, bool]]:
+    response = await api.post("/v1/customers/batch", {"items": items})
+    assert response.status_code == 200, response.text
+    return [(i["status"], i["changed"]) for i in response.json()["items"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mostly_new", [True, False], ids=["insert first", "look up first"])
+async def test_both_ways_of_writing_a_batch_answer_and_store_alike(api, monkeypatch, mostly_new):
+    from app.sync import ingest
+
+    monkeypatch.setattr(ingest.LAST_BATCHES, "mostly_new", lambda *_: mostly_new)
+    await api.connect_sandbox()
+    api.deps.bell._sync = lambda *a: __import__("asyncio").sleep(0)  # noqa: SLF001 - only the writes are under test
+    items = _customers("W", 4)
+    assert await _answers(api, items) == [(201, True)] * 4
+    assert await _answers(api, items) == [(200, False)] * 4
+    assert (await api.request("DELETE", "/v1/customers/W-1")).status_code == 200
+    items[3]["first_name"] = "Changed"
+    # One unchanged, one back after its DELETE, one new, one changed.
+    assert await _answers(api, [items[0], items[1], *_customers("X", 1), items[3]]) == [
+        (200, False), (200, True), (201, True), (200, True)]
+    async with api.deps.sessions() as session:
+        records = {r.pos_id: r for r in (await session.scalars(select(Record).where(Record.store_id.in_(
+            select(Record.store_id).where(Record.pos_id == "W-0"))))).all()}
+        links = {link.record_id: link for link in (await session.scalars(select(Link))).all()}
+    assert set(records) == {"W-0", "W-1", "W-2", "W-3", "X-0"}
+    assert records["W-1"].deleted_at is None and records["W-3"].payload["first_name"] == "Changed"
+    assert all(r.content_hash == hash_of(canonical_json(r.payload)) for r in records.values())
+    assert {links[r.id].state for r in records.values()} == {"pending"}
+
+
+@pytest.mark.postgres
+async def test_a_batch_is_written_the_way_the_last_one_of_its_store_and_type_needed(api):
+    def first_statement(seen: list[str]) -> str:
+        return next(s for s in seen if s.lstrip().upper().startswith(("SELECT", "INSERT"))).lstrip().split()[0]
+
+    for items, expected in ((_customers("N", 3), "SELECT"),  # nothing known yet: look up first
+                            (_customers("M", 3), "INSERT"),  # the last batch was new
+                            (_customers("M", 3), "INSERT"),  # a wrong guess: all of them were stored
+                            (_customers("M", 3), "SELECT")):
+        with statements(api.deps.engine) as seen:
+            assert (await api.post("/v1/customers/batch", {"items": items})).status_code == 200
+        assert first_statement([s for s in seen if "api_keys" not in s]) == expected

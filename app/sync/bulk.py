@@ -36,9 +36,10 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS r
 """
-# A write's first statement: it also takes the store's backfill gate (app.sync.backfill_gate).
-EXISTING = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at", inner="content_hash, deleted_at")
-                + f"WHERE {WRITE_HOLDS_SHARED}\n")
+# A write's first statement when its records are most likely stored already (app.sync.ingest): it
+# takes the store's backfill gate (app.sync.backfill_gate) before it reads a row.
+STORED = text(_LOOKUP.format(outer="r.content_hash, r.deleted_at, r.id", inner="content_hash, deleted_at, id")
+              + f"WHERE {WRITE_HOLDS_SHARED}\n")
 RECORD_IDS = text(_LOOKUP.format(outer="r.id", inner="id"))
 # What a batch refers to (a sale's customer and products, a sale's shift report), with its link on
 # one connection, if any: looked up by the push, batch after batch, as the shop's records grow.
@@ -65,19 +66,25 @@ CROSS JOIN LATERAL (
 JOIN records ON records.id = l.record_id
 """)
 
-# The payload travels as its canonical JSON text (the bytes its hash is taken over) and becomes
-# jsonb in the server. Rows keep the arrays' order: the caller's sorted order is the lock order.
-UPSERT_RECORDS = text("""
+# Inserts what is new and updates what changed or was deleted; a stored record with the same hash
+# is left as it is and not returned. `created_at` equals this write's time only on the rows it
+# inserted. It takes the store's backfill gate (app.sync.backfill_gate) before any row, so it can be
+# a write's first statement. The payload travels as its canonical JSON text (the bytes its hash is
+# taken over) and becomes jsonb in the server. Rows keep the arrays' order: the caller's sorted
+# order is the lock order.
+UPSERT_RECORDS = text(f"""
 INSERT INTO records (store_id, entity_type, pos_id, payload, content_hash, created_at, updated_at)
 SELECT CAST(:store_id AS uuid), CAST(:entity_type AS varchar), u.pos_id, CAST(u.payload AS jsonb), u.content_hash,
        CAST(:now AS timestamptz), CAST(:now AS timestamptz)
 FROM unnest(CAST(:pos_ids AS varchar[]), CAST(:payloads AS text[]), CAST(:hashes AS varchar[]))
      WITH ORDINALITY AS u(pos_id, payload, content_hash, position)
+WHERE {WRITE_HOLDS_SHARED}
 ORDER BY u.position
 ON CONFLICT (store_id, entity_type, pos_id) DO UPDATE
 SET payload = excluded.payload, content_hash = excluded.content_hash, updated_at = excluded.updated_at,
     deleted_at = NULL
-RETURNING pos_id, id
+WHERE records.content_hash <> excluded.content_hash OR records.deleted_at IS NOT NULL
+RETURNING pos_id, id, created_at = CAST(:now AS timestamptz)
 """)
 
 MARK_PENDING = text(f"""
@@ -94,11 +101,10 @@ SET state = '{LinkState.PENDING}', next_attempt_at = excluded.next_attempt_at, r
 """)
 
 
-async def existing(session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> list:
-    """(pos_id, content_hash, deleted_at) of the records already stored; from here to its commit the
-    transaction holds the store's backfill gate shared, so it must be the write's first statement."""
+async def stored(session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> list:
+    """(pos_id, content_hash, deleted_at, record id) of the records already stored."""
     params = {"store_id": store_id, "entity_type": entity_type, "pos_ids": pos_ids}
-    return list((await session.execute(EXISTING, params)).all())
+    return list((await session.execute(STORED, params)).all())
 
 
 async def record_ids(session: AsyncSession, store_id: uuid.UUID, entity_type: str, pos_ids: list[str]) -> dict[str, int]:
@@ -122,11 +128,12 @@ async def shift_reports(session: AsyncSession, *, store_id: uuid.UUID, connectio
 
 
 async def upsert_records(session: AsyncSession, *, store_id: uuid.UUID, entity_type: str, now: datetime,
-                         rows: list[tuple[str, str, str]]) -> dict[str, int]:
-    """Insert or update (pos_id, canonical JSON text, hash) rows; their record ids by POS id."""
+                         rows: list[tuple[str, str, str]]) -> list[tuple[str, int, bool]]:
+    """Write (pos_id, canonical JSON text, hash) rows, sorted by POS id; (pos_id, record id, created)
+    of each record it inserted or changed."""
     params = {"store_id": store_id, "entity_type": entity_type, "now": now,
               "pos_ids": [r[0] for r in rows], "payloads": [r[1] for r in rows], "hashes": [r[2] for r in rows]}
-    return dict((await session.execute(UPSERT_RECORDS, params)).all())
+    return [tuple(row) for row in (await session.execute(UPSERT_RECORDS, params)).all()]
 
 
 async def mark_pending(session: AsyncSession, *, entity_type: str, now: datetime,

