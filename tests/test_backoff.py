@@ -35,6 +35,20 @@ def test_an_answer_counts_for_its_own_connection_and_only_for_a_while(monkeypatc
     assert not answers.answering(seen)
 
 
+def test_answers_older_than_the_window_are_dropped_as_connections_come_and_go(monkeypatch):
+    import uuid
+    answers = ProgramAnswers(window_s=30)
+    clock = [1000.0]
+    monkeypatch.setattr("app.sync.backoff.time.monotonic", lambda: clock[0])
+    for _ in range(5000):  # connections seen once each, a second apart
+        answers.saw_answer(uuid.uuid4())
+        clock[0] += 1
+    recent = uuid.uuid4()
+    answers.saw_answer(recent)
+    assert answers.answering(recent)
+    assert len(answers._last) <= 2 * 512 + 1  # noqa: SLF001 - what is kept is the point
+
+
 async def _fail_again_after_many_retries(api) -> timedelta:
     await api.put("/v1/products/P-9", {"sku": "FLAKY-1", "name": "Beans [flaky]"})
     await api.settle()

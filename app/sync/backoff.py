@@ -14,6 +14,7 @@ CAP_S = 3600.0
 # of an outage, and waiting longer each time it happens again only delays the records.
 SPORADIC_CAP_S = 2.0
 ANSWERING_WINDOW_S = 30.0
+PRUNE_FLOOR = 512
 
 
 def next_attempt(now: datetime, retries: int, retry_after_s: float | None = None, *, group: int = 0,
@@ -43,9 +44,16 @@ class ProgramAnswers:
     def __init__(self, window_s: float = ANSWERING_WINDOW_S) -> None:
         self.window_s = window_s
         self._last: dict[uuid.UUID, float] = {}
+        self._pruned_at = PRUNE_FLOOR
 
     def saw_answer(self, connection_id: uuid.UUID) -> None:
-        self._last[connection_id] = time.monotonic()
+        now = time.monotonic()
+        self._last[connection_id] = now
+        if len(self._last) > self._pruned_at * 2:
+            # What is older than the window says nothing any more: dropped, so connections that
+            # come and go leave nothing behind (checked when the map has doubled: rarely).
+            self._last = {c: seen for c, seen in self._last.items() if now - seen <= self.window_s}
+            self._pruned_at = max(len(self._last), PRUNE_FLOOR)
 
     def answering(self, connection_id: uuid.UUID) -> bool:
         seen = self._last.get(connection_id)

@@ -89,7 +89,10 @@ class SharedLimits:
             else MemoryStorage()
         )
         self._window = MovingWindowRateLimiter(storage)
+        # Embedded mode: a semaphore per key while a call holds or waits for a slot, then forgotten,
+        # so organisations that come and go leave nothing behind.
         self._local: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
         self._acquire = redis.register_script(_ACQUIRE) if redis is not None else None
 
     def for_organisation(self, key: str, limits: RateLimits | None) -> CallLimiter | NoLimits:
@@ -109,7 +112,12 @@ class SharedLimits:
         token = uuid.uuid4().hex
         if self._acquire is None:
             semaphore = self._local.setdefault(key, asyncio.Semaphore(limits.concurrent))
-            await semaphore.acquire()
+            self._users[key] = self._users.get(key, 0) + 1
+            try:
+                await semaphore.acquire()
+            except BaseException:
+                self._forget(key)
+                raise
             return token
         delay = 0.02
         while True:
@@ -129,11 +137,20 @@ class SharedLimits:
             return
         if self._redis is None:
             if hold_s > 0:
-                asyncio.get_running_loop().call_later(hold_s, self._local[key].release)
+                asyncio.get_running_loop().call_later(hold_s, self._release_local, key)
             else:
-                self._local[key].release()
+                self._release_local(key)
         elif hold_s > 0:
             # The acquire script drops members whose score (expiry) has passed.
             await self._redis.zadd(f"possync:inflight:{key}", {token: time.time() + hold_s}, xx=True)
         else:
             await self._redis.zrem(f"possync:inflight:{key}", token)
+
+    def _release_local(self, key: str) -> None:
+        self._local[key].release()
+        self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        self._users[key] -= 1
+        if not self._users[key]:
+            del self._users[key], self._local[key]
