@@ -249,7 +249,7 @@ async def backfill_links(session: AsyncSession, connection: Connection, entity_t
     """Give a new (or newly widened) connection a pending link for every existing record it syncs.
 
     The caller took the store's backfill gate before any row lock (app.sync.backfill_gate); taken
-    again here, it costs nothing and keeps the guarantee for a caller that forgot."""
+    again here (one round trip, no wait), it keeps the link guarantee for a caller that forgot."""
     if not entity_types:
         return 0
     await hold_for_backfill(session, connection.store_id)
