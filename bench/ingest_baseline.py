@@ -2,8 +2,9 @@
 call) against `executemany` and `copy_records_to_table` of the same kind of rows into `records`.
 
 The baselines get their rows ready-made (payload JSON, hash, times) before the clock starts and
-only write; possync also parses, validates, hashes and answers per item. Each side writes fresh
-ids into a store of its own, in one transaction per 1,000 rows.
+only write; possync also parses, validates, hashes and answers per item. possync writes fresh ids
+into a store of its own, the baselines into another, in one transaction per 1,000 rows; the three
+take turns, call by call.
 """
 
 from __future__ import annotations
@@ -37,42 +38,54 @@ def _rows(store_id: uuid.UUID, items: list[dict]) -> list[tuple]:
     return out
 
 
-async def possync_batches(client: httpx.AsyncClient, key: str, tag: str, batches: int, size: int) -> float:
-    """Records per second of `batches` sequential calls of `size` new customers."""
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+async def side_by_side(client: httpx.AsyncClient, key: str, dsn: str, store_id: uuid.UUID, tag: str, batches: int,
+                       size: int) -> dict:
+    """possync's `POST /v1/customers/batch` of `size` new customers, asyncpg `executemany` and
+    `copy_records_to_table` of as many ready-made rows, in turn, `batches` times each.
+
+    Taking turns puts every side under the same moment's machine (a checkpoint, a busy neighbour),
+    and the median call leaves out the odd stall: records/s are `size` over each side's median
+    call, and over all its calls beside (`*_total`)."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     gen = Generator(prefix=f"{tag}P", seed=11)
-    warm = json.dumps({"items": [gen.make("customer") for _ in range(size)]}).encode()
-    expect(await client.post("/v1/customers/batch", content=warm, headers=headers), 200)
-    bodies = [json.dumps({"items": [gen.make("customer") for _ in range(size)]}).encode() for _ in range(batches)]
-    started = time.perf_counter()
-    for body in bodies:
+    raw_gen = Generator(prefix=f"{tag}R", seed=11)
+    bodies = [json.dumps({"items": [gen.make("customer") for _ in range(size)]}).encode() for _ in range(batches + 1)]
+    rows = {name: [_rows(store_id, [raw_gen.make("customer") for _ in range(size)]) for _ in range(batches + 1)]
+            for name in ("executemany", "copy")}
+    conn = await asyncpg.connect(dsn)
+
+    async def post(body: bytes) -> None:
         result = expect(await client.post("/v1/customers/batch", content=body, headers=headers), 200).json()
         if result["accepted"] != size:
             raise RuntimeError(f"possync refused items: {result['items'][:3]}")
-    return round(batches * size / (time.perf_counter() - started), 1)
 
+    async def write(name: str, batch: list[tuple]) -> None:
+        async with conn.transaction():
+            if name == "executemany":
+                await conn.executemany(INSERT_SQL, batch)
+            else:
+                await conn.copy_records_to_table("records", records=batch, columns=COLUMNS)
 
-async def raw_batches(dsn: str, store_id: uuid.UUID, tag: str, batches: int, size: int) -> dict[str, float]:
-    """Records per second of asyncpg `executemany` and of `copy_records_to_table`, same batch shape."""
-    gen = Generator(prefix=f"{tag}R", seed=11)
-    out = {}
-    conn = await asyncpg.connect(dsn)
+    calls: dict[str, list[float]] = {"possync": [], "executemany": [], "copy": []}
     try:
-        for name in ("executemany", "copy"):
-
-            async def write(rows: list[tuple], name: str = name) -> None:
-                async with conn.transaction():
-                    if name == "executemany":
-                        await conn.executemany(INSERT_SQL, rows)
-                    else:
-                        await conn.copy_records_to_table("records", records=rows, columns=COLUMNS)
-
-            await write(_rows(store_id, [gen.make("customer") for _ in range(size)]))  # warm-up
-            ready = [_rows(store_id, [gen.make("customer") for _ in range(size)]) for _ in range(batches)]
-            started = time.perf_counter()
-            for rows in ready:
-                await write(rows)
-            out[name] = round(batches * size / (time.perf_counter() - started), 1)
+        for turn in range(batches + 1):  # the first turn warms each side up and is not counted
+            for name in calls:
+                started = time.perf_counter()
+                await (post(bodies[turn]) if name == "possync" else write(name, rows[name][turn]))
+                if turn:
+                    calls[name].append(time.perf_counter() - started)
     finally:
         await conn.close()
+    out: dict = {"batches": batches}
+    for name, seconds in calls.items():
+        out[name] = round(size / _median(seconds), 1)
+        out[f"{name}_total"] = round(size * len(seconds) / sum(seconds), 1)
+    out["ratio"] = round(out["possync"] / out["executemany"], 2)
+    out["ratio_total"] = round(out["possync_total"] / out["executemany_total"], 2)
     return out
