@@ -1,8 +1,9 @@
 """What a write of records waits for, and what it must not.
 
-A write and a connection's activation, interleaved: every record ends up linked. Each such test holds one side's transaction open at the moment the race needs, lets the other side run
-until it either finishes or waits for the store's gate (app.sync.backfill_gate), then lets the
-first side commit. Without the gate the second side never waits, and the record ends with no link.
+A write and a connection's activation, interleaved: every record ends up linked. Each such test
+holds one side's transaction open at the moment the race needs, lets the other side run until it
+either finishes or waits for the store's gate (app.sync.backfill_gate), then lets the first side
+commit. Without the gate the second side never waits, and the record ends with no link.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ async def _activate(session, deps, connection_id) -> None:
     await service.activate(session=session, connection=connection, connector=deps.connectors["sandbox"])
 
 
-async def _waits_for_the_gate_or_ends(deps, task: asyncio.Task, events: tuple[str, ...] = ("advisory",)) -> bool:
+async def _waits_on_a_lock_or_ends(deps, task: asyncio.Task, events: tuple[str, ...] = ("advisory",)) -> bool:
     """True once a backend waits on a lock of these kinds (advisory: the store's gate; a row's:
     transactionid); False if the task ended first."""
     deadline = time.monotonic() + 10
@@ -91,7 +92,7 @@ async def test_a_connection_activated_while_a_write_is_in_flight_links_that_writ
                     await _activate(session, deps, connection_id)
 
             activating = asyncio.create_task(activation())
-            waited = await _waits_for_the_gate_or_ends(deps, activating)
+            waited = await _waits_on_a_lock_or_ends(deps, activating)
         await activating  # the write has committed: the backfill now sees its record
     assert await _links_of(deps, store_id, connection_id) == 1
     assert waited, "the activation did not wait for the write in flight"
@@ -108,7 +109,7 @@ async def test_a_write_arriving_while_a_connection_activates_is_linked(deps):
                     await _write(session, deps, store_id, "C-2")
 
             writing = asyncio.create_task(write())
-            waited = await _waits_for_the_gate_or_ends(deps, writing)
+            waited = await _waits_on_a_lock_or_ends(deps, writing)
         await writing  # the activation has committed: the write now reads the connection as collecting
     assert await _links_of(deps, store_id, connection_id) == 1
     assert waited, "the write did not wait for the activation in flight"
@@ -125,7 +126,7 @@ async def test_writes_of_one_store_do_not_wait_for_each_other(deps):
                     await _write(session, deps, store_id, "C-4")
 
             second = asyncio.create_task(second_write())
-            assert not await _waits_for_the_gate_or_ends(deps, second)
+            assert not await _waits_on_a_lock_or_ends(deps, second)
             await second
 
 
@@ -159,7 +160,7 @@ async def test_a_token_refresh_in_flight_does_not_hold_back_a_write(deps, monkey
 
     writing = asyncio.create_task(write())
     try:
-        held_back = await _waits_for_the_gate_or_ends(deps, writing, events=("transactionid", "tuple"))
+        held_back = await _waits_on_a_lock_or_ends(deps, writing, events=("transactionid", "tuple"))
     finally:
         answer.set()
     await writing
