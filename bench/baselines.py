@@ -290,6 +290,19 @@ figures to compare.
 {MARKER}{kept}""")
 
 
+def server_env() -> dict[str, str]:
+    """The servers' environment on DATABASE_URL's PostgreSQL database, migrated; exits without one."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgresql"):
+        sys.exit("set DATABASE_URL to a PostgreSQL database (postgresql+asyncpg://...)")
+    from app.migrate import upgrade
+
+    upgrade(database_url)
+    # The store's request limit (1200/minute by default) would answer 429s under load: lifted for the run.
+    return {"DATABASE_URL": database_url, "POSSYNC_LOG_LEVEL": "WARNING", "POSSYNC_STORE_RATE_LIMIT": "1000000/minute",
+            "POSSYNC_ENCRYPTION_KEYS": os.environ.get("POSSYNC_ENCRYPTION_KEYS") or Fernet.generate_key().decode()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.baselines", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -301,15 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--httpx", action="store_true", help="load from in-process httpx even when wrk exists")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/PERFORMANCE.md")
     args = p.parse_args(argv)
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith("postgresql"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database (postgresql+asyncpg://...)")
-    # The store's request limit (1200/minute by default) would answer 429s under load: lifted for the run.
-    env = {"DATABASE_URL": database_url, "POSSYNC_LOG_LEVEL": "WARNING", "POSSYNC_STORE_RATE_LIMIT": "1000000/minute",
-           "POSSYNC_ENCRYPTION_KEYS": os.environ.get("POSSYNC_ENCRYPTION_KEYS") or Fernet.generate_key().decode()}
-    from app.migrate import upgrade
-
-    upgrade(database_url)
+    env = server_env()
     meta = {"command": "python -m bench.baselines " + " ".join(sys.argv[1:] if argv is None else argv),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
             "cpus": os.cpu_count(), "python": platform.python_version(),

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from cryptography.fernet import Fernet
 
-from bench.baselines import wait_up
+from bench.baselines import server_env, wait_up
 from bench.harness import REPO, child_env, free_port
 from bench.ingest_baseline import INSERT_SQL, _median, _rows, store_of
 from bench.lean import dsn_from
@@ -103,14 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turns", type=int, default=60, help="measured turns (60)")
     p.add_argument("--kind", choices=("new", "catalogue", "retry"), default="new")
     args = p.parse_args(argv)
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith("postgresql"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database (postgresql+asyncpg://...)")
-    env = {"DATABASE_URL": database_url, "POSSYNC_LOG_LEVEL": "WARNING", "POSSYNC_STORE_RATE_LIMIT": "1000000/minute",
-           "POSSYNC_ENCRYPTION_KEYS": os.environ.get("POSSYNC_ENCRYPTION_KEYS") or Fernet.generate_key().decode()}
-    from app.migrate import upgrade
-
-    upgrade(database_url)
+    env = server_env()
     log_dir = Path(tempfile.mkdtemp(prefix="possync-ingest-ab-"))
     medians = asyncio.run(run(args, env, log_dir))
     base = medians["executemany"]

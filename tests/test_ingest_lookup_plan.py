@@ -1,5 +1,5 @@
-"""A batch's look-up of the ids of the records it left unchanged, or refers to, probes the unique
-index once per POS id, even while the table's statistics know nothing of the shop (its first import, a table not
+"""A batch's look-up of the records it already has (their hashes, or the ids of those it left
+unchanged), or refers to, probes the unique index once per POS id, even while the table's statistics know nothing of the shop (its first import, a table not
 analyzed yet); a sale batch's look-up of its shifts' sales probes the shift index."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ async def test_a_batch_looks_its_records_up_by_the_unique_index_whatever_the_sta
         ids = [f"C-{i}" for i in range(0, 2000, 2)]
         params = {"pos_ids": ids, "store_id": str(store_id), "entity_type": "customer",
                   "connection_id": str(uuid.uuid4())}
-        for statement in (bulk.RECORD_IDS, bulk.REFERENCED, bulk.SHIFT_REPORTS):
+        for statement in (bulk.STORED, bulk.RECORD_IDS, bulk.REFERENCED, bulk.SHIFT_REPORTS):
             sql = getattr(statement, "element", statement).text  # typed columns wrap the text
             plan = (await conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), params)).scalar()
             plan = plan if isinstance(plan, list) else json.loads(plan)
